@@ -1,0 +1,35 @@
+# Two commands: `make run` and `make test`. Everything else is what they call.
+VENV ?= .venv
+PYTHON ?= python3.11
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kentcard-installed
+
+.PHONY: run test setup test-deps lint clean bench-token
+
+run: setup
+	$(BIN)/kentcard db upgrade
+	$(BIN)/kentcard demo
+	$(BIN)/kentcard serve --host 127.0.0.1 --port 5000
+
+test: setup test-deps
+	bash scripts/test.sh
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+test-deps:
+	bash scripts/test-deps.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench-token: setup
+	$(BIN)/python benchmarks/token_endpoint/run.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

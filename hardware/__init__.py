@@ -1,0 +1,1 @@
+"""The virtual Kent Card, the PC/SC test rig and reader profiles (never imported in production)."""

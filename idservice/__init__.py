@@ -1,0 +1,44 @@
+"""Kent account and Kent Card identity service (Flask app factory)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+from idservice import db
+from idservice.config import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the app.
+
+    Configuration comes from ``KENTCARD_*`` environment variables (see ``config.py``);
+    tests pass ``settings``. The app never creates tables: run ``kentcard db upgrade``.
+    """
+    settings = settings or Settings.from_env(**overrides)
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        KENTCARD=settings,
+        TESTING=settings.testing,
+        SESSION_COOKIE_NAME="__Host-kentcard" if settings.secure_cookies else "kentcard",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    db.init_app(app, settings.database_url)
+
+    from idservice.web import setup as web_setup
+
+    web_setup.init_app(app)
+    return app

@@ -1,0 +1,1 @@
+"""Who is signed in: resident browser sessions and authentication levels."""

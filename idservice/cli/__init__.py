@@ -1,0 +1,29 @@
+"""The ``kentcard`` command: one group, a module per area."""
+
+from __future__ import annotations
+
+import click
+
+from idservice.cli.core import db_group, demo, serve
+from idservice.cli.residents import residents_group
+
+
+@click.group(help="Kent Card and identity service.")
+def main() -> None:
+    """Entry point of the ``kentcard`` command."""
+
+
+main.add_command(serve)
+main.add_command(db_group)
+main.add_command(demo)
+main.add_command(residents_group)
+
+try:  # the OpenID Connect provider adds `clients` and `keys`
+    from idservice.cli.oauth import register as _register_oauth
+except ImportError:  # pragma: no cover - during early development only
+    pass
+else:
+    _register_oauth(main)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,122 @@
+"""Configuration from the environment.
+
+Every setting has a safe embedded default so that ``make run`` needs no setup; production
+sets ``KENTCARD_*`` variables. Secrets come from the environment or from a file named by
+``KENTCARD_SECRET_KEY_FILE`` and are never kept in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value is not None else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def instance_path() -> Path:
+    return Path(_env("KENTCARD_INSTANCE_PATH", str(PROJECT_ROOT / "instance")) or "instance")
+
+
+def _secret_key(instance: Path) -> str:
+    """The key that signs cookies and email links.
+
+    Taken from ``KENTCARD_SECRET_KEY``, or a file named by ``KENTCARD_SECRET_KEY_FILE``;
+    the embedded default keeps a random key in ``instance/secret_key`` so restarts do not
+    sign everybody out.
+    """
+    value = _env("KENTCARD_SECRET_KEY")
+    if value:
+        return value
+    path = _env("KENTCARD_SECRET_KEY_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+@dataclass
+class Settings:
+    """Typed settings; ``as_flask_config`` hands them to Flask."""
+
+    instance_path: Path
+    database_url: str
+    issuer: str
+    secret_key: str
+    redis_url: str | None = None
+    secure_cookies: bool = True
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "Kent account <no-reply@kent.gov.uk>"
+    # Token lifetimes (seconds).
+    access_token_lifetime: int = 600
+    id_token_lifetime: int = 3600
+    refresh_token_lifetime: int = 30 * 24 * 3600
+    authorization_code_lifetime: int = 60
+    # A new signing key is published this long before it signs, so relying parties that
+    # cache the JWKS see it first.
+    key_publish_lead: int = 3600
+    # Sign-in protection.
+    lockout_attempts: int = 5
+    lockout_window: int = 15 * 60
+    lockout_duration: int = 15 * 60
+    sign_in_rate_per_minute: int = 30
+    pairwise_salt: str = ""
+    webauthn_rp_id: str = "localhost"
+    webauthn_origin: str = "http://localhost:5000"
+    testing: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        instance = Path(overrides.pop("instance_path", None) or instance_path())
+        database_url = _env("KENTCARD_DATABASE_URL") or f"sqlite:///{instance / 'kentcard.db'}"
+        issuer = (_env("KENTCARD_ISSUER") or "http://127.0.0.1:5000").rstrip("/")
+        values: dict[str, Any] = {
+            "instance_path": instance,
+            "database_url": database_url,
+            "issuer": issuer,
+            "secret_key": overrides.pop("secret_key", None) or _secret_key(instance),
+            "redis_url": _env("KENTCARD_REDIS_URL"),
+            "secure_cookies": _env_bool("KENTCARD_SECURE_COOKIES", issuer.startswith("https://")),
+            "smtp_host": _env("KENTCARD_SMTP_HOST"),
+            "smtp_port": _env_int("KENTCARD_SMTP_PORT", 587),
+            "smtp_user": _env("KENTCARD_SMTP_USER"),
+            "smtp_password": _env("KENTCARD_SMTP_PASSWORD"),
+            "mail_from": _env("KENTCARD_MAIL_FROM", "Kent account <no-reply@kent.gov.uk>"),
+            "access_token_lifetime": _env_int("KENTCARD_ACCESS_TOKEN_LIFETIME", 600),
+            "id_token_lifetime": _env_int("KENTCARD_ID_TOKEN_LIFETIME", 3600),
+            "refresh_token_lifetime": _env_int("KENTCARD_REFRESH_TOKEN_LIFETIME", 30 * 86400),
+            "key_publish_lead": _env_int("KENTCARD_KEY_PUBLISH_LEAD", 3600),
+            "pairwise_salt": _env("KENTCARD_PAIRWISE_SALT", "") or "",
+            "webauthn_rp_id": _env("KENTCARD_WEBAUTHN_RP_ID")
+            or (issuer.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]),
+            "webauthn_origin": _env("KENTCARD_WEBAUTHN_ORIGIN") or issuer,
+        }
+        values.update(overrides)
+        return cls(**values)

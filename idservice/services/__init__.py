@@ -1,0 +1,2 @@
+"""Domain services: what views, the command line and APIs call. Views never touch the
+database session directly."""

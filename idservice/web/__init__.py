@@ -1,0 +1,1 @@
+"""Server-rendered pages: shared form handling, CSRF and templates helpers."""

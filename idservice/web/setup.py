@@ -1,0 +1,108 @@
+"""Registers blueprints, template helpers, security headers and error pages."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from idservice.auth.sessions import current_resident
+from idservice.services.residents import NotFound
+from idservice.web.csrf import csrf_token
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
+
+log = logging.getLogger(__name__)
+
+#: Paths answered as JSON errors rather than pages.
+JSON_PREFIXES = ("/oauth/", "/api/", "/.well-known/")
+
+
+def init_app(app: Flask) -> None:
+    from idservice.web.accounts import bp as accounts_bp
+    from idservice.web.core import bp as core_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(accounts_bp)
+    try:
+        from idservice.oauth import init_app as init_oauth
+    except ImportError:  # pragma: no cover - during early development only
+        pass
+    else:
+        init_oauth(app)
+
+    @app.context_processor
+    def _template_globals() -> dict[str, Any]:
+        try:
+            resident = current_resident()
+        except Exception:  # an error page must render even when the database is down
+            log.warning("could not look up the signed-in resident", exc_info=True)
+            resident = None
+        return {"csrf_token": csrf_token, "current_resident": resident}
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
+        )
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if response.mimetype == "text/html":
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def _wants_json() -> bool:
+        return request.path.startswith(JSON_PREFIXES)
+
+    @app.errorhandler(NotFound)
+    def _not_found(_exc: NotFound) -> Any:
+        return _error_response(404, "not_found", "Page not found")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        code = exc.code or 500
+        return _error_response(code, _error_code(code), _TITLES.get(code, exc.name))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error_response(500, "server_error", "Sorry, there is a problem with the service")
+
+    def _error_response(code: int, error: str, title: str) -> Any:
+        if _wants_json():
+            return jsonify(error=error, error_description=title), code
+        template = {404: "errors/404.html", 500: "errors/500.html"}.get(code, "errors/generic.html")
+        return render_template(template, code=code, title=title), code
+
+
+_TITLES = {
+    400: "Sorry, there is a problem with what was sent",
+    403: "You cannot see this page",
+    404: "Page not found",
+    405: "Sorry, you cannot do that here",
+    413: "What you sent is too large",
+    429: "You have tried too many times",
+    500: "Sorry, there is a problem with the service",
+}
+
+
+def _error_code(code: int) -> str:
+    return {
+        400: "invalid_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "request_too_large",
+        429: "too_many_requests",
+    }.get(code, "server_error")

@@ -1,0 +1,145 @@
+"""Fixtures shared by the whole suite.
+
+The database comes from ``KENTCARD_TEST_DATABASE_URL``: unset means a fresh SQLite file;
+a PostgreSQL URL means a fresh database created on that server for this run (one per
+xdist worker) and dropped afterwards. Either way it is built by running the migrations,
+never ``create_all``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, make_url, text
+from werkzeug.serving import make_server
+
+from idservice import create_app, migrate
+from idservice.config import Settings
+from idservice.db import db_session
+from idservice.models import Base
+
+pytest_plugins = ["tests.factories"]
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("KENTCARD_TEST_DATABASE_URL")
+    if not base:
+        path = tmp_path_factory.mktemp("db") / "kentcard-test.db"
+        url = f"sqlite:///{path}"
+        migrate.upgrade(url)
+        yield url
+        return
+    server = make_url(base)
+    name = f"kentcard_test_{_worker()}_{secrets.token_hex(4)}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        db_session.remove()
+        from idservice.db import session_factory
+
+        bind = session_factory.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    instance = tmp_path_factory.mktemp("instance")
+    return Settings.from_env(
+        instance_path=instance,
+        database_url=database_url,
+        issuer="http://127.0.0.1:5000",
+        secret_key=secrets.token_urlsafe(32),
+        secure_cookies=False,
+        testing=True,
+        key_publish_lead=0,
+        webauthn_rp_id="localhost",
+        webauthn_origin="http://localhost:5000",
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Flask:
+    return create_app(settings)
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts with empty tables (cheaper than a new database per test)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app: Flask = request.getfixturevalue("app")
+    with app.app_context():
+        db_session.rollback()
+        engine = app.extensions["kentcard_engine"]
+        with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+        db_session.remove()
+
+
+@pytest.fixture
+def app_ctx(app: Flask) -> Iterator[Flask]:
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class LiveServer:
+    def __init__(self, app: Flask) -> None:
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def live_server(app: Flask, settings: Settings) -> Iterator[LiveServer]:
+    """The app served over real HTTP in a thread, for browsers and third-party clients.
+
+    The issuer is rewritten to the live address so discovery and tokens are consistent.
+    """
+    server = LiveServer(app)
+    settings.issuer = server.url
+    settings.webauthn_origin = f"http://localhost:{server.port}"
+    server.start()
+    yield server
+    server.stop()
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Browser and interop tests need their tools; in CI a missing tool is a failure."""
+    _ = Path  # keep import for helpers using paths
