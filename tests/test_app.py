@@ -18,3 +18,11 @@ def test_unknown_page_is_a_friendly_404(client: FlaskClient) -> None:
 
 def test_health_check_reaches_the_database(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_sign_in_page_has_the_labelled_fields_and_button(client: FlaskClient) -> None:
+    html = client.get("/sign-in").get_data(as_text=True)
+    assert '<label class="kc-label" for="email">Email address</label>' in html
+    assert '<label class="kc-label" for="password">Password</label>' in html
+    assert ">Sign in</button>" in html
+    assert 'name="csrf_token" value="' in html
