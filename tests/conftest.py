@@ -26,7 +26,7 @@ from idservice.config import Settings
 from idservice.db import db_session
 from idservice.models import Base
 
-pytest_plugins = ["tests.factories"]
+pytest_plugins = ["tests.factories", "tests.browser.fixtures"]
 
 
 def _worker() -> str:

@@ -1,0 +1,5 @@
+"""``python -m idservice.cli``: the same as the ``kentcard`` command."""
+
+from idservice.cli import main
+
+main()
