@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 PG_URL=${KENTCARD_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}
 status=0
+REPORTS=$(mktemp -d)
+trap 'rm -rf "$REPORTS"' EXIT
 
 step() { echo; echo "=== $* ==="; }
 
@@ -16,7 +18,7 @@ step "mypy"
 "$BIN/mypy" || status=1
 
 step "tests on SQLite"
-env -u KENTCARD_TEST_DATABASE_URL "$BIN/python" -m pytest "$@" || status=1
+env -u KENTCARD_TEST_DATABASE_URL "$BIN/python" -m pytest --junitxml="$REPORTS/sqlite.xml" "$@" || status=1
 
 if [ "${KENTCARD_SKIP_POSTGRES:-}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "Skipping PostgreSQL (KENTCARD_SKIP_POSTGRES=1)."
@@ -33,10 +35,31 @@ PY
     echo "error: PostgreSQL is not reachable at $PG_URL" >&2
     status=1
   else
-    KENTCARD_TEST_DATABASE_URL="$PG_URL" "$BIN/python" -m pytest "$@" || status=1
+    KENTCARD_TEST_DATABASE_URL="$PG_URL" "$BIN/python" -m pytest --junitxml="$REPORTS/postgresql.xml" "$@" \
+      || status=1
   fi
 fi
 
 echo
+# One closing line over both passes, in the plain form CI reads.
+"$BIN/python" - "$REPORTS"/*.xml <<'PY' || status=1
+import sys
+import xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        failed += 1
+        continue
+    for suite in root.iter("testsuite"):
+        total, fail = int(suite.get("tests", 0)), int(suite.get("failures", 0))
+        err, skip = int(suite.get("errors", 0)), int(suite.get("skipped", 0))
+        failed += fail + err
+        skipped += skip
+        passed += total - fail - err - skip
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed or not passed else 0)
+PY
 if [ $status -eq 0 ]; then echo "make test: all checks passed"; else echo "make test: FAILED"; fi
 exit $status
