@@ -110,7 +110,7 @@ def deliver_outbox(
     *,
     retries: int = 3,
     backoff: float = 2.0,
-    smtp_factory: Callable[..., Any] = smtplib.SMTP,
+    smtp_factory: Callable[..., Any] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryReport:
     """Send every undelivered message, retrying each up to ``retries`` times in this run.
@@ -120,12 +120,13 @@ def deliver_outbox(
     """
     if not settings.smtp_host:
         raise RuntimeError("SMTP is not configured")
+    factory = smtp_factory or smtplib.SMTP
     sent = failed = 0
     for message in dao_get_undelivered():
         for attempt in range(retries):
             message.attempts += 1
             try:
-                _send_one(settings, message, smtp_factory)
+                _send_one(settings, message, factory)
             except (smtplib.SMTPException, OSError) as exc:
                 message.last_error = _describe(exc)
                 db_session.commit()
