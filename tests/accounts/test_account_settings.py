@@ -31,9 +31,7 @@ def _audit(app: Flask, resident_id: str) -> list[AuditRecord]:
 
 
 @pytest.fixture
-def signed_in(
-    app: Flask, client: FlaskClient, make_resident: Callable[..., Resident]
-) -> Resident:
+def signed_in(app: Flask, client: FlaskClient, make_resident: Callable[..., Resident]) -> Resident:
     resident = make_resident()
     sign_in_client(app, client, resident)
     return resident
@@ -222,9 +220,15 @@ def test_close_account_warns_then_closes_and_ends_all_sessions(
 def test_activity_page_describes_changes_in_plain_english(
     client: FlaskClient, signed_in: Resident
 ) -> None:
-    submit(client, "/account/change/address", {
-        "address_line_1": "1 New Road", "town": "Canterbury", "postcode": "CT1 1AA",
-    })
+    submit(
+        client,
+        "/account/change/address",
+        {
+            "address_line_1": "1 New Road",
+            "town": "Canterbury",
+            "postcode": "CT1 1AA",
+        },
+    )
     html = text(client.get("/account/activity"))
     assert "Your account activity" in html
     assert "Details changed" in html

@@ -57,7 +57,7 @@ def test_security_page_offers_passkeys_only_with_javascript(
 ) -> None:
     sign_in_client(app, client, make_resident())
     html = text(client.get("/account/security"))
-    assert 'data-passkey hidden' in html  # shown by passkeys.js
+    assert "data-passkey hidden" in html  # shown by passkeys.js
     assert "with JavaScript turned on" in html
 
 
@@ -110,13 +110,15 @@ def test_sign_in_with_a_passkey(
     options = _json(client, "/sign-in/passkey/options", token).get_json()
     assert options["allowCredentials"] == []
     assert options["userVerification"] == "required"
-    response = _json(client, "/sign-in/passkey/verify?next=/account/activity", token,
-                     device.get(options))
+    response = _json(
+        client, "/sign-in/passkey/verify?next=/account/activity", token, device.get(options)
+    )
     assert response.get_json() == {"redirect": "/account/activity"}
     assert client.get("/account").status_code == 200
     with in_app(app):
         record = db_session.scalar(
-            select(ResidentSession).where(ResidentSession.ended_at.is_(None))
+            select(ResidentSession)
+            .where(ResidentSession.ended_at.is_(None))
             .order_by(ResidentSession.created_at.desc())
         )
         assert record is not None
@@ -179,8 +181,9 @@ def test_step_up_with_a_passkey(
     token = csrf_from(page)
     options = _json(client, "/sign-in/step-up/passkey/options", token).get_json()
     assert len(options["allowCredentials"]) == 1
-    response = _json(client, "/sign-in/step-up/passkey/verify?next=/account/security", token,
-                     device.get(options))
+    response = _json(
+        client, "/sign-in/step-up/passkey/verify?next=/account/security", token, device.get(options)
+    )
     assert response.get_json() == {"redirect": "/account/security"}
     with in_app(app):
         stored = db_session.get(ResidentSession, record.id)
@@ -189,9 +192,7 @@ def test_step_up_with_a_passkey(
         assert set(stored.amr) == {"pwd", "hwk", "user"}
 
 
-def test_removing_a_passkey(
-    app: Flask, client: FlaskClient, with_passkey: Resident
-) -> None:
+def test_removing_a_passkey(app: Flask, client: FlaskClient, with_passkey: Resident) -> None:
     sign_in_client(app, client, with_passkey)
     [stored] = _passkeys(app)
     url = f"/account/security/passkeys/{stored.id}/remove"

@@ -45,9 +45,7 @@ def test_reset_link_sets_a_new_password_and_ends_every_session(
     assert response.headers["Location"] == "/reset-password/done"
     assert other_browser.get("/account").status_code == 302
     with in_app(app):
-        assert all(
-            s.ended_at is not None for s in db_session.scalars(select(ResidentSession))
-        )
+        assert all(s.ended_at is not None for s in db_session.scalars(select(ResidentSession)))
     assert outbox("password_changed")
     old = submit(client, "/sign-in", {"email": resident.email, "password": DEFAULT_PASSWORD})
     assert old.status_code == 400

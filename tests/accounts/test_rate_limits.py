@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -93,15 +94,18 @@ def app_limits(
     monkeypatch.setitem(
         app.config["KENTCARD"].extra,
         "rate_limits",
-        {action: 3 for action in ("sign-in", "register", "reset", "otp", "passkey")},
+        dict.fromkeys(("sign-in", "register", "reset", "otp", "passkey"), 3),
     )
+    # A fixed clock: a test must not straddle two one-minute windows.
+    backend: ratelimit.Backend
     if request.param == "redis":
-        limiter = ratelimit.build(REDIS_URL, f"kentcard-test:{secrets.token_hex(8)}:")
-        monkeypatch.setitem(app.extensions, ratelimit.EXTENSION_KEY, limiter)
-        yield
-        limiter.reset()
+        backend = ratelimit.RedisBackend(REDIS_URL, f"kentcard-test:{secrets.token_hex(8)}:")
     else:
-        yield
+        backend = ratelimit.MemoryBackend()
+    limiter = ratelimit.RateLimiter(backend, clock=Clock())
+    monkeypatch.setitem(app.extensions, ratelimit.EXTENSION_KEY, limiter)
+    yield
+    limiter.reset()
 
 
 def test_sign_in_is_limited_per_address(

@@ -114,7 +114,9 @@ def test_lockout_after_five_failures_refuses_even_the_right_password(
         assert db_session.scalar(select(ResidentSession.id)) is None
 
 
-def test_lockout_is_per_account(client: FlaskClient, make_resident: Callable[..., Resident]) -> None:
+def test_lockout_is_per_account(
+    client: FlaskClient, make_resident: Callable[..., Resident]
+) -> None:
     locked, other = make_resident(), make_resident()
     _lock(client, locked.email)
     assert _sign_in(client, other.email, DEFAULT_PASSWORD).status_code == 302

@@ -74,8 +74,11 @@ def test_setup_shows_the_secret_and_uri_and_needs_a_code(
 def test_sign_in_asks_for_the_code_before_the_session_starts(
     app: Flask, client: FlaskClient, with_app_code: Resident
 ) -> None:
-    response = submit(client, "/sign-in?next=/account/activity",
-                      {"email": with_app_code.email, "password": DEFAULT_PASSWORD})
+    response = submit(
+        client,
+        "/sign-in?next=/account/activity",
+        {"email": with_app_code.email, "password": DEFAULT_PASSWORD},
+    )
     assert response.headers["Location"] == "/sign-in/code"
     assert _latest_session(app, with_app_code.id) is None
     assert client.get("/account").status_code == 302
