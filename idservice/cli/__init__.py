@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from idservice.cli.core import db_group, demo, serve
+from idservice.cli.mail import mail_group
 from idservice.cli.residents import residents_group
 
 
@@ -17,6 +18,7 @@ main.add_command(serve)
 main.add_command(db_group)
 main.add_command(demo)
 main.add_command(residents_group)
+main.add_command(mail_group)
 
 try:  # the OpenID Connect provider adds `clients` and `keys`
     from idservice.cli.oauth import register as _register_oauth
