@@ -34,6 +34,9 @@ def init_app(app: Flask) -> None:
     else:
         init_oauth(app)
 
+    # A global rather than a context variable so imported macros (csrf_field) see it.
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
         try:
@@ -41,7 +44,7 @@ def init_app(app: Flask) -> None:
         except Exception:  # an error page must render even when the database is down
             log.warning("could not look up the signed-in resident", exc_info=True)
             resident = None
-        return {"csrf_token": csrf_token, "current_resident": resident}
+        return {"current_resident": resident}
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
