@@ -128,8 +128,8 @@ class KeyStore:
 
     def statuses(self, now: datetime | None = None) -> list[KeyStatus]:
         """Every key with what it is doing at ``now``: one rule for JWKS and signing."""
-        now = now or utcnow()
         records = self._load()
+        now = now or utcnow()
         signing = [r for r in records if r.signs_from <= now]
         current = signing[-1] if signing else None
         result = []
@@ -152,8 +152,8 @@ class KeyStore:
 
     def signing_key(self, now: datetime | None = None) -> ECKey:
         """The private key that signs now (created if there is none, so no setup needed)."""
+        records = self._load()  # may create the first key: read the clock after it
         now = now or utcnow()
-        records = self._load()
         current = [r for r in records if r.signs_from <= now]
         if not current:
             # Only keys that start signing later: nothing has been issued with them yet,
