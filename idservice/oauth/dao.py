@@ -194,7 +194,7 @@ def dao_list_consents(resident_id: str) -> list[tuple[Consent, OAuthClient]]:
         .where(Consent.resident_id == resident_id)
         .order_by(OAuthClient.name)
     )
-    return [(consent, client) for consent, client in rows.tuples()]
+    return [(consent, client) for consent, client in rows]
 
 
 def dao_save_consent(resident_id: str, client_id: str, scope: str) -> Consent:
