@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -142,7 +142,8 @@ def authorize() -> Any:
 
 def _issue_code(grant: Any, end_user: EndUser) -> Any:
     response = get_server().create_authorization_response(grant=grant, grant_user=end_user)
-    if 300 <= response.status_code < 400 and "code=" in (response.location or ""):
+    issued = parse_qs(urlsplit(response.location or "").query)
+    if response.status_code == 302 and "code" in issued and "error" not in issued:
         db_session.commit()
     else:
         db_session.rollback()
