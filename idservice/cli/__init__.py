@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from idservice.cli.card import issuer_group, reader_group, virtual_card_group
 from idservice.cli.core import db_group, demo, serve
 from idservice.cli.residents import residents_group
 
@@ -17,6 +18,8 @@ main.add_command(serve)
 main.add_command(db_group)
 main.add_command(demo)
 main.add_command(residents_group)
+for _group in (issuer_group, virtual_card_group, reader_group):
+    main.add_command(_group)
 
 try:  # the OpenID Connect provider adds `clients` and `keys`
     from idservice.cli.oauth import register as _register_oauth
