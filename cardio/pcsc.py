@@ -36,6 +36,7 @@ _CARD = {
     scard.SCARD_W_UNPOWERED_CARD,
     scard.SCARD_W_UNRESPONSIVE_CARD,
     scard.SCARD_W_RESET_CARD,
+    scard.SCARD_E_NOT_TRANSACTED,  # seen when a card is swapped faster than pcscd polls
 }
 
 

@@ -191,7 +191,7 @@ class ReaderStation:
                 while not stop.is_set() and not self.reader.wait_for_removal(0.5):
                     pass
                 backoff = 0.1
-            except (ServiceUnavailableError, ReaderUnavailableError) as exc:
+            except TransportError as exc:  # pcscd or the reader went away: start afresh
                 if not trouble:
                     on_event(f"{exc}: waiting for it to come back")
                 trouble = True
