@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -25,7 +26,8 @@ from hardware.rig import Pcscd, missing_parts
 from hardware.virtual_card import InProcessConnection, VirtualKentCard
 from hardware.vpcd import VpcdCard
 
-LOCK_FILE = Path("/tmp/kentcard-pcsc-rig.lock")
+# One lock per machine, like pcscd itself.
+LOCK_FILE = Path(tempfile.gettempdir()) / "kentcard-pcsc-rig.lock"
 READER = "Virtual PCD 00 00"
 CARD_NUMBER = "9826010000000010"
 PIN = "1357"
