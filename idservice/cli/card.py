@@ -17,7 +17,8 @@ from types import FrameType
 
 import click
 
-from cardio.cardnumber import CardNumberError, mask, new_card_number, validate
+from cardio import tlv
+from cardio.cardnumber import CardNumberError, from_bcd, mask, new_card_number, validate
 from cardio.decision import LocalDecisionSource, Mode
 from cardio.issuer import IssuerError, IssuerStore
 from cardio.keyring import IssuerKeyring, KeyringError
@@ -134,7 +135,9 @@ def virtual_card_run(reader_index: int, state_path: Path, removed: bool) -> None
 
     for signum in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
-    number = card.state.card_data and card.state.card_data[2:10].hex()
+    number = None
+    if card.state.card_data:
+        number = from_bcd(tlv.parse(card.state.card_data)[0].value)
     click.echo(
         f"Serving card {mask(number) if number else '(blank)'} in {reader_name(reader_index)} "
         f"(vpcd port {port_for(reader_index)}); SIGUSR1 removes it, SIGUSR2 puts it back.",
