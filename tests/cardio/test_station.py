@@ -12,6 +12,7 @@ from cardio.cardnumber import mask
 from cardio.connection import (
     CardConnection,
     CardRemovedError,
+    ReaderUnavailableError,
     ServiceUnavailableError,
     TransportError,
 )
@@ -151,6 +152,7 @@ def test_station_keeps_going_through_pulled_cards_odd_cards_and_outages(
         OtherCard(0x6F00),
         ServiceUnavailableError("pcscd is not answering"),
         TransportError("Access denied"),  # seen from pcsc-lite while pcscd restarts
+        ReaderUnavailableError("reader unplugged"),
         CardRemovedError("card left before connect"),
         InProcessConnection(card),
     ]
@@ -164,7 +166,7 @@ def test_station_keeps_going_through_pulled_cards_odd_cards_and_outages(
         ("allow", "entitled"),
     ]
     assert taps[1].reason == "not a Kent Card"
-    assert reader.resets == 2
+    assert reader.resets == 3
     assert any("pcscd is not answering" in event for event in events)
     assert len(read_log(tmp_path / "taps.jsonl")) == 6
 
