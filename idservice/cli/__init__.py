@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from idservice.cli.card import issuer_group, reader_group, virtual_card_group
 from idservice.cli.core import db_group, demo, serve
 from idservice.cli.mail import mail_group
+from idservice.cli.oauth import register as register_oauth
 from idservice.cli.residents import residents_group
 
 
@@ -19,13 +21,9 @@ main.add_command(db_group)
 main.add_command(demo)
 main.add_command(residents_group)
 main.add_command(mail_group)
-
-try:  # the OpenID Connect provider adds `clients` and `keys`
-    from idservice.cli.oauth import register as _register_oauth
-except ImportError:  # pragma: no cover - during early development only
-    pass
-else:
-    _register_oauth(main)
+for _group in (issuer_group, virtual_card_group, reader_group):
+    main.add_command(_group)
+register_oauth(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
