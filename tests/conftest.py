@@ -105,6 +105,9 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
                 conn.execute(table.delete())
         db_session.remove()
     for each in _APPS:
+        keys = each.extensions.get("kentcard_oauth_keys")
+        if keys is not None:  # the key table was emptied: forget cached signing keys
+            keys.reset()
         limiter = each.extensions.get("kentcard_rate_limiter")
         if limiter is not None:  # per-address limits are in process: start each test afresh
             limiter.reset()
