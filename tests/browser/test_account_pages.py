@@ -6,6 +6,7 @@ The pages and states are listed once, in ``tests/browser/pages.py``.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,6 +40,7 @@ def test_page_is_accessible(page: Page, app: Flask, v: Visit) -> None:
     if v.errors:
         expect(page).to_have_title(_starts_with_error())
         expect(summary).to_be_visible()
+        expect(summary).to_be_focused()  # as the GOV.UK pattern asks, without JavaScript
         # Every link in the summary leads to a field on the page.
         for href in summary.locator("a").evaluate_all("as => as.map(a => a.hash)"):
             expect(page.locator(href)).to_have_count(1)
@@ -49,10 +51,27 @@ def test_page_is_accessible(page: Page, app: Flask, v: Visit) -> None:
         expect(summary).to_have_count(0)
         assert not page.title().startswith("Error:"), f"{v.id} has an error title"
 
+    # WCAG 1.3.5: password managers can tell signing in from choosing a password.
+    for autocomplete in page.locator("input[type=password]").evaluate_all(
+        "els => els.map(e => e.getAttribute('autocomplete'))"
+    ):
+        assert autocomplete in ("current-password", "new-password"), f"{v.id}: {autocomplete}"
+
     assert_accessible(page, label=v.id)
 
 
-def _starts_with_error() -> object:
-    import re
+@pytest.mark.browser
+def test_links_styled_as_buttons_keep_their_colours_when_hovered(page: Page) -> None:
+    page.goto("/")
+    for name, colour in [
+        ("Create an account", "rgb(255, 255, 255)"),
+        ("Sign in", "rgb(11, 12, 12)"),
+    ]:
+        button = page.locator("#main-content").get_by_role("link", name=name, exact=True)
+        button.hover()
+        expect(button).to_have_css("color", colour)
+        expect(button).to_have_css("text-decoration-line", "none")
 
+
+def _starts_with_error() -> re.Pattern[str]:
     return re.compile(r"^Error: ")
