@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Page, Response
 
+from idservice.auth.levels import AMR_PASSWORD_OTP
 from idservice.web.account_settings import CHANGE_PAGES
 from tests.browser.site import NEW_PASSWORD, REGISTRATION, Site, Someone
 from tests.factories import DEFAULT_PASSWORD
@@ -95,7 +96,7 @@ def _home(page: Page, site: Site) -> Response:
 
 @visit("core.home", "signed in")
 def _home_signed_in(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/")
 
 
@@ -121,7 +122,7 @@ def _not_found(page: Page, site: Site) -> Response:
 
 @visit(NOT_FOUND, "signed in", status=404)
 def _not_found_signed_in(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/no-such-page")
 
 
@@ -164,7 +165,7 @@ def _code_wrong(page: Page, site: Site) -> Response:
 
 @visit("accounts.sign_out", "sign-out page")
 def _sign_out_page(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/sign-out")
 
 
@@ -244,7 +245,8 @@ def _confirm_expired(page: Page, site: Site) -> Response:
 
 @visit("accounts.resend_confirmation_sent")
 def _resent(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident(email_confirmed=False))
+    site.signed_in(site.resident(email_confirmed=False))
+    page.goto("/account")
     return site.submit("Send the email again")
 
 
@@ -314,7 +316,7 @@ def _account_unconfirmed(page: Page, site: Site) -> Response:
 
 @visit("accounts.account", "changes saved")
 def _account_saved(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     page.goto("/account/change/phone")
     site.fill({"phone": "07700 900 982"})
     return site.submit("Save changes")
@@ -339,7 +341,7 @@ CHANGE_ERRORS: dict[str, Callable[[Page, Site], None]] = {
 def _change_visits(slug: str) -> None:
     @visit("accounts.change_details", slug)
     def _normal(page: Page, site: Site) -> Response:
-        site.sign_in(site.resident())
+        site.signed_in(site.resident())
         return _goto(page, f"/account/change/{slug}")
 
     @visit("accounts.change_details", f"{slug}, error", status=400, errors="fields")
@@ -355,21 +357,21 @@ for _slug in CHANGE_PAGES:
 
 @visit("accounts.change_email")
 def _change_email(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/account/change/email")
 
 
 @visit("accounts.change_email", "same address", status=400, errors="fields")
 def _change_email_same(page: Page, site: Site) -> Response:
     someone = site.resident()
-    site.sign_in(someone)
+    site.signed_in(someone)
     page.goto("/account/change/email")
     site.fill({"email": someone.email})
     return site.submit()
 
 
 def _ask_for_new_email(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     page.goto("/account/change/email")
     site.fill({"email": "new-address@example.com"})
     return site.submit()
@@ -393,7 +395,7 @@ def _email_change_expired(page: Page, site: Site) -> Response:
 
 @visit("accounts.change_password")
 def _change_password(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/account/change/password")
 
 
@@ -418,7 +420,7 @@ def _change_password_wrong(page: Page, site: Site) -> Response:
 
 @visit("accounts.account_activity")
 def _activity(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/account/activity")
 
 
@@ -427,7 +429,7 @@ def _activity(page: Page, site: Site) -> Response:
 
 @visit("accounts.security", "nothing set up")
 def _security(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/account/security")
 
 
@@ -435,13 +437,13 @@ def _security(page: Page, site: Site) -> Response:
 def _security_all(page: Page, site: Site) -> Response:
     someone = site.resident(totp=True)
     site.add_passkey(someone)
-    site.sign_in_with_code(someone)
+    site.sign_in_with_code(someone)  # through both sign-in pages
     return _goto(page, "/account/security")
 
 
 @visit("accounts.totp_setup")
 def _totp_setup(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/account/security/authenticator-app")
 
 
@@ -453,7 +455,7 @@ def _totp_setup_wrong(page: Page, site: Site) -> Response:
 
 
 def _signed_in_with_app(page: Page, site: Site) -> None:
-    site.sign_in_with_code(site.resident(totp=True))
+    site.signed_in(site.resident(totp=True), AMR_PASSWORD_OTP)
 
 
 @visit("accounts.totp_turn_off")
@@ -472,7 +474,7 @@ def _totp_off_wrong(page: Page, site: Site) -> Response:
 def _passkey_remove_page(page: Page, site: Site) -> Response:
     someone = site.resident()
     passkey_id = site.add_passkey(someone)
-    site.sign_in(someone)
+    site.signed_in(someone)
     return _goto(page, f"/account/security/passkeys/{passkey_id}/remove")
 
 
@@ -490,7 +492,7 @@ def _passkey_remove_expired(page: Page, site: Site) -> Response:
 
 def _step_up_with_app(page: Page, site: Site) -> Response:
     someone = site.resident()
-    site.sign_in(someone)  # password only, then the app is set up
+    site.signed_in(someone)  # password only, then the app is set up
     site.turn_on_totp(someone)
     return _goto(page, "/sign-in/step-up?next=/account")
 
@@ -511,13 +513,13 @@ def _step_up_wrong(page: Page, site: Site) -> Response:
 def _step_up_passkey(page: Page, site: Site) -> Response:
     someone = site.resident()
     site.add_passkey(someone)
-    site.sign_in(someone)
+    site.signed_in(someone)
     return _goto(page, "/sign-in/step-up?next=/account")
 
 
 @visit("accounts.step_up", "nothing set up")
 def _step_up_nothing(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/sign-in/step-up?next=/account")
 
 
@@ -526,7 +528,7 @@ def _step_up_nothing(page: Page, site: Site) -> Response:
 
 @visit("accounts.close_account")
 def _close(page: Page, site: Site) -> Response:
-    site.sign_in(site.resident())
+    site.signed_in(site.resident())
     return _goto(page, "/account/close")
 
 

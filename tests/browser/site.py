@@ -18,7 +18,7 @@ from idservice.db import db_session
 from idservice.models import OutboundEmail, Resident
 from idservice.models.base import utcnow
 from idservice.models.residents import PasskeyCredential
-from tests.factories import DEFAULT_PASSWORD, create_resident
+from tests.factories import DEFAULT_PASSWORD, create_resident, sign_in_client
 
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 LINK = re.compile(r"https?://[^/\s]+(/\S+)")
@@ -136,6 +136,23 @@ class Site:
         self.page.goto("/sign-in")
         self.fill({"email": someone.email, "password": password})
         return self.submit("Sign in")
+
+    def signed_in(self, someone: Someone, amr: list[str] | None = None) -> None:
+        """A signed-in session cookie without the sign-in page (tests/factories.py), for
+        visits about other pages; journeys sign in through the real page."""
+        client = self.app.test_client()
+        with self.app.app_context():
+            try:
+                resident = db_session.get(Resident, someone.id)
+                assert resident is not None
+                sign_in_client(self.app, client, resident, amr)
+            finally:
+                db_session.remove()
+        name = self.app.config["SESSION_COOKIE_NAME"]
+        cookie = client.get_cookie(name)
+        assert cookie is not None, "the test client has no session cookie"
+        live = self.app.config["KENTCARD"].issuer  # the live server's address in tests
+        self.page.context.add_cookies([{"name": name, "value": cookie.value, "url": live}])
 
     def sign_in_with_code(self, someone: Someone) -> Response:
         self.sign_in(someone)
