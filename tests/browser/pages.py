@@ -12,12 +12,17 @@ error summary with links to fields that exist.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from playwright.sync_api import Page, Response
 
 from idservice.auth.levels import AMR_PASSWORD_OTP
+from idservice.db import db_session
+from idservice.oauth.clients import register_client
 from idservice.web.account_settings import CHANGE_PAGES
 from tests.browser.site import NEW_PASSWORD, REGISTRATION, Site, Someone
 from tests.factories import DEFAULT_PASSWORD
@@ -30,10 +35,13 @@ NOT_FOUND = "404"
 NOT_PAGES = {
     "static": "stylesheets and scripts",
     "core.healthz": "JSON health check for the load balancer",
+    "oauth.userinfo": "JSON for relying parties (RFC 6750 errors)",
+    "oauth.discovery": "JSON OpenID Provider metadata",
+    "oauth.jwks": "JSON Web Key Set",
 }
 
-#: Belong to the OpenID provider, checked with it (being merged separately).
-EXCLUDED_PREFIXES = ("/oauth/", "/.well-known/", "/api/", "/account/connected-services")
+#: Machine-to-machine APIs, answered in JSON only.
+EXCLUDED_PREFIXES = ("/api/",)
 
 Run = Callable[[Page, Site], Response]
 
@@ -556,3 +564,87 @@ def _goto(page: Page, path: str) -> Response:
 def _response(response: Response | None) -> Response:
     assert response is not None, "no response from the page"
     return response
+
+
+# The OpenID provider's pages --------------------------------------------------------------
+
+RP_REDIRECT = "https://leisure.example/callback"
+
+
+def _relying_party(site: Site) -> str:
+    with site.app.app_context():
+        try:
+            registered = register_client(
+                name="Kent Leisure",
+                redirect_uris=[RP_REDIRECT],
+                grant_types=["authorization_code"],
+                scope="openid profile email",
+            )
+            db_session.commit()
+            return registered.client.client_id
+        finally:
+            db_session.remove()
+
+
+def _authorize_path(client_id: str, redirect_uri: str = RP_REDIRECT) -> str:
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
+    return "/oauth/authorize?" + urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": "openid profile email",
+            "state": "s",
+            "nonce": "n",
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
+
+
+@visit("oauth.authorize", "consent")
+def _consent(page: Page, site: Site) -> Response:
+    client_id = _relying_party(site)
+    site.signed_in(site.resident())
+    return _goto(page, _authorize_path(client_id))
+
+
+@visit("oauth.authorize", "consent, expired page", status=400, errors="form")
+def _consent_expired(page: Page, site: Site) -> Response:
+    _consent(page, site)
+    _expire_csrf(page)
+    return site.submit("Allow")
+
+
+@visit("oauth.authorize", "unregistered redirect address", status=400)
+def _authorize_bad_redirect(page: Page, site: Site) -> Response:
+    client_id = _relying_party(site)
+    return _goto(page, _authorize_path(client_id, "https://attacker.example/steal"))
+
+
+@visit("oauth.logout", "confirm")
+def _logout_confirm(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/oauth/logout")
+
+
+@visit("oauth.logout", "confirm, expired page", status=400, errors="form")
+def _logout_expired(page: Page, site: Site) -> Response:
+    _logout_confirm(page, site)
+    _expire_csrf(page)
+    return site.submit("Sign out")
+
+
+@visit("connected_services.connected_services", "none yet")
+def _connected_none(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/account/connected-services")
+
+
+@visit("connected_services.connected_services", "one service")
+def _connected_one(page: Page, site: Site) -> Response:
+    page.route("https://leisure.example/**", lambda route: route.fulfill(body="RP"))
+    _consent(page, site)
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url("https://leisure.example/**")
+    return _goto(page, "/account/connected-services")

@@ -151,7 +151,7 @@ class Site:
         name = self.app.config["SESSION_COOKIE_NAME"]
         cookie = client.get_cookie(name)
         assert cookie is not None, "the test client has no session cookie"
-        live = self.app.config["KENTCARD"].issuer  # the live server's address in tests
+        live = self.app.config["KENTCARD"].issuer  # Site is given the live server's app
         self.page.context.add_cookies([{"name": name, "value": cookie.value, "url": live}])
 
     def sign_in_with_code(self, someone: Someone) -> Response:

@@ -30,10 +30,10 @@ def endpoint_of(app: Flask, url: str) -> str:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("v", VISITS, ids=[v.id for v in VISITS])
-def test_page_is_accessible(page: Page, app: Flask, v: Visit) -> None:
-    response = v.run(page, Site(app, page))
+def test_page_is_accessible(page: Page, live_app: Flask, v: Visit) -> None:
+    response = v.run(page, Site(live_app, page))
 
-    assert endpoint_of(app, page.url) == v.endpoint, f"{v.id} ended on {page.url}"
+    assert endpoint_of(live_app, page.url) == v.endpoint, f"{v.id} ended on {page.url}"
     assert response.status == v.status, f"{v.id}: status {response.status}"
     expect(page.locator("h1")).to_have_count(1)
     summary = page.locator(".kc-error-summary")

@@ -50,8 +50,8 @@ REGISTER_ORDER = [
 
 
 @pytest.mark.browser
-def test_register_confirm_and_sign_in_by_keyboard_alone(page: Page, app: Flask) -> None:
-    site = Site(app, page)
+def test_register_confirm_and_sign_in_by_keyboard_alone(page: Page, live_app: Flask) -> None:
+    site = Site(live_app, page)
     answers = {**REGISTRATION, "email": "keyboard@example.com"}
     page.goto("/")
     tab_until(page, text="Create an account")
@@ -95,8 +95,8 @@ def test_register_confirm_and_sign_in_by_keyboard_alone(page: Page, app: Flask) 
 
 
 @pytest.mark.browser
-def test_radios_and_checkboxes_work_with_the_keyboard(page: Page, app: Flask) -> None:
-    site = Site(app, page)
+def test_radios_and_checkboxes_work_with_the_keyboard(page: Page, live_app: Flask) -> None:
+    site = Site(live_app, page)
     site.sign_in(site.resident())
     page.goto("/account/change/alternative-formats")
     first = page.locator("input[name=alternative_formats]").first
@@ -174,8 +174,8 @@ def assert_focus_is_visible_on_everything(page: Page, label: str) -> int:
 
 
 @pytest.mark.browser
-def test_every_reachable_element_shows_focus(page: Page, app: Flask) -> None:
-    site = Site(app, page)
+def test_every_reachable_element_shows_focus(page: Page, live_app: Flask) -> None:
+    site = Site(live_app, page)
     page.goto("/")
     assert assert_focus_is_visible_on_everything(page, "home") >= 8
     page.goto("/register")

@@ -25,10 +25,10 @@ def no_js_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
 
 @pytest.mark.browser
 def test_register_confirm_sign_in_change_and_sign_out_without_javascript(
-    no_js_page: Page, app: Flask
+    no_js_page: Page, live_app: Flask
 ) -> None:
     page = no_js_page
-    site = Site(app, page)
+    site = Site(live_app, page)
     page.goto("/")
     page.get_by_role("link", name="Create an account").click()
 
@@ -77,12 +77,12 @@ def test_register_confirm_sign_in_change_and_sign_out_without_javascript(
 
 
 @pytest.mark.browser
-def test_passkey_buttons_are_shown_when_javascript_is_on(page: Page, app: Flask) -> None:
+def test_passkey_buttons_are_shown_when_javascript_is_on(page: Page, live_app: Flask) -> None:
     """The other half of the check above, so that "hidden" means something."""
     page.goto("/sign-in")
     assert page.evaluate("() => typeof window.PublicKeyCredential") == "function"
     expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_visible()
-    site = Site(app, page)
+    site = Site(live_app, page)
     site.sign_in(site.resident())
     page.goto("/account/security")
     expect(page.get_by_role("button", name="Add a passkey")).to_be_visible()
