@@ -571,7 +571,7 @@ def _response(response: Response | None) -> Response:
 RP_REDIRECT = "https://leisure.example/callback"
 
 
-def _relying_party(site: Site) -> str:
+def relying_party(site: Site) -> str:
     with site.app.app_context():
         try:
             registered = register_client(
@@ -586,7 +586,7 @@ def _relying_party(site: Site) -> str:
             db_session.remove()
 
 
-def _authorize_path(client_id: str, redirect_uri: str = RP_REDIRECT) -> str:
+def authorize_path(client_id: str, redirect_uri: str = RP_REDIRECT) -> str:
     challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
     return "/oauth/authorize?" + urlencode(
         {
@@ -604,9 +604,9 @@ def _authorize_path(client_id: str, redirect_uri: str = RP_REDIRECT) -> str:
 
 @visit("oauth.authorize", "consent")
 def _consent(page: Page, site: Site) -> Response:
-    client_id = _relying_party(site)
+    client_id = relying_party(site)
     site.signed_in(site.resident())
-    return _goto(page, _authorize_path(client_id))
+    return _goto(page, authorize_path(client_id))
 
 
 @visit("oauth.authorize", "consent, expired page", status=400, errors="form")
@@ -618,8 +618,8 @@ def _consent_expired(page: Page, site: Site) -> Response:
 
 @visit("oauth.authorize", "unregistered redirect address", status=400)
 def _authorize_bad_redirect(page: Page, site: Site) -> Response:
-    client_id = _relying_party(site)
-    return _goto(page, _authorize_path(client_id, "https://attacker.example/steal"))
+    client_id = relying_party(site)
+    return _goto(page, authorize_path(client_id, "https://attacker.example/steal"))
 
 
 @visit("oauth.logout", "confirm")
