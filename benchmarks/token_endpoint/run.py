@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import http.client
 import json
 import os
 import re
@@ -39,11 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -94,7 +93,7 @@ class Contender:
     """A running server under test and how to ask it for a token."""
 
     name: str
-    base_url: str
+    port: int
     auth_header: str
     process: subprocess.Popen[bytes]
     log_path: Path
@@ -103,9 +102,9 @@ class Contender:
     results: list[WrkResult] = field(default_factory=list)
 
     @property
-    def token_url(self) -> str:
-        """Absolute URL of the token endpoint."""
-        return self.base_url + TOKEN_PATH
+    def base_url(self) -> str:
+        """Root URL of the server, on loopback."""
+        return f"http://{HOST}:{self.port}"
 
 
 # --------------------------------------------------------------------------
@@ -222,10 +221,8 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=5)
 
 
@@ -338,29 +335,30 @@ def check_result(target: Contender, res: WrkResult) -> None:
 
 def verify_token_endpoint(target: Contender) -> str:
     """Ask once for a token and check HTTP 200 + a JWT access token; describe it."""
-    request = urllib.request.Request(
-        target.token_url,
-        data=token_body().encode(),
-        method="POST",
-        headers={
-            "Authorization": target.auth_header,
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        },
-    )
+    # http.client, not urllib: the target is always our own loopback server.
+    conn = http.client.HTTPConnection(HOST, target.port, timeout=10)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status = response.status
-            body = response.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:500].decode(errors="replace")
-        raise BenchError(
-            f"{target.name}: token endpoint answered HTTP {exc.code}, expected 200: {detail}"
-        ) from exc
-    except urllib.error.URLError as exc:
-        raise BenchError(f"{target.name}: token endpoint unreachable: {exc.reason}") from exc
+        conn.request(
+            "POST",
+            TOKEN_PATH,
+            body=token_body(),
+            headers={
+                "Authorization": target.auth_header,
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+        )
+        response = conn.getresponse()
+        status, body = response.status, response.read()
+    except OSError as exc:
+        raise BenchError(f"{target.name}: token endpoint unreachable: {exc}") from exc
+    finally:
+        conn.close()
     if status != 200:
-        raise BenchError(f"{target.name}: token endpoint answered HTTP {status}, expected 200")
+        detail = body[:500].decode(errors="replace")
+        raise BenchError(
+            f"{target.name}: token endpoint answered HTTP {status}, expected 200: {detail}"
+        )
     try:
         payload = json.loads(body)
     except ValueError as exc:
@@ -433,7 +431,7 @@ def start_peer(processes: int, workdir: Path) -> Contender:
     mode = "single process" if processes == 1 else f"node:cluster, {processes} processes"
     target = Contender(
         name=name,
-        base_url=f"http://{HOST}:{port}",
+        port=port,
         auth_header=basic_auth(client_id, client_secret),
         process=proc,
         log_path=log_path,
@@ -465,6 +463,7 @@ class OursSetup:
     admin_url: str
     db_name: str
     extra_env: dict[str, str]
+    instance_path: Path
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     client_id: str = ""
     client_secret: str = ""
@@ -484,6 +483,8 @@ class OursSetup:
             "KENTCARD_DATABASE_URL": self.database_url,
             "KENTCARD_ISSUER": issuer,
             "KENTCARD_SECRET_KEY": self.secret_key,
+            # Keep instance files in the run's temp dir, not in the measured checkout.
+            "KENTCARD_INSTANCE_PATH": str(self.instance_path),
             **self.extra_env,
         }
 
@@ -501,7 +502,9 @@ with psycopg.connect(admin_url, autocommit=True) as conn:
 """
 
 
-def check_ours(repo: Path, admin_url: str, db_name: str, extra_env: dict[str, str]) -> OursSetup:
+def check_ours(
+    repo: Path, admin_url: str, db_name: str, extra_env: dict[str, str], workdir: Path
+) -> OursSetup:
     """Check, before anything starts, that the repo can run our service; say what is missing."""
     venv_bin = repo / ".venv" / "bin"
     setup = OursSetup(
@@ -512,6 +515,7 @@ def check_ours(repo: Path, admin_url: str, db_name: str, extra_env: dict[str, st
         admin_url=admin_url,
         db_name=db_name,
         extra_env=extra_env,
+        instance_path=workdir / "instance",
     )
     missing = [str(p) for p in (setup.python, setup.kentcard, setup.gunicorn) if not p.exists()]
     if missing:
@@ -626,7 +630,7 @@ def start_ours(setup: OursSetup, workers: int, workdir: Path) -> Contender:
     proc = start_process(cmd, env=setup.env(issuer), cwd=setup.repo, log_path=log_path)
     target = Contender(
         name=name,
-        base_url=issuer,
+        port=port,
         auth_header=basic_auth(setup.client_id, setup.client_secret),
         process=proc,
         log_path=log_path,
@@ -845,7 +849,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Everything that can be missing is checked before any server starts.
             wrk = ensure_wrk() if not args.check else shutil.which("wrk") or "wrk"
             if want_ours:
-                ours_setup = check_ours(args.repo, args.pg_url, args.db_name, args.ours_env)
+                ours_setup = check_ours(
+                    args.repo, args.pg_url, args.db_name, args.ours_env, workdir
+                )
             if want_peer:
                 ensure_peer_installed()
             log(f"server logs: {workdir}")
