@@ -76,6 +76,7 @@ class WrkResult:
     p99_ms: float
     mean_ms: float
     max_ms: float
+    load_avg: float = 0.0  # 1-minute load average just before the run: how noisy it was
 
     @property
     def rps(self) -> float:
@@ -675,14 +676,14 @@ def summarize(contenders: list[Contender], args: argparse.Namespace) -> dict[str
     print()
     print(
         f"{'round':>5}  {'server':<15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'requests':>9} {'sock err':>8}"
+        f"{'max ms':>8} {'requests':>9} {'sock err':>8} {'load':>6}"
     )
     for i in range(args.rounds):
         for c in contenders:
             r = c.results[i]
             print(
                 f"{i + 1:>5}  {c.name:<15} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                f"{r.max_ms:>8.1f} {r.requests:>9} {r.socket_errors:>8}"
+                f"{r.max_ms:>8.1f} {r.requests:>9} {r.socket_errors:>8} {r.load_avg:>6.2f}"
             )
     print()
     print(f"{'median':<22} {'req/s':>9} {'p99 ms':>8}   {'req/s min..max':>17}")
@@ -885,6 +886,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # Rotate the order each round so neither side always runs first.
                 shift = i % len(contenders)
                 for c in contenders[shift:] + contenders[:shift]:
+                    load = os.getloadavg()[0]
                     res = run_wrk(
                         wrk,
                         c,
@@ -893,6 +895,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         threads=args.threads,
                     )
                     check_result(c, res)
+                    res.load_avg = load
                     c.results.append(res)
                     log(
                         f"round {i + 1}/{args.rounds} {c.name:<15} {res.rps:9.1f} req/s  "
