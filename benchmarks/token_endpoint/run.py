@@ -764,7 +764,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--workers",
         type=parse_int_list,
-        default=[3],
+        default=[4],
         help="gunicorn sync workers for ours; a list like 2,3,4 measures each",
     )
     p.add_argument(
