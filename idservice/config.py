@@ -78,6 +78,9 @@ class Settings:
     id_token_lifetime: int = 3600
     refresh_token_lifetime: int = 30 * 24 * 3600
     authorization_code_lifetime: int = 60
+    # How long each worker may use its copy of a registered client (seconds): a withdrawn
+    # client or a new secret takes effect everywhere within this time.
+    client_cache_seconds: int = 10
     # A new signing key is published this long before it signs, so relying parties that
     # cache the JWKS see it first.
     key_publish_lead: int = 3600
@@ -113,6 +116,7 @@ class Settings:
             "id_token_lifetime": _env_int("KENTCARD_ID_TOKEN_LIFETIME", 3600),
             "refresh_token_lifetime": _env_int("KENTCARD_REFRESH_TOKEN_LIFETIME", 30 * 86400),
             "key_publish_lead": _env_int("KENTCARD_KEY_PUBLISH_LEAD", 3600),
+            "client_cache_seconds": _env_int("KENTCARD_CLIENT_CACHE_SECONDS", 10),
             "pairwise_salt": _env("KENTCARD_PAIRWISE_SALT", "") or "",
             "webauthn_rp_id": _env("KENTCARD_WEBAUTHN_RP_ID")
             or (issuer.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]),

@@ -105,6 +105,9 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
                 conn.execute(table.delete())
         db_session.remove()
     for each in _APPS:
+        clients = each.extensions.get("kentcard_oauth_clients")
+        if clients is not None:  # and so was the clients table
+            clients.forget()
         keys = each.extensions.get("kentcard_oauth_keys")
         if keys is not None:  # the key table was emptied: forget cached signing keys
             keys.reset()

@@ -610,8 +610,12 @@ def gunicorn_version(gunicorn: Path) -> str:
     return match.group(0) if match else "?"
 
 
-def start_ours(setup: OursSetup, workers: int, workdir: Path) -> Contender:
-    """Start gunicorn 'idservice:create_app()' with N sync workers, as in production."""
+def start_ours(setup: OursSetup, workers: int, threads: int, workdir: Path) -> Contender:
+    """Start gunicorn 'idservice:create_app()' as the README's production command does.
+
+    ``threads`` > 1 uses gthread workers (keep-alive connections, as a load balancer or a
+    partner's HTTP client keeps them); 1 uses sync workers (a new connection per request).
+    """
     port = free_port()
     issuer = f"http://{HOST}:{port}"
     name = f"ours-w{workers}"
@@ -620,7 +624,11 @@ def start_ours(setup: OursSetup, workers: int, workdir: Path) -> Contender:
         str(setup.gunicorn),
         "idservice:create_app()",
         f"--workers={workers}",
-        "--worker-class=sync",
+        *(
+            ["--worker-class=gthread", f"--threads={threads}", "--keep-alive=30"]
+            if threads > 1
+            else ["--worker-class=sync"]
+        ),
         f"--bind={HOST}:{port}",
         "--log-level=warning",
     ]
@@ -636,8 +644,9 @@ def start_ours(setup: OursSetup, workers: int, workdir: Path) -> Contender:
         process=proc,
         log_path=log_path,
         description=(
-            f"gunicorn {gunicorn_version(setup.gunicorn)}, {workers} sync workers, "
-            f"PostgreSQL db {setup.db_name}"
+            f"gunicorn {gunicorn_version(setup.gunicorn)}, {workers} "
+            + (f"gthread workers x {threads} threads, " if threads > 1 else "sync workers, ")
+            + f"PostgreSQL db {setup.db_name}"
         ),
         kind="ours",
     )
@@ -764,8 +773,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--workers",
         type=parse_int_list,
-        default=[4],
-        help="gunicorn sync workers for ours; a list like 2,3,4 measures each",
+        default=[2],
+        help="gunicorn workers for ours; a list like 2,3,4 measures each",
+    )
+    p.add_argument(
+        "--gunicorn-threads",
+        type=int,
+        default=8,
+        help="threads per gunicorn worker for ours (gthread); 1 means sync workers",
     )
     p.add_argument(
         "--peer-processes",
@@ -860,8 +875,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prepare_ours(ours_setup)
                 db_created = True
                 for n in args.workers:
-                    log(f"starting ours with {n} sync workers ...")
-                    contenders.append(start_ours(ours_setup, n, workdir))
+                    log(f"starting ours with {n} workers x {args.gunicorn_threads} threads ...")
+                    contenders.append(start_ours(ours_setup, n, args.gunicorn_threads, workdir))
             if want_peer:
                 for n in args.peer_processes:
                     log(f"starting peer ({n} process{'es' if n > 1 else ''}) ...")

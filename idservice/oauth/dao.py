@@ -163,6 +163,12 @@ def _revoke(*conditions: Any) -> int:
 
 
 def dao_revoke_token(row: OAuthToken) -> int:
+    if row.id is None:
+        # A service token that was never written (see tokens.py): record it as revoked,
+        # kept until it would have expired anyway.
+        row.revoked_at = utcnow()
+        db_session.add(row)
+        return 1
     return _revoke(OAuthToken.id == row.id)
 
 

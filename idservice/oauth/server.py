@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidScopeError
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import current_app
+from flask import request as flask_request
 
 from idservice.oauth import dao, scopes
+from idservice.oauth.client_cache import ClientCache
 from idservice.oauth.endpoints import (
     EndSessionEndpoint,
     IntrospectionEndpoint,
@@ -36,11 +40,29 @@ EXTENSION = "kentcard_oauth_server"
 
 
 class KentAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Authlib has no type hints
+    def create_oauth2_request(self, request: Any) -> _OAuth2Request:
+        return _OAuth2Request(flask_request)
+
     def validate_requested_scope(self, scope: str | None) -> None:
         """Unknown scopes are refused outright (never silently dropped)."""
         names = scopes.unknown(scopes.parse(scope))
         if names:
             raise InvalidScopeError(f"Unknown scope: {' '.join(names)}"[:200])
+
+
+class _Payload(FlaskOAuth2Payload):  # type: ignore[misc]  # Authlib has no type hints
+    """Authlib reads ``payload.data`` several times a request and Werkzeug rebuilds
+    ``request.values`` on every read; build it once."""
+
+    @cached_property
+    def data(self) -> Any:
+        return self._request.values
+
+
+class _OAuth2Request(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib has no type hints
+    def __init__(self, request: Any) -> None:
+        super().__init__(request)
+        self.payload = _Payload(request)
 
 
 class IssuerParameter(_IssuerParameter):  # type: ignore[misc]  # Authlib has no type hints
@@ -50,11 +72,16 @@ class IssuerParameter(_IssuerParameter):  # type: ignore[misc]  # Authlib has no
         return settings().issuer
 
 
+CLIENT_CACHE = "kentcard_oauth_clients"
+
+
 def _query_client(client_id: str) -> OAuthClient | None:
-    return dao.dao_get_client(client_id)
+    cache: ClientCache = current_app.extensions[CLIENT_CACHE]
+    return cache.get(client_id, dao.dao_get_client)
 
 
 def build_server(app: Flask) -> KentAuthorizationServer:
+    app.extensions[CLIENT_CACHE] = ClientCache(ttl=settings_of(app).client_cache_seconds)
     server = KentAuthorizationServer()
     server.init_app(app, query_client=_query_client, save_token=save_token)
     server.register_token_generator("default", generate_tokens)
@@ -71,6 +98,10 @@ def build_server(app: Flask) -> KentAuthorizationServer:
     server.register_endpoint(EndSessionEndpoint)
     app.extensions[EXTENSION] = server
     return server
+
+
+def settings_of(app: Flask) -> Any:
+    return app.config["KENTCARD"]
 
 
 def get_server() -> KentAuthorizationServer:

@@ -163,10 +163,13 @@ def _consent_page(client: Any, scope: str, form: ConfirmForm, status: int = 200)
 
 def _finish(response: Response) -> Response:
     """Commit what an endpoint wrote only when it succeeded: an error issues nothing."""
+    session = db_session()
+    if not session.in_transaction():
+        return response  # nothing read or written (a service token from cached data)
     if response.status_code == 200:
-        db_session.commit()
+        session.commit()
     else:
-        db_session.rollback()
+        session.rollback()
     return response
 
 

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from idservice.config import Settings
 from idservice.db import db_session
-from idservice.models.oauth import OAuthToken
+from idservice.models.oauth import OAuthClient, OAuthToken
+from idservice.oauth.tokens import verify_access_token
 from tests.oauth.conftest import RP, exchange, get_code, jwks_of, make_rp, pkce_pair, token_count
 
 
@@ -133,9 +134,8 @@ def test_client_credentials_issues_an_rfc9068_access_token(
     assert claims["iss"] == settings.issuer
     assert claims["exp"] - claims["iat"] == settings.access_token_lifetime
     with app.app_context():
-        row = db_session.scalars(select(OAuthToken)).one()
-        assert row.jti == claims["jti"]
-        assert row.resident_id is None and row.refresh_token_hash is None
+        # Self-contained: issuing a service token writes nothing (tokens.py explains why).
+        assert db_session.scalars(select(OAuthToken)).all() == []
 
 
 def test_client_credentials_scope_rules(app: Flask, client: FlaskClient, service: RP) -> None:
@@ -215,10 +215,27 @@ def test_introspection_of_expired_revoked_unknown_and_other_clients_tokens(
     monkeypatch.setattr(settings, "access_token_lifetime", -5)
     expired = service_token(client, service).get_json()["access_token"]
     assert introspect(client, service, expired) == {"active": False}
+    assert introspect(client, service, token)["active"] is True
+    with app.app_context():
+        registered = db_session.scalars(
+            select(OAuthClient).where(OAuthClient.client_id == service.client_id)
+        ).one()
+        assert verify_access_token(token) is not None
+        registered.active = False
+        db_session.commit()
+        # A withdrawn client cannot even authenticate to introspect; its tokens are dead.
+        assert verify_access_token(token) is None
+
+
+def test_a_resident_token_whose_record_is_gone_is_inactive(
+    app: Flask, signed_in: FlaskClient, rp: RP
+) -> None:
+    tokens = resident_tokens(signed_in, rp)
+    assert introspect(signed_in, rp, tokens["access_token"])["active"] is True
     with app.app_context():
         db_session.execute(OAuthToken.__table__.delete())
         db_session.commit()
-    assert introspect(client, service, token) == {"active": False}  # unknown jti
+    assert introspect(signed_in, rp, tokens["access_token"]) == {"active": False}
 
 
 def test_introspection_needs_client_authentication(client: FlaskClient, service: RP) -> None:
