@@ -101,11 +101,12 @@ def lives_in_kent(ctx: Context, params: Params) -> Check:
             used=(address,),
         )
     if residency is Residency.NEEDS_EVIDENCE:
-        where = ", ".join(lookup.authority_names)
+        where = " / ".join(lookup.authority_names)
         return _need(
             FactName.ADDRESS,
-            f"The {postcode.district} postcode area is split between {where}. We need your "
-            "full postcode or proof of address to know whether you live in Kent.",
+            f"Part of the {postcode.district} postcode area is in Kent and part is not "
+            f"({where}). We need your full postcode or proof of address to know whether you "
+            "live in Kent.",
         )
     return _need(
         FactName.ADDRESS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from idservice.cli.core import db_group, demo, serve
+from idservice.cli.entitlements import eligibility_group, services_group
 from idservice.cli.residents import residents_group
 
 
@@ -17,6 +18,8 @@ main.add_command(serve)
 main.add_command(db_group)
 main.add_command(demo)
 main.add_command(residents_group)
+main.add_command(services_group)
+main.add_command(eligibility_group)
 
 try:  # the OpenID Connect provider adds `clients` and `keys`
     from idservice.cli.oauth import register as _register_oauth
