@@ -6,6 +6,7 @@ import click
 
 from idservice.cli.core import db_group, demo, serve
 from idservice.cli.entitlements import eligibility_group, services_group
+from idservice.cli.ledger import ledger_group
 from idservice.cli.residents import residents_group
 
 
@@ -20,6 +21,7 @@ main.add_command(demo)
 main.add_command(residents_group)
 main.add_command(services_group)
 main.add_command(eligibility_group)
+main.add_command(ledger_group)
 
 try:  # the OpenID Connect provider adds `clients` and `keys`
     from idservice.cli.oauth import register as _register_oauth

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from entitlements.ledger.events import Channel, EventError, EventKind, LedgerEvent
 from entitlements.ledger.signing import SigningKey, load_or_create_key
@@ -21,24 +22,7 @@ from entitlements.ledger.store import (
     states,
 )
 from entitlements.ledger.verify import verify
-from idservice.db import make_engine
 from tests.entitlements.ledger_helpers import T0, event, forge, shift_up_from, sql
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    with engine.begin() as conn:
-        for table in ("ledger_events", "ledger_tree_heads", "entitlement_states"):
-            conn.execute(text(f"DELETE FROM {table}"))
-        conn.execute(text("UPDATE ledger_head SET size = 0, chain_hash = :z"), {"z": bytes(32)})
-    engine.dispose()
-
-
-@pytest.fixture
-def key(tmp_path: Path) -> SigningKey:
-    return load_or_create_key(tmp_path)
 
 
 def check(engine: Engine, key: SigningKey) -> tuple[bool, int | None, str | None]:
@@ -236,3 +220,34 @@ def test_eight_writers_a_thousand_appends_each_on_postgresql(
         pytest.skip("the full-size concurrency test runs in the PostgreSQL pass")
     _concurrent_appends(engine, writers=8, appends=1000)
     _assert_unbroken(engine, key, 8000)
+
+
+def test_ledger_commands(
+    engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from idservice.cli import main
+
+    monkeypatch.setenv("KENTCARD_DATABASE_URL", database_url)
+    monkeypatch.setenv("KENTCARD_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.setenv("KENTCARD_SECRET_KEY", "test-only")
+    append(engine, [event(i) for i in range(1, 9)])
+    runner = CliRunner()
+    result = runner.invoke(main, ["ledger", "proof", "5"])
+    assert result.exit_code == 0, result.output
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(result.output)
+    assert (tmp_path / "instance" / "ledger-signing-key.pem").stat().st_mode & 0o077 == 0
+    result = runner.invoke(main, ["ledger", "check-proof", str(proof_file)])
+    assert result.exit_code == 0 and "Event 5 is in the signed ledger" in result.output
+    result = runner.invoke(main, ["ledger", "verify"])
+    assert result.exit_code == 0 and "8 events, 1 signed tree heads" in result.output
+    assert runner.invoke(main, ["ledger", "rebuild"]).exit_code == 0
+    sql(
+        engine,
+        "UPDATE ledger_events SET body = replace(body, 'library', 'libraries') WHERE seq = 3",
+    )
+    result = runner.invoke(main, ["ledger", "verify", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.output)["first_bad_seq"] == 3
