@@ -98,6 +98,9 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
         db_session.remove()
+    limiter = app.extensions.get("kentcard_rate_limiter")
+    if limiter is not None:  # per-address limits are in process: start each test afresh
+        limiter.reset()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import click
 from idservice.cli.core import db_group, demo, serve
 from idservice.cli.entitlements import eligibility_group, services_group
 from idservice.cli.ledger import ledger_group
+from idservice.cli.mail import mail_group
 from idservice.cli.residents import residents_group
 
 
@@ -19,6 +20,7 @@ main.add_command(serve)
 main.add_command(db_group)
 main.add_command(demo)
 main.add_command(residents_group)
+main.add_command(mail_group)
 main.add_command(services_group)
 main.add_command(eligibility_group)
 main.add_command(ledger_group)

@@ -9,6 +9,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from idservice.auth.sessions import current_resident
+from idservice.services import ratelimit
 from idservice.services.residents import NotFound
 from idservice.web.csrf import csrf_token
 
@@ -22,8 +23,15 @@ JSON_PREFIXES = ("/oauth/", "/api/", "/.well-known/")
 
 
 def init_app(app: Flask) -> None:
+    # Importing these modules adds their routes to the accounts blueprint.
+    from idservice.web import account_settings, registration, security  # noqa: F401
     from idservice.web.accounts import bp as accounts_bp
     from idservice.web.core import bp as core_bp
+
+    settings = app.config["KENTCARD"]
+    app.extensions[ratelimit.EXTENSION_KEY] = ratelimit.build(
+        settings.redis_url, settings.extra.get("rate_limit_prefix", "kentcard:ratelimit:")
+    )
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
@@ -34,7 +42,8 @@ def init_app(app: Flask) -> None:
     else:
         init_oauth(app)
 
-    # A global rather than a context variable so imported macros (csrf_field) see it.
+    # A global, not only a context variable: imported macros (csrf_field) do not see the
+    # context of the page that imports them.
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.context_processor

@@ -43,7 +43,7 @@ def test_wrong_password_keeps_the_email_and_explains_next_to_the_field(
     page.goto("/sign-in")
     page.get_by_label("Email address").fill(str(resident.email))
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_title("Error: Sign in to your Kent account \u2013 Kent County Council")
     expect(page.locator(".kc-error-summary")).to_contain_text("do not match our records")
     expect(page.locator("#email-error")).to_contain_text("do not match our records")
@@ -68,7 +68,7 @@ def test_sign_in_works_without_javascript(
         page.goto("/sign-in")
         page.get_by_label("Email address").fill(str(resident.email))
         page.get_by_label("Password").fill(DEFAULT_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page.locator("h1")).to_have_text("Your account")
     finally:
         context.close()

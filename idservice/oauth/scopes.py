@@ -1,0 +1,71 @@
+"""The scopes a client can be registered for, and what each releases, in plain English.
+
+One table for the consent page, discovery, registration checks and the claims released,
+so that what a resident is told and what a service receives cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authlib.oauth2.rfc6749 import list_to_scope, scope_to_list
+
+
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    #: Shown on the consent page after "The service will receive:".
+    description: str
+    #: OpenID Connect claims the scope releases (empty for service scopes).
+    claims: tuple[str, ...] = ()
+    #: True for scopes about a resident (authorization code flow only).
+    resident: bool = True
+
+
+SCOPES: dict[str, Scope] = {
+    s.name: s
+    for s in (
+        Scope("openid", "a code that identifies you to this service", ("sub",)),
+        Scope(
+            "profile",
+            "your name",
+            ("name", "given_name", "family_name", "locale", "updated_at"),
+        ),
+        Scope("email", "your email address", ("email", "email_verified")),
+        Scope("address", "your home address", ("address",)),
+        Scope("phone", "your phone number", ("phone_number", "phone_number_verified")),
+        # Date of birth is sensitive: never part of "profile", only asked for on its own
+        # (this scope, or "birthdate" in the OpenID Connect claims request parameter).
+        Scope("birthdate", "your date of birth", ("birthdate",)),
+        Scope(
+            "entitlements:read",
+            "whether residents are entitled to council services",
+            resident=False,
+        ),
+        Scope("cards:read", "whether a Kent Card is valid", resident=False),
+    )
+}
+
+SCOPES_SUPPORTED = list(SCOPES)
+CLAIMS_SUPPORTED = sorted({c for s in SCOPES.values() for c in s.claims} | {"acr", "amr"})
+
+
+def parse(scope: str | None) -> list[str]:
+    """Scope string to a list without duplicates, in the order given."""
+    return list(dict.fromkeys(scope_to_list(scope or "") or []))
+
+
+def join(names: list[str] | set[str]) -> str:
+    """A canonical scope string: known order, so equal sets give equal strings."""
+    ordered = [name for name in SCOPES_SUPPORTED if name in names]
+    ordered += sorted(n for n in names if n not in SCOPES)
+    return str(list_to_scope(ordered))
+
+
+def unknown(names: list[str]) -> list[str]:
+    return [name for name in names if name not in SCOPES]
+
+
+def descriptions(names: list[str]) -> list[str]:
+    """Plain-English list for the consent and connected-services pages."""
+    return [SCOPES[name].description for name in SCOPES_SUPPORTED if name in names]
