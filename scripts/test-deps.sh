@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 apt_install_missing chromium
+# The PC/SC tests (tests/hardware) need pcscd and vsmartcard's vpcd; CI fails without them.
+apt_install_missing pcscd vsmartcard-vpcd pcsc-tools
 command -v node >/dev/null || apt_install_missing nodejs npm
 # Debian's nodejs/npm are only installed when the machine has no node of its own.
 if [ -f tests/js/package.json ]; then

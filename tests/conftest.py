@@ -8,6 +8,7 @@ never ``create_all``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import threading
@@ -79,16 +80,21 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     )
 
 
+_APPS: list[Flask] = []
+
+
 @pytest.fixture(scope="session")
 def app(settings: Settings) -> Flask:
-    return create_app(settings)
+    created = create_app(settings)
+    _APPS.append(created)
+    return created
 
 
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test starts with empty tables (cheaper than a new database per test)."""
     yield
-    if "app" not in request.fixturenames:
+    if "app" not in request.fixturenames and "live_server" not in request.fixturenames:
         return
     app: Flask = request.getfixturevalue("app")
     with app.app_context():
@@ -98,9 +104,13 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
         db_session.remove()
-    limiter = app.extensions.get("kentcard_rate_limiter")
-    if limiter is not None:  # per-address limits are in process: start each test afresh
-        limiter.reset()
+    for each in _APPS:
+        keys = each.extensions.get("kentcard_oauth_keys")
+        if keys is not None:  # the key table was emptied: forget cached signing keys
+            keys.reset()
+        limiter = each.extensions.get("kentcard_rate_limiter")
+        if limiter is not None:  # per-address limits are in process: start each test afresh
+            limiter.reset()
 
 
 @pytest.fixture
@@ -114,11 +124,29 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+class _Deferred:
+    """A WSGI callable whose app is set once the server's port is known."""
+
+    app: Flask | None = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        assert self.app is not None
+        return self.app(environ, start_response)
+
+
 class LiveServer:
-    def __init__(self, app: Flask) -> None:
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+    """The app served over real HTTP in a thread, with its own issuer (the live URL)."""
+
+    def __init__(self, settings: Settings) -> None:
+        deferred = _Deferred()
+        self._server = make_server("127.0.0.1", 0, deferred, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = dataclasses.replace(
+            settings, issuer=self.url, webauthn_origin=f"http://localhost:{self.port}"
+        )
+        self.app = deferred.app = create_app(self.settings)
+        _APPS.append(self.app)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> LiveServer:
@@ -131,14 +159,12 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live_server(app: Flask, settings: Settings) -> Iterator[LiveServer]:
-    """The app served over real HTTP in a thread, for browsers and third-party clients.
+    """The app over real HTTP for browsers and third-party clients.
 
-    The issuer is rewritten to the live address so discovery and tokens are consistent.
+    A second app on the same database, whose issuer is the live address, so discovery and
+    tokens agree with the URL the client used while test-client tests keep their issuer.
     """
-    server = LiveServer(app)
-    settings.issuer = server.url
-    settings.webauthn_origin = f"http://localhost:{server.port}"
-    server.start()
+    server = LiveServer(settings).start()
     yield server
     server.stop()
 

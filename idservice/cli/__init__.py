@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from idservice.cli.card import issuer_group, reader_group, virtual_card_group
 from idservice.cli.core import db_group, demo, serve
 from idservice.cli.entitlements import eligibility_group, services_group
 from idservice.cli.ledger import ledger_group
 from idservice.cli.mail import mail_group
+from idservice.cli.oauth import register as register_oauth
 from idservice.cli.residents import residents_group
 
 
@@ -24,13 +26,9 @@ main.add_command(mail_group)
 main.add_command(services_group)
 main.add_command(eligibility_group)
 main.add_command(ledger_group)
-
-try:  # the OpenID Connect provider adds `clients` and `keys`
-    from idservice.cli.oauth import register as _register_oauth
-except ImportError:  # pragma: no cover - during early development only
-    pass
-else:
-    _register_oauth(main)
+for _group in (issuer_group, virtual_card_group, reader_group):
+    main.add_command(_group)
+register_oauth(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -35,12 +35,9 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
-    try:
-        from idservice.oauth import init_app as init_oauth
-    except ImportError:  # pragma: no cover - during early development only
-        pass
-    else:
-        init_oauth(app)
+    from idservice.oauth import init_app as init_oauth
+
+    init_oauth(app)
 
     # A global, not only a context variable: imported macros (csrf_field) do not see the
     # context of the page that imports them.

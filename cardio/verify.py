@@ -1,0 +1,123 @@
+"""Offline verification of a tap: is this a genuine, current Kent Card?
+
+Two APDUs: SELECT (card data and certificate) and INTERNAL AUTHENTICATE over a fresh
+16-byte challenge. Then, with no network: the check digit, the issuer key id against the
+reader's keyring, the certificate signature, the certificate matching the card data, the
+expiry, and the card's signature over ``LABEL_TAP || challenge || card data`` with the key
+the certificate names. Each failure has its own reason.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from enum import Enum
+
+from cardio import certificate as cert
+from cardio import spec
+from cardio.cardnumber import has_valid_check_digit
+from cardio.connection import CardConnection
+from cardio.keyring import IssuerKeyring
+from cardio.session import KentCardSession, SelectAnswer
+
+
+class Reason(Enum):
+    """Why a tap was rejected before any entitlement was looked at; value = (code, words)."""
+
+    NOT_KENT_CARD = ("not_kent_card", "not a Kent Card")
+    NOT_ISSUED = ("not_issued", "card was not finished at issue: send it to a Gateway")
+    BAD_CHECK_DIGIT = ("bad_check_digit", "card number check digit is wrong: not a genuine card")
+    UNKNOWN_ISSUER = (
+        "unknown_issuer",
+        "card certificate is from an issuer key this reader does not trust",
+    )
+    BAD_CERTIFICATE = (
+        "bad_certificate",
+        "card certificate is forged or does not match the card",
+    )
+    EXPIRED = ("expired", "card has expired: the resident can renew it at a Gateway")
+    NOT_GENUINE = (
+        "not_genuine",
+        "card could not prove it is genuine (copied card or replayed answer)",
+    )
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+    @property
+    def words(self) -> str:
+        return self.value[1]
+
+
+class TapRejected(Exception):
+    def __init__(self, reason: Reason, detail: str = "", card_number: str | None = None) -> None:
+        super().__init__(f"{reason.words}" + (f" ({detail})" if detail else ""))
+        self.reason = reason
+        self.detail = detail
+        self.card_number = card_number
+
+
+@dataclass(frozen=True)
+class VerifiedCard:
+    card_number: str
+    expiry: date
+    issuer_key_id: bytes
+
+
+def verify_tap(
+    answer: SelectAnswer,
+    challenge: bytes,
+    signature: bytes,
+    keyring: IssuerKeyring,
+    today: date,
+) -> VerifiedCard:
+    """Check everything a tap proves; raise :class:`TapRejected` with the first failure."""
+    if not answer.locked or answer.card_number is None or answer.expiry is None:
+        raise TapRejected(Reason.NOT_ISSUED)
+    number = answer.card_number
+    if not has_valid_check_digit(number):
+        raise TapRejected(Reason.BAD_CHECK_DIGIT, card_number=number)
+    try:
+        certificate = cert.decode(answer.certificate or b"")
+    except cert.CertificateError as exc:
+        raise TapRejected(Reason.BAD_CERTIFICATE, str(exc), number) from exc
+    issuer = keyring.get(certificate.issuer_key_id)
+    if issuer is None:
+        raise TapRejected(
+            Reason.UNKNOWN_ISSUER, f"key id {certificate.issuer_key_id.hex()}", number
+        )
+    if not certificate.signed_by(issuer.public_key):
+        raise TapRejected(Reason.BAD_CERTIFICATE, "issuer signature does not verify", number)
+    if certificate.card_number != number or certificate.expiry != answer.expiry:
+        raise TapRejected(Reason.BAD_CERTIFICATE, "certificate names other card data", number)
+    if certificate.expiry < today:
+        raise TapRejected(Reason.EXPIRED, f"expired {certificate.expiry.isoformat()}", number)
+    message = spec.tap_message(challenge, answer.card_data)
+    if not cert.verify_der(certificate.public_key(), signature, message):
+        raise TapRejected(Reason.NOT_GENUINE, card_number=number)
+    return VerifiedCard(number, certificate.expiry, certificate.issuer_key_id)
+
+
+def new_challenge() -> bytes:
+    return secrets.token_bytes(spec.CHALLENGE_LENGTH)
+
+
+def authenticate(
+    connection: CardConnection,
+    keyring: IssuerKeyring,
+    today: date,
+    challenge: bytes | None = None,
+) -> tuple[VerifiedCard, int]:
+    """Run a tap over ``connection``: returns the verified card and the APDUs used.
+
+    Raises :class:`TapRejected`, or the session's errors for cards that answer with a
+    failing status word (:class:`~cardio.errors.NotAKentCardError` among them).
+    """
+    session = KentCardSession(connection)
+    if not session.info.locked:
+        raise TapRejected(Reason.NOT_ISSUED)
+    challenge = challenge if challenge is not None else new_challenge()
+    signature = session.internal_authenticate(challenge)
+    return verify_tap(session.info, challenge, signature, keyring, today), session.apdu_count
