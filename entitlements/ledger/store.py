@@ -20,6 +20,7 @@ from typing import Any, cast
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from entitlements.ledger.events import LedgerEvent, canonical
 from entitlements.ledger.merkle import RootBuilder, inclusion_proof, leaf_hash, verify_inclusion
@@ -193,10 +194,7 @@ def sign_tree_head(engine: Engine, key: SigningKey) -> SignedTreeHead:
             }
         )
         head = SignedTreeHead(size, root, body, key.sign(body), key.key_id)
-        existing = conn.execute(
-            select(TREE_HEADS.c.tree_size).where(TREE_HEADS.c.tree_size == size)
-        ).first()
-        if existing is None:
+        try:
             conn.execute(
                 insert(TREE_HEADS).values(
                     tree_size=size,
@@ -207,7 +205,23 @@ def sign_tree_head(engine: Engine, key: SigningKey) -> SignedTreeHead:
                 )
             )
             conn.commit()
+        except IntegrityError:  # already signed at this size (perhaps by another process)
+            conn.rollback()
+            stored = _tree_head_at(conn, size)
+            assert stored is not None
+            return stored
         return head
+
+
+def _head_from_row(row: Any) -> SignedTreeHead:
+    return SignedTreeHead(
+        row.tree_size, bytes(row.root_hash), row.body.encode(), bytes(row.signature), row.key_id
+    )
+
+
+def _tree_head_at(conn: Connection, size: int) -> SignedTreeHead | None:
+    row = conn.execute(select(TREE_HEADS).where(TREE_HEADS.c.tree_size == size)).first()
+    return None if row is None else _head_from_row(row)
 
 
 def latest_tree_head(engine: Engine, at_least: int = 0) -> SignedTreeHead | None:
@@ -218,11 +232,7 @@ def latest_tree_head(engine: Engine, at_least: int = 0) -> SignedTreeHead | None
             .order_by(TREE_HEADS.c.tree_size.desc())
             .limit(1)
         ).first()
-    if row is None:
-        return None
-    return SignedTreeHead(
-        row.tree_size, bytes(row.root_hash), row.body.encode(), bytes(row.signature), row.key_id
-    )
+    return None if row is None else _head_from_row(row)
 
 
 def inclusion(engine: Engine, seq: int, head: SignedTreeHead, key: SigningKey) -> dict[str, Any]:

@@ -251,3 +251,12 @@ def test_ledger_commands(
     result = runner.invoke(main, ["ledger", "verify", "--json"])
     assert result.exit_code == 1
     assert json.loads(result.output)["first_bad_seq"] == 3
+
+
+def test_signing_twice_at_one_size_keeps_the_first_tree_head(
+    engine: Engine, key: SigningKey
+) -> None:
+    append(engine, [event(1)])
+    first = sign_tree_head(engine, key)
+    again = sign_tree_head(engine, key)
+    assert again == first  # ECDSA signatures differ each time; the stored one is returned
