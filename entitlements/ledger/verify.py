@@ -51,12 +51,12 @@ class _Bad(Exception):
         self.seq, self.problem = seq, problem
 
 
-def _check_event(row: Any, previous: bytes, two_back: bytes) -> tuple[bytes, bytes]:
+def _check_event(row: tuple[Any, ...], previous: bytes, two_back: bytes) -> tuple[bytes, bytes]:
     """Returns (leaf hash, chain hash) of a good event, or raises naming the bad one."""
-    seq = int(row.seq)
-    body = row.body.encode()
+    seq, kind, resident, service, text, stored_leaf, stored_chain = row
+    body = text.encode()
     try:
-        fields = json.loads(body)
+        fields = json.loads(text)
     except ValueError:
         raise _Bad(seq, f"event {seq} was edited: it is no longer valid JSON") from None
     claimed = fields.get("seq") if isinstance(fields, dict) else None
@@ -65,13 +65,13 @@ def _check_event(row: Any, previous: bytes, two_back: bytes) -> tuple[bytes, byt
             raise _Bad(seq - 1, f"an event was inserted at {seq - 1}: later events renumbered")
         raise _Bad(seq, f"event {seq} is out of place: its hashed body says it is {claimed}")
     copies = (fields.get("kind"), fields.get("resident"), fields.get("service"))
-    if copies != (row.kind, row.resident, row.service):
+    if copies != (kind, resident, service):
         raise _Bad(seq, f"event {seq} was edited: its columns differ from its hashed body")
     leaf = leaf_hash(body)
-    if leaf != bytes(row.leaf_hash):
+    if leaf != bytes(stored_leaf):
         raise _Bad(seq, f"event {seq} was edited: its contents no longer match its hash")
     linked = chain(previous, leaf)
-    stored = bytes(row.chain_hash)
+    stored = bytes(stored_chain)
     if linked != stored:
         if seq >= 2 and stored == chain(two_back, leaf):
             raise _Bad(seq - 1, f"event {seq - 1} was inserted: event {seq} follows {seq - 2}")
@@ -87,7 +87,8 @@ def verify(engine: Engine, keys: Mapping[str, ec.EllipticCurvePublicKey]) -> Ver
         with engine.connect() as conn:
             head_size, head_chain = read_head(conn, for_update=False)
             heads = list(conn.execute(select(TREE_HEADS).order_by(TREE_HEADS.c.tree_size)))
-            query = select(EVENTS).order_by(EVENTS.c.seq)
+            columns = ("seq", "kind", "resident", "service", "body", "leaf_hash", "chain_hash")
+            query = select(*(EVENTS.c[name] for name in columns)).order_by(EVENTS.c.seq)
             rows = conn.execute(query.execution_options(yield_per=_READ_BATCH))
             builder = RootBuilder()
             previous = two_back = GENESIS_CHAIN_HASH
@@ -99,7 +100,7 @@ def verify(engine: Engine, keys: Mapping[str, ec.EllipticCurvePublicKey]) -> Ver
                 next_head = next(pending, None)
             for row in rows:
                 expected = size + 1
-                if row.seq != expected:
+                if row[0] != expected:
                     raise _Bad(expected, f"event {expected} is missing (deleted)")
                 leaf, linked = _check_event(row, previous, two_back)
                 two_back, previous, size = previous, linked, expected
