@@ -90,8 +90,7 @@ def init_app(app: Flask) -> None:
     def _error_response(code: int, error: str, title: str) -> Any:
         if _wants_json():
             return jsonify(error=error, error_description=title), code
-        template = {404: "errors/404.html", 500: "errors/500.html"}.get(code, "errors/generic.html")
-        return render_template(template, code=code, title=title), code
+        return render_template("errors/error.html", code=code, title=title), code
 
 
 _TITLES = {
