@@ -5,10 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from entitlements.ledger.tables import LedgerBase
 from idservice.models import Base
 
 config = context.config
-target_metadata = [Base.metadata]
+target_metadata = [Base.metadata, LedgerBase.metadata]
 
 url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
     "sqlalchemy.url"

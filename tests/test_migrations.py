@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
+from entitlements.ledger.tables import LedgerBase
 from idservice import migrate
 from idservice.models import Base
 
@@ -19,7 +20,7 @@ def test_models_match_migrations(database_url: str) -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            diff = compare_metadata(context, Base.metadata)
+            diff = compare_metadata(context, [Base.metadata, LedgerBase.metadata])
     finally:
         engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"

@@ -1,0 +1,198 @@
+"""The service catalogue: loaded from ``data/services.toml`` and checked before use.
+
+The file is the reviewable source of truth; this module refuses to start on a file with
+an unknown condition, a missing parameter, a duplicate code or an unreadable duration,
+so a typo in a rule is caught at start, never at a resident's application.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from entitlements.conditions import CONDITIONS
+from entitlements.dates import academic_year_bounds, academic_year_start, add_years_months
+from entitlements.facts import DisabilityCategory, VerificationLevel
+
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
+_YEARS = re.compile(r"^(\d{1,2}) years?$")
+_SERVICE_KEYS = {
+    "code", "name", "rule", "evidence", "lasts", "on_card", "condition", "partner",
+    "hide_date_of_birth",
+}  # fmt: skip
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is not valid; the message names the service and the problem."""
+
+
+@dataclass(frozen=True)
+class Lasts:
+    """How long a grant lasts: a number of years, the academic year, or open-ended."""
+
+    years: int | None = None
+    academic_year: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Lasts:
+        text = text.strip().lower()
+        if text == "until cancelled":
+            return cls()
+        if text == "academic year":
+            return cls(academic_year=True)
+        if (match := _YEARS.match(text)) and int(match.group(1)) > 0:
+            return cls(years=int(match.group(1)))
+        raise ValueError(f'lasts must be "N years", "academic year" or "until cancelled": {text!r}')
+
+    def end(self, start: date) -> date | None:
+        """The last day of a grant starting on ``start``."""
+        if self.academic_year:
+            return academic_year_bounds(academic_year_start(start))[1]
+        if self.years is not None:
+            return add_years_months(start, years=self.years) - timedelta(days=1)
+        return None
+
+    def __str__(self) -> str:
+        if self.academic_year:
+            return "academic year"
+        return f"{self.years} years" if self.years else "until cancelled"
+
+
+@dataclass(frozen=True)
+class Condition:
+    test: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name: str
+    rule: str
+    evidence: VerificationLevel
+    lasts: Lasts
+    on_card: bool
+    conditions: tuple[Condition, ...]
+    partner: str | None = None
+    hide_date_of_birth: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "rule": self.rule,
+            "evidence": self.evidence.label,
+            "lasts": str(self.lasts),
+            "on_card": self.on_card,
+            "partner": self.partner,
+            "conditions": [{"test": c.test, **c.params} for c in self.conditions],
+        }
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    services: tuple[Service, ...]
+
+    def __iter__(self) -> Iterator[Service]:
+        return iter(self.services)
+
+    def get(self, code: str) -> Service:
+        for service in self.services:
+            if service.code == code:
+                return service
+        raise KeyError(code)
+
+    @property
+    def codes(self) -> list[str]:
+        return [service.code for service in self.services]
+
+
+def _condition(where: str, raw: Any) -> Condition:
+    if not isinstance(raw, dict) or not isinstance(raw.get("test"), str):
+        raise CatalogueError(f"{where}: each condition needs a test")
+    test = raw["test"]
+    kind = CONDITIONS.get(test)
+    if kind is None:
+        raise CatalogueError(f"{where}: unknown test {test!r}; known: {sorted(CONDITIONS)}")
+    params = {k: v for k, v in raw.items() if k != "test"}
+    if set(params) != set(kind.params):
+        raise CatalogueError(f"{where} {test}: parameters must be {sorted(kind.params)}")
+    for name, expected in kind.params.items():
+        value = params[name]
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            raise CatalogueError(f"{where} {test}: {name} must be {expected.__name__}")
+    if test == "statutory-disability":
+        letters = {category.value for category in DisabilityCategory}
+        evidence = params["evidence"]
+        if set(evidence) != letters or not all(isinstance(v, str) and v for v in evidence.values()):
+            raise CatalogueError(f"{where}: evidence must describe each of a to g")
+    return Condition(test, params)
+
+
+def _service(index: int, raw: Any) -> Service:
+    if not isinstance(raw, dict):
+        raise CatalogueError(f"service {index}: not a table")
+    code = raw.get("code")
+    where = f"service {code or index}"
+    if not isinstance(code, str) or not _CODE.match(code):
+        raise CatalogueError(f"{where}: code must be lower-case letters, digits and dashes")
+    unknown = set(raw) - _SERVICE_KEYS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown keys {sorted(unknown)}")
+    for key in ("name", "rule", "evidence", "lasts"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise CatalogueError(f"{where}: {key} is required")
+    if not isinstance(raw.get("on_card"), bool):
+        raise CatalogueError(f"{where}: on_card must be true or false")
+    conditions = raw.get("condition")
+    if not isinstance(conditions, list) or not conditions:
+        raise CatalogueError(f"{where}: needs at least one condition")
+    try:
+        evidence = VerificationLevel.parse(raw["evidence"])
+        lasts = Lasts.parse(raw["lasts"])
+    except ValueError as exc:
+        raise CatalogueError(f"{where}: {exc}") from None
+    hide = raw.get("hide_date_of_birth", False)
+    partner = raw.get("partner")
+    if not isinstance(hide, bool) or not (partner is None or isinstance(partner, str)):
+        raise CatalogueError(f"{where}: hide_date_of_birth is true/false, partner is a name")
+    return Service(
+        code=code,
+        name=raw["name"].strip(),
+        rule=" ".join(raw["rule"].split()),
+        evidence=evidence,
+        lasts=lasts,
+        on_card=raw["on_card"],
+        conditions=tuple(_condition(where, c) for c in conditions),
+        partner=partner,
+        hide_date_of_birth=hide,
+    )
+
+
+def parse_catalogue(text: str) -> Catalogue:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"the catalogue is not valid TOML: {exc}") from None
+    if set(data) != {"service"} or not isinstance(data["service"], list):
+        raise CatalogueError("the catalogue must contain only [[service]] entries")
+    services = tuple(_service(i, raw) for i, raw in enumerate(data["service"], start=1))
+    codes = [s.code for s in services]
+    duplicates = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicates:
+        raise CatalogueError(f"duplicate service codes: {duplicates}")
+    return Catalogue(services)
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """The catalogue from ``path``, or the one shipped in ``entitlements/data``."""
+    if path is not None:
+        return parse_catalogue(path.read_text(encoding="utf-8"))
+    text = resources.files("entitlements").joinpath("data/services.toml").read_text("utf-8")
+    return parse_catalogue(text)

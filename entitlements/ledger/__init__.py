@@ -1,0 +1,1 @@
+"""The entitlement ledger: append-only, hash-chained, Merkle tree, signed tree heads."""

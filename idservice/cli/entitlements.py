@@ -1,0 +1,125 @@
+"""``kentcard services`` and ``kentcard eligibility``: the catalogue and the engine.
+
+No database: staff and scripts can check "could this person get a bus pass?" without
+creating a record.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import click
+
+from entitlements.catalogue import Catalogue, CatalogueError, load_catalogue
+from entitlements.engine import decide
+from entitlements.facts import FactSet, VerificationLevel
+from entitlements.gazetteer import Gazetteer, built_in_gazetteer, load_ons_postcode_directory
+from entitlements.parsing import FactSyntaxError, parse_date, parse_fact
+from entitlements.results import Outcome
+
+LEVELS = [level.label for level in VerificationLevel]
+
+
+def _catalogue() -> Catalogue:
+    try:
+        return load_catalogue()
+    except CatalogueError as exc:
+        raise click.ClickException(f"The service catalogue is not valid: {exc}") from None
+
+
+@click.group("services", help="The service catalogue.")
+def services_group() -> None:
+    pass
+
+
+@services_group.command("list", help="List the services and their rules.")
+@click.option("--json", "as_json", is_flag=True)
+def list_services(as_json: bool) -> None:
+    catalogue = _catalogue()
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in catalogue], indent=2))
+        return
+    for service in catalogue:
+        card = "on the card" if service.on_card else "not on the card"
+        click.echo(f"{service.code}: {service.name} ({card}; evidence {service.evidence.label})")
+        click.echo(f"    {service.rule}")
+
+
+@click.group("eligibility", help="Check eligibility without creating a record.")
+def eligibility_group() -> None:
+    pass
+
+
+@eligibility_group.command("check", help="Check one person's eligibility for one service.")
+@click.option("--service", "code", required=True, help="Service code (kentcard services list).")
+@click.option("--dob", default=None, help="Date of birth, YYYY-MM-DD.")
+@click.option("--postcode", default=None, help='Home postcode, like "CT9 1AA".')
+@click.option("--fact", "fact_texts", multiple=True, help="Another fact, NAME=VALUE.")
+@click.option("--on", "on_text", default=None, help="Check on this date (default today).")
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    default="declared",
+    show_default=True,
+    help="How well the facts given were checked.",
+)
+@click.option(
+    "--postcode-directory",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="ONS Postcode Directory CSV (default: the small built-in table).",
+)
+@click.option("--json", "as_json", is_flag=True)
+def check(
+    code: str,
+    dob: str | None,
+    postcode: str | None,
+    fact_texts: tuple[str, ...],
+    on_text: str | None,
+    level: str,
+    postcode_directory: Path | None,
+    as_json: bool,
+) -> None:
+    catalogue = _catalogue()
+    try:
+        service = catalogue.get(code)
+    except KeyError:
+        known = ", ".join(catalogue.codes)
+        raise click.BadParameter(
+            f"unknown service {code!r}; use one of {known}", param_hint="--service"
+        ) from None
+    try:
+        on = parse_date(on_text) if on_text else date.today()
+    except FactSyntaxError as exc:
+        raise click.BadParameter(str(exc), param_hint="--on") from None
+    verification = VerificationLevel.parse(level)
+    given = [("--dob", f"date_of_birth={dob}")] if dob else []
+    given += [("--postcode", f"address={postcode}")] if postcode else []
+    given += [("--fact", text) for text in fact_texts]
+    facts = []
+    for option, text in given:
+        try:
+            facts.append(parse_fact(text, on, verification))
+        except FactSyntaxError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from None
+    gazetteer: Gazetteer = built_in_gazetteer()
+    if postcode_directory is not None:
+        try:
+            gazetteer = load_ons_postcode_directory(postcode_directory)
+        except (ValueError, OSError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--postcode-directory") from None
+    decision = decide(service, FactSet.of(facts), on, gazetteer)
+    if as_json:
+        click.echo(json.dumps({"name": service.name, **decision.as_dict()}, indent=2))
+        return
+    click.echo(f"{service.name}: {decision.outcome.value} on {on.isoformat()}")
+    needed = {need.why for need in decision.needs}
+    for reason in decision.reasons:
+        if reason not in needed:
+            click.echo(f"  - {reason}")
+    for need in decision.needs:
+        click.echo(f"  needed: {need.why}")
+    if decision.outcome is Outcome.NOT_ELIGIBLE and decision.valid_from:
+        click.echo(f"  eligible from {decision.valid_from.isoformat()}")
