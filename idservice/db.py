@@ -54,6 +54,8 @@ def init_app(app: Flask, url: str) -> Engine:
 
     @app.teardown_appcontext
     def _remove_session(exc: BaseException | None) -> None:
+        if not db_session.registry.has():
+            return  # this request never used the database (a cached client, say)
         if exc is not None:
             db_session.rollback()
         db_session.remove()
