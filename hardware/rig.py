@@ -67,6 +67,21 @@ class Pcscd:
             start_new_session=True,
         )
 
+    def take_over(self, timeout: float = 15.0) -> None:
+        """Replace a pcscd someone else started with one this rig owns.
+
+        Only for CI, whose machine is the test run's alone: the fault test must be able
+        to kill the daemon, and a pcscd left behind by an earlier session must not fail it.
+        """
+        subprocess.run(["pkill", "-x", "pcscd"], check=False)  # noqa: S607 - fixed command
+        deadline = time.monotonic() + timeout
+        while vpcd_readers() is not None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the running pcscd did not stop")
+            time.sleep(0.05)
+        self.start()
+        self.wait_ready(timeout)
+
     def wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
