@@ -9,6 +9,7 @@ from idservice.cli.core import db_group, demo, serve
 from idservice.cli.mail import mail_group
 from idservice.cli.oauth import register as register_oauth
 from idservice.cli.residents import residents_group
+from idservice.cli.staff import staff_group
 
 
 @click.group(help="Kent Card and identity service.")
@@ -21,6 +22,7 @@ main.add_command(db_group)
 main.add_command(demo)
 main.add_command(residents_group)
 main.add_command(mail_group)
+main.add_command(staff_group)
 for _group in (issuer_group, virtual_card_group, reader_group):
     main.add_command(_group)
 register_oauth(main)
