@@ -13,10 +13,18 @@ from werkzeug.test import TestResponse
 
 from idservice.db import db_session
 from idservice.models import AuditRecord, Resident, StaffMember
-from tests.accounts.conftest import csrf_from, in_app, make_resident, reload, snapshot, submit
+from tests.accounts.conftest import (
+    csrf_from,
+    in_app,
+    make_resident,
+    outbox,
+    reload,
+    snapshot,
+    submit,
+)
 from tests.factories import create_staff, sign_in_staff
 
-__all__ = ["make_resident", "reload", "snapshot"]
+__all__ = ["make_resident", "outbox", "reload", "snapshot"]
 
 
 @pytest.fixture
