@@ -169,6 +169,12 @@ def live_server(app: Flask, settings: Settings) -> Iterator[LiveServer]:
     server.stop()
 
 
+@pytest.fixture
+def live_app(live_server: LiveServer) -> Flask:
+    """The app behind ``live_server`` (same database, the live issuer)."""
+    return live_server.app
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Browser and interop tests need their tools; in CI a missing tool is a failure."""
     _ = Path  # keep import for helpers using paths

@@ -39,6 +39,7 @@ def _password_field(label: str, name: str = "password") -> Field:
         max_length=256,
         required_message="Enter your password",
         strip=False,
+        autocomplete="current-password",
     )
 
 

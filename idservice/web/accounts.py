@@ -43,6 +43,7 @@ class SignInForm(Form):
             max_length=256,
             required_message="Enter your password",
             strip=False,
+            autocomplete="current-password",
         ),
     )
 

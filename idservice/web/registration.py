@@ -124,6 +124,7 @@ def new_password_fields(label: str = "Create a password") -> tuple[Field, ...]:
             required_message="Enter a password",
             check=validation.check_password,
             strip=False,
+            autocomplete="new-password",
         ),
         Field(
             "password_confirm",
@@ -132,6 +133,7 @@ def new_password_fields(label: str = "Create a password") -> tuple[Field, ...]:
             max_length=256,
             required_message="Confirm your password",
             strip=False,
+            autocomplete="new-password",
         ),
     )
 

@@ -29,6 +29,7 @@ class TurnOffForm(Form):
             max_length=256,
             required_message="Enter your password",
             strip=False,
+            autocomplete="current-password",
         ),
     )
 

@@ -1,0 +1,654 @@
+"""Every resident-facing page, in every state the browser tests check.
+
+This is the one list of covered pages. ``test_account_pages.py`` visits each entry in
+Chromium and runs axe-core on it; ``test_page_inventory.py`` walks ``app.url_map`` and fails
+when a page that returns HTML has no entry here, so a new page cannot go unchecked.
+
+Each visit is a function that drives the page into its state and returns the response of
+the last navigation. The test then checks the page really belongs to ``endpoint`` (the
+final URL must route there), has the expected status and, for error states, shows the
+error summary with links to fields that exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from playwright.sync_api import Page, Response
+
+from idservice.auth.levels import AMR_PASSWORD_OTP
+from idservice.db import db_session
+from idservice.oauth.clients import register_client
+from idservice.web.account_settings import CHANGE_PAGES
+from tests.browser.site import NEW_PASSWORD, REGISTRATION, Site, Someone
+from tests.factories import DEFAULT_PASSWORD
+
+#: Not an endpoint: what any unknown address shows.
+NOT_FOUND = "404"
+
+#: GET routes that are not pages, with the reason. The inventory test checks each one
+#: really answers with something other than HTML.
+NOT_PAGES = {
+    "static": "stylesheets and scripts",
+    "core.healthz": "JSON health check for the load balancer",
+    "oauth.userinfo": "JSON for relying parties (RFC 6750 errors)",
+    "oauth.discovery": "JSON OpenID Provider metadata",
+    "oauth.jwks": "JSON Web Key Set",
+}
+
+#: Machine-to-machine APIs, answered in JSON only.
+EXCLUDED_PREFIXES = ("/api/",)
+
+Run = Callable[[Page, Site], Response]
+
+
+@dataclass(frozen=True)
+class Visit:
+    endpoint: str
+    state: str
+    run: Run
+    status: int = 200
+    #: "fields": error summary and a message next to at least one field;
+    #: "form": error summary about the whole form (for example an expired page).
+    errors: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.endpoint} [{self.state}]"
+
+
+VISITS: list[Visit] = []
+
+
+def visit(
+    endpoint: str, state: str = "normal", *, status: int = 200, errors: str | None = None
+) -> Callable[[Run], Run]:
+    def register(run: Run) -> Run:
+        VISITS.append(Visit(endpoint, state, run, status, errors))
+        return run
+
+    return register
+
+
+def covered_endpoints() -> dict[str, list[str]]:
+    """Endpoint -> the states visited."""
+    covered: dict[str, list[str]] = {}
+    for v in VISITS:
+        covered.setdefault(v.endpoint, []).append(v.state)
+    return covered
+
+
+def _uncheck_all(page: Page, name: str) -> None:
+    """Leave a question with radios unanswered (a person cannot clear radios once set)."""
+    page.locator(f"input[name={name}]").evaluate_all("els => els.forEach(e => e.checked = false)")
+
+
+def _expire_csrf(page: Page, scope: str = "#main-content") -> None:
+    """As if the page had been left open until the session changed."""
+    page.locator(f"{scope} input[name=csrf_token]").evaluate_all(
+        "els => els.forEach(e => e.value = 'expired')"
+    )
+
+
+# Pages that belong to no account -------------------------------------------------------
+
+
+@visit("core.home", "signed out")
+def _home(page: Page, site: Site) -> Response:
+    return _goto(page, "/")
+
+
+@visit("core.home", "signed in")
+def _home_signed_in(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/")
+
+
+@visit("core.accessibility")
+def _accessibility(page: Page, site: Site) -> Response:
+    return _goto(page, "/accessibility")
+
+
+@visit("core.privacy")
+def _privacy(page: Page, site: Site) -> Response:
+    return _goto(page, "/privacy")
+
+
+@visit("core.contact")
+def _contact(page: Page, site: Site) -> Response:
+    return _goto(page, "/contact")
+
+
+@visit(NOT_FOUND, status=404)
+def _not_found(page: Page, site: Site) -> Response:
+    return _goto(page, "/no-such-page")
+
+
+@visit(NOT_FOUND, "signed in", status=404)
+def _not_found_signed_in(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/no-such-page")
+
+
+# Signing in and out ----------------------------------------------------------------------
+
+
+@visit("accounts.sign_in")
+def _sign_in(page: Page, site: Site) -> Response:
+    return _goto(page, "/sign-in")
+
+
+@visit("accounts.sign_in", "empty", status=400, errors="fields")
+def _sign_in_empty(page: Page, site: Site) -> Response:
+    page.goto("/sign-in")
+    return site.submit("Sign in")
+
+
+@visit("accounts.sign_in", "wrong password", status=400, errors="fields")
+def _sign_in_wrong(page: Page, site: Site) -> Response:
+    return site.sign_in(site.resident(), "not the password")
+
+
+@visit("accounts.sign_in_code")
+def _code(page: Page, site: Site) -> Response:
+    return site.sign_in(site.resident(totp=True))
+
+
+@visit("accounts.sign_in_code", "empty", status=400, errors="fields")
+def _code_empty(page: Page, site: Site) -> Response:
+    site.sign_in(site.resident(totp=True))
+    return site.submit("Continue")
+
+
+@visit("accounts.sign_in_code", "wrong code", status=400, errors="fields")
+def _code_wrong(page: Page, site: Site) -> Response:
+    site.sign_in(site.resident(totp=True))
+    site.fill({"code": "12345a"})
+    return site.submit("Continue")
+
+
+@visit("accounts.sign_out", "sign-out page")
+def _sign_out_page(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/sign-out")
+
+
+@visit("accounts.sign_out", "expired page", status=400, errors="form")
+def _sign_out_bad_csrf(page: Page, site: Site) -> Response:
+    site.sign_in(site.resident())
+    _expire_csrf(page, "header")
+    with page.expect_navigation() as navigation:
+        page.locator("header").get_by_role("button", name="Sign out").click()
+    return _response(navigation.value)
+
+
+@visit("accounts.signed_out")
+def _signed_out(page: Page, site: Site) -> Response:
+    site.sign_in(site.resident())
+    with page.expect_navigation() as navigation:
+        page.locator("header").get_by_role("button", name="Sign out").click()
+    return _response(navigation.value)
+
+
+# Creating an account and confirming the email address ------------------------------------
+
+
+@visit("accounts.register")
+def _register(page: Page, site: Site) -> Response:
+    return _goto(page, "/register")
+
+
+@visit("accounts.register", "empty", status=400, errors="fields")
+def _register_empty(page: Page, site: Site) -> Response:
+    page.goto("/register")
+    return site.submit("Create account")
+
+
+@visit("accounts.register", "bad answers", status=400, errors="fields")
+def _register_bad(page: Page, site: Site) -> Response:
+    page.goto("/register")
+    site.fill(
+        {
+            **REGISTRATION,
+            "date_of_birth-day": "31",
+            "date_of_birth-month": "2",
+            "postcode": "not a postcode",
+            "email": "not an email",
+            "phone": "call me",
+            "password": "short",
+            "password_confirm": "different",
+        }
+    )
+    return site.submit("Create account")
+
+
+@visit("accounts.register_check_email")
+def _register_sent(page: Page, site: Site) -> Response:
+    return site.register("new-resident@example.com")
+
+
+@visit("accounts.confirm_email", "confirmed")
+def _confirmed(page: Page, site: Site) -> Response:
+    site.register("new-resident@example.com")
+    return _goto(page, site.link("confirm_email"))
+
+
+@visit("accounts.confirm_email", "already confirmed, signed in")
+def _already_confirmed(page: Page, site: Site) -> Response:
+    site.register("new-resident@example.com")
+    link = site.link("confirm_email")
+    page.goto(link)
+    site.sign_in(Someone("", "new-resident@example.com"), REGISTRATION["password"])
+    return _goto(page, link)
+
+
+@visit("accounts.confirm_email", "link expired", status=400)
+def _confirm_expired(page: Page, site: Site) -> Response:
+    return _goto(page, "/confirm-email/not-a-real-token")
+
+
+@visit("accounts.resend_confirmation_sent")
+def _resent(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident(email_confirmed=False))
+    page.goto("/account")
+    return site.submit("Send the email again")
+
+
+# Forgotten password -------------------------------------------------------------------
+
+
+@visit("accounts.forgot_password")
+def _forgot(page: Page, site: Site) -> Response:
+    return _goto(page, "/forgot-password")
+
+
+@visit("accounts.forgot_password", "bad email", status=400, errors="fields")
+def _forgot_bad(page: Page, site: Site) -> Response:
+    page.goto("/forgot-password")
+    site.fill({"email": "not an email"})
+    return site.submit()
+
+
+@visit("accounts.forgot_password_sent")
+def _forgot_sent(page: Page, site: Site) -> Response:
+    page.goto("/forgot-password")
+    site.fill({"email": site.resident().email})
+    return site.submit()
+
+
+def _reset_link(page: Page, site: Site) -> str:
+    _forgot_sent(page, site)
+    return site.link("reset_password")
+
+
+@visit("accounts.reset_password")
+def _reset(page: Page, site: Site) -> Response:
+    return _goto(page, _reset_link(page, site))
+
+
+@visit("accounts.reset_password", "passwords differ", status=400, errors="fields")
+def _reset_mismatch(page: Page, site: Site) -> Response:
+    page.goto(_reset_link(page, site))
+    site.fill({"password": NEW_PASSWORD, "password_confirm": "something else entirely"})
+    return site.submit()
+
+
+@visit("accounts.reset_password", "link expired", status=400)
+def _reset_expired(page: Page, site: Site) -> Response:
+    return _goto(page, "/reset-password/not-a-real-token")
+
+
+@visit("accounts.password_reset_done")
+def _reset_done(page: Page, site: Site) -> Response:
+    page.goto(_reset_link(page, site))
+    site.fill({"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+    return site.submit()
+
+
+# The account overview, details and preferences ----------------------------------------
+
+
+@visit("accounts.account", "email confirmed")
+def _account(page: Page, site: Site) -> Response:
+    return site.sign_in(site.resident())
+
+
+@visit("accounts.account", "email not confirmed")
+def _account_unconfirmed(page: Page, site: Site) -> Response:
+    return site.sign_in(site.resident(email_confirmed=False))
+
+
+@visit("accounts.account", "changes saved")
+def _account_saved(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    page.goto("/account/change/phone")
+    site.fill({"phone": "07700 900 982"})
+    return site.submit("Save changes")
+
+
+#: How to get each change page into its error state.
+CHANGE_ERRORS: dict[str, Callable[[Page, Site], None]] = {
+    "name": lambda page, site: site.fill({"given_name": "", "family_name": ""}),
+    "date-of-birth": lambda page, site: site.fill(
+        {"date_of_birth-day": "30", "date_of_birth-month": "2", "date_of_birth-year": "19x"}
+    ),
+    "address": lambda page, site: site.fill({"address_line_1": "", "town": "", "postcode": "?"}),
+    "phone": lambda page, site: site.fill({"phone": "not a number"}),
+    "language": lambda page, site: _uncheck_all(page, "language"),
+    "alternative-formats": lambda page, site: page.locator(
+        "input[name=alternative_formats]"
+    ).first.evaluate("e => { e.value = 'carrier-pigeon'; e.checked = true; }"),
+    "text-relay": lambda page, site: _uncheck_all(page, "text_relay"),
+}
+
+
+def _change_visits(slug: str) -> None:
+    @visit("accounts.change_details", slug)
+    def _normal(page: Page, site: Site) -> Response:
+        site.signed_in(site.resident())
+        return _goto(page, f"/account/change/{slug}")
+
+    @visit("accounts.change_details", f"{slug}, error", status=400, errors="fields")
+    def _error(page: Page, site: Site) -> Response:
+        _normal(page, site)
+        CHANGE_ERRORS[slug](page, site)
+        return site.submit("Save changes")
+
+
+for _slug in CHANGE_PAGES:
+    _change_visits(_slug)
+
+
+@visit("accounts.change_email")
+def _change_email(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/account/change/email")
+
+
+@visit("accounts.change_email", "same address", status=400, errors="fields")
+def _change_email_same(page: Page, site: Site) -> Response:
+    someone = site.resident()
+    site.signed_in(someone)
+    page.goto("/account/change/email")
+    site.fill({"email": someone.email})
+    return site.submit()
+
+
+def _ask_for_new_email(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    page.goto("/account/change/email")
+    site.fill({"email": "new-address@example.com"})
+    return site.submit()
+
+
+@visit("accounts.change_email_sent")
+def _change_email_sent(page: Page, site: Site) -> Response:
+    return _ask_for_new_email(page, site)
+
+
+@visit("accounts.confirm_email_change", "changed")
+def _email_changed(page: Page, site: Site) -> Response:
+    _ask_for_new_email(page, site)
+    return _goto(page, site.link("change_email"))
+
+
+@visit("accounts.confirm_email_change", "link expired", status=400)
+def _email_change_expired(page: Page, site: Site) -> Response:
+    return _goto(page, "/confirm-new-email/not-a-real-token")
+
+
+@visit("accounts.change_password")
+def _change_password(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/account/change/password")
+
+
+@visit("accounts.change_password", "empty", status=400, errors="fields")
+def _change_password_empty(page: Page, site: Site) -> Response:
+    _change_password(page, site)
+    return site.submit()
+
+
+@visit("accounts.change_password", "wrong current password", status=400, errors="fields")
+def _change_password_wrong(page: Page, site: Site) -> Response:
+    _change_password(page, site)
+    site.fill(
+        {
+            "current_password": "not the password",
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        }
+    )
+    return site.submit()
+
+
+@visit("accounts.account_activity")
+def _activity(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/account/activity")
+
+
+# Security: authenticator app, passkeys, step-up ---------------------------------------
+
+
+@visit("accounts.security", "nothing set up")
+def _security(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/account/security")
+
+
+@visit("accounts.security", "app and passkey set up")
+def _security_all(page: Page, site: Site) -> Response:
+    someone = site.resident(totp=True)
+    site.add_passkey(someone)
+    site.sign_in_with_code(someone)  # through both sign-in pages
+    return _goto(page, "/account/security")
+
+
+@visit("accounts.totp_setup")
+def _totp_setup(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/account/security/authenticator-app")
+
+
+@visit("accounts.totp_setup", "wrong code", status=400, errors="fields")
+def _totp_setup_wrong(page: Page, site: Site) -> Response:
+    _totp_setup(page, site)
+    site.fill({"code": "000000"})
+    return site.submit("Turn on")
+
+
+def _signed_in_with_app(page: Page, site: Site) -> None:
+    site.signed_in(site.resident(totp=True), AMR_PASSWORD_OTP)
+
+
+@visit("accounts.totp_turn_off")
+def _totp_off(page: Page, site: Site) -> Response:
+    _signed_in_with_app(page, site)
+    return _goto(page, "/account/security/authenticator-app/turn-off")
+
+
+@visit("accounts.totp_turn_off", "wrong password", status=400, errors="fields")
+def _totp_off_wrong(page: Page, site: Site) -> Response:
+    _totp_off(page, site)
+    site.fill({"password": "not the password"})
+    return site.submit()
+
+
+def _passkey_remove_page(page: Page, site: Site) -> Response:
+    someone = site.resident()
+    passkey_id = site.add_passkey(someone)
+    site.signed_in(someone)
+    return _goto(page, f"/account/security/passkeys/{passkey_id}/remove")
+
+
+@visit("accounts.passkey_remove")
+def _passkey_remove(page: Page, site: Site) -> Response:
+    return _passkey_remove_page(page, site)
+
+
+@visit("accounts.passkey_remove", "expired page", status=400, errors="form")
+def _passkey_remove_expired(page: Page, site: Site) -> Response:
+    _passkey_remove_page(page, site)
+    _expire_csrf(page)
+    return site.submit("Remove passkey")
+
+
+def _step_up_with_app(page: Page, site: Site) -> Response:
+    someone = site.resident()
+    site.signed_in(someone)  # password only, then the app is set up
+    site.turn_on_totp(someone)
+    return _goto(page, "/sign-in/step-up?next=/account")
+
+
+@visit("accounts.step_up", "authenticator app")
+def _step_up(page: Page, site: Site) -> Response:
+    return _step_up_with_app(page, site)
+
+
+@visit("accounts.step_up", "wrong code", status=400, errors="fields")
+def _step_up_wrong(page: Page, site: Site) -> Response:
+    _step_up_with_app(page, site)
+    site.fill({"code": "000000"})
+    return site.submit("Continue")
+
+
+@visit("accounts.step_up", "passkey only")
+def _step_up_passkey(page: Page, site: Site) -> Response:
+    someone = site.resident()
+    site.add_passkey(someone)
+    site.signed_in(someone)
+    return _goto(page, "/sign-in/step-up?next=/account")
+
+
+@visit("accounts.step_up", "nothing set up")
+def _step_up_nothing(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/sign-in/step-up?next=/account")
+
+
+# Closing the account ----------------------------------------------------------------------
+
+
+@visit("accounts.close_account")
+def _close(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/account/close")
+
+
+@visit("accounts.close_account", "wrong password", status=400, errors="fields")
+def _close_wrong(page: Page, site: Site) -> Response:
+    _close(page, site)
+    site.fill({"password": "not the password"})
+    return site.submit("Close my account")
+
+
+@visit("accounts.account_closed")
+def _closed(page: Page, site: Site) -> Response:
+    _close(page, site)
+    site.fill({"password": DEFAULT_PASSWORD})
+    return site.submit("Close my account")
+
+
+# Helpers ----------------------------------------------------------------------------------
+
+
+def _goto(page: Page, path: str) -> Response:
+    return _response(page.goto(path))
+
+
+def _response(response: Response | None) -> Response:
+    assert response is not None, "no response from the page"
+    return response
+
+
+# The OpenID provider's pages --------------------------------------------------------------
+
+RP_REDIRECT = "https://leisure.example/callback"
+
+
+def relying_party(site: Site) -> str:
+    with site.app.app_context():
+        try:
+            registered = register_client(
+                name="Kent Leisure",
+                redirect_uris=[RP_REDIRECT],
+                grant_types=["authorization_code"],
+                scope="openid profile email",
+            )
+            db_session.commit()
+            return registered.client.client_id
+        finally:
+            db_session.remove()
+
+
+def authorize_path(client_id: str, redirect_uri: str = RP_REDIRECT) -> str:
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
+    return "/oauth/authorize?" + urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": "openid profile email",
+            "state": "s",
+            "nonce": "n",
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
+
+
+@visit("oauth.authorize", "consent")
+def _consent(page: Page, site: Site) -> Response:
+    client_id = relying_party(site)
+    site.signed_in(site.resident())
+    return _goto(page, authorize_path(client_id))
+
+
+@visit("oauth.authorize", "consent, expired page", status=400, errors="form")
+def _consent_expired(page: Page, site: Site) -> Response:
+    _consent(page, site)
+    _expire_csrf(page)
+    return site.submit("Allow")
+
+
+@visit("oauth.authorize", "unregistered redirect address", status=400)
+def _authorize_bad_redirect(page: Page, site: Site) -> Response:
+    client_id = relying_party(site)
+    return _goto(page, authorize_path(client_id, "https://attacker.example/steal"))
+
+
+@visit("oauth.logout", "confirm")
+def _logout_confirm(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/oauth/logout")
+
+
+@visit("oauth.logout", "confirm, expired page", status=400, errors="form")
+def _logout_expired(page: Page, site: Site) -> Response:
+    _logout_confirm(page, site)
+    _expire_csrf(page)
+    return site.submit("Sign out")
+
+
+@visit("connected_services.connected_services", "none yet")
+def _connected_none(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, "/account/connected-services")
+
+
+@visit("connected_services.connected_services", "one service")
+def _connected_one(page: Page, site: Site) -> Response:
+    page.route("https://leisure.example/**", lambda route: route.fulfill(body="RP"))
+    _consent(page, site)
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url("https://leisure.example/**")
+    return _goto(page, "/account/connected-services")
+
+
+# The staff console adds its pages to VISITS.
+from tests.browser import staff_pages  # noqa: E402, F401
