@@ -32,7 +32,6 @@ from idservice.models.staff import StaffMember, StaffSession
 from idservice.services import signin, totp
 from idservice.services.passwords import hash_password, needs_rehash, verify_password
 from idservice.staff import dao
-from idservice.staff.permissions import role_with_article
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -194,7 +193,3 @@ def staff_login_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
-
-
-def describe(staff: StaffMember) -> str:
-    return f"{staff.name} ({role_with_article(staff.role)})"

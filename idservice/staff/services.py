@@ -17,9 +17,10 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
 
 from idservice import audit
-from idservice.db import transactional
+from idservice.db import db_session, transactional
 from idservice.models.audit import AuditRecord
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.residents import Resident
@@ -311,15 +312,19 @@ def register_resident(
     )
     if same is not None:
         raise SamePerson(same.id)
-    resident = create_resident(
-        **details,
-        actor_type="staff",
-        actor_id=staff.id,
-        channel=channel,
-        password=None,
-        reason=reason,
-        audit_details={"staff_role": staff.role, "assisted": True},
-    )
+    try:
+        with db_session.begin_nested():
+            resident = create_resident(
+                **details,
+                actor_type="staff",
+                actor_id=staff.id,
+                channel=channel,
+                password=None,
+                reason=reason,
+                audit_details={"staff_role": staff.role, "assisted": True},
+            )
+    except IntegrityError:  # the address was taken a moment ago
+        raise EmailInUse(email) from None
     _audit(
         "resident.viewed",
         staff,

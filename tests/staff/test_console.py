@@ -380,3 +380,22 @@ def test_auditor_reads_the_trail_and_reading_it_is_recorded(
     bad = client.post("/staff/audit", data={"resident": "not a reference", "csrf_token": "x"})
     assert bad.status_code == 400 and 'value="not a reference"' in text(bad)
     assert len(audit_rows("audit.viewed")) == 3
+
+
+def test_an_email_taken_between_the_check_and_the_insert_is_a_form_error(
+    staff_client: StaffClient,
+    make_resident: Callable[..., Resident],
+    monkeypatch: pytest.MonkeyPatch,
+    snapshot,
+) -> None:
+    """Two counters registering the same address at once: one record, one clear message."""
+    from idservice.staff import services
+
+    make_resident(email="race@example.com")
+    monkeypatch.setattr(services, "dao_get_resident_by_email", lambda email: None)
+    client, _ = staff_client()
+    before = snapshot()
+    response = submit(client, "/staff/residents/new", {**NEW_RESIDENT, "email": "race@example.com"})
+    assert response.status_code == 400
+    assert "already uses this email address" in text(response)
+    assert snapshot() == before
