@@ -11,6 +11,7 @@ from idservice.cli.ledger import ledger_group
 from idservice.cli.mail import mail_group
 from idservice.cli.oauth import register as register_oauth
 from idservice.cli.residents import residents_group
+from idservice.cli.staff import staff_group
 
 
 @click.group(help="Kent Card and identity service.")
@@ -26,6 +27,7 @@ main.add_command(mail_group)
 main.add_command(services_group)
 main.add_command(eligibility_group)
 main.add_command(ledger_group)
+main.add_command(staff_group)
 for _group in (issuer_group, virtual_card_group, reader_group):
     main.add_command(_group)
 register_oauth(main)

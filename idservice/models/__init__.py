@@ -2,15 +2,18 @@
 
 from idservice.models.audit import AuditRecord
 from idservice.models.base import Base
+from idservice.models.evidence import IdentityEvidence
 from idservice.models.mail import OutboundEmail
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken, SigningKey
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession, SignInFailure
+from idservice.models.staff import StaffMember, StaffSession
 
 __all__ = [
     "AuditRecord",
     "AuthorizationCode",
     "Base",
     "Consent",
+    "IdentityEvidence",
     "OAuthClient",
     "OAuthToken",
     "OutboundEmail",
@@ -19,4 +22,6 @@ __all__ = [
     "ResidentSession",
     "SignInFailure",
     "SigningKey",
+    "StaffMember",
+    "StaffSession",
 ]

@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, St
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idservice.models.base import Base, new_uuid, utcnow
+from idservice.models.evidence import LEVEL_SELF_DECLARED
 from idservice.models.types import UTCDateTime
 
 RESIDENT_ACTIVE = "active"
@@ -38,7 +39,8 @@ class Resident(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
-    date_of_birth: Mapped[date] = mapped_column(Date)
+    # Indexed for the staff console's name and date of birth search.
+    date_of_birth: Mapped[date] = mapped_column(Date, index=True)
     phone: Mapped[str | None] = mapped_column(String(32))
     address_line_1: Mapped[str] = mapped_column(String(200))
     address_line_2: Mapped[str | None] = mapped_column(String(200))
@@ -53,6 +55,11 @@ class Resident(Base):
     # The last TOTP time-step used, so a code cannot be replayed within its window.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=RESIDENT_ACTIVE)
+    # How well the resident's identity was checked (models/evidence.py IDENTITY_LEVELS),
+    # derived from their identity evidence by idservice.staff.identity; never typed in.
+    identity_level: Mapped[str] = mapped_column(
+        String(24), default=LEVEL_SELF_DECLARED, server_default=LEVEL_SELF_DECLARED
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -54,8 +54,14 @@ def update_details(
     actor_type: str = "resident",
     actor_id: str | None = None,
     channel: str = "web",
+    reason: str | None = None,
+    extra_details: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Apply ``changes``; the names of the fields that really changed."""
+    """Apply ``changes``; the names of the fields that really changed.
+
+    Staff acting for a resident pass their reason and role (``extra_details``, never
+    personal values) so the resident's activity page can say who helped and why.
+    """
     unknown = set(changes) - EDITABLE
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
@@ -80,7 +86,8 @@ def update_details(
             actor_type=actor_type,
             actor_id=actor_id if actor_id is not None else resident.id,
             channel=channel,
-            details={"fields": sorted(changed)},
+            details={**(extra_details or {}), "fields": sorted(changed)},
+            reason=reason,
         )
     return changed
 

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from idservice.audit import dao_get_audit_for_resident
 from idservice.models.audit import AuditRecord
+from idservice.staff.identity import DOCUMENT_TYPES, LEVEL_NAMES
+from idservice.staff.permissions import ACTION_PHRASES, Action, role_with_article
 
 UK = ZoneInfo("Europe/London")
 
@@ -49,6 +51,9 @@ ACTIONS = {
     "second_factor.removed": "Authenticator app removed",
     "passkey.added": "Passkey added",
     "passkey.removed": "Passkey removed",
+    "identity.evidence_recorded": "Proof of identity checked",
+    "staff.access_refused": "Council staff were stopped from doing something not allowed",
+    "audit.viewed": "This record of activity was looked at",
 }
 
 CHANNELS = {
@@ -78,16 +83,38 @@ def _when(at: datetime) -> str:
 def _who(entry: AuditRecord, resident_id: str) -> str:
     if entry.actor_type == "resident":
         return "You" if entry.actor_id == resident_id else "Someone who is not signed in"
+    if entry.actor_type == "staff":
+        role = entry.details.get("staff_role") if isinstance(entry.details, dict) else None
+        return role_with_article(str(role)) if role else "Council staff"
     return {
-        "staff": "Council staff",
         "client": "A connected service",
         "system": "The Kent account service",
     }.get(entry.actor_type, "The Kent account service")
 
 
 def _detail(entry: AuditRecord) -> str:
-    fields = entry.details.get("fields") if isinstance(entry.details, dict) else None
-    method = entry.details.get("method") if isinstance(entry.details, dict) else None
+    """What, in words; a member of staff's stated reason is always shown to the resident."""
+    text = _what_detail(entry)
+    if entry.actor_type == "staff" and entry.reason:
+        reason = f"Reason: {entry.reason}"
+        return f"{text}. {reason}" if text else reason
+    return text
+
+
+def _what_detail(entry: AuditRecord) -> str:
+    details = entry.details if isinstance(entry.details, dict) else {}
+    fields = details.get("fields")
+    method = details.get("method")
+    if entry.action == "identity.evidence_recorded":
+        kind = DOCUMENT_TYPES.get(str(details.get("document_type")))
+        seen = f"{kind.label} checked" if kind else "Proof of identity checked"
+        level = LEVEL_NAMES.get(str(details.get("identity_level")))
+        return f"{seen}. Identity now: {level}" if level else seen
+    if entry.action == "staff.access_refused":
+        try:
+            return f"They tried to {ACTION_PHRASES[Action(str(details.get('permission')))]}"
+        except ValueError:
+            return ""
     if entry.action in {"resident.details_changed", "resident.viewed"} and fields:
         names = list(dict.fromkeys(FIELD_NAMES.get(str(f), "other details") for f in fields))
         return "Your " + _join(names)

@@ -43,9 +43,14 @@ def create_resident(
     actor_type: str = "resident",
     actor_id: str | None = None,
     channel: str = "web",
+    reason: str | None = None,
+    audit_details: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Resident:
-    """Add a resident and its audit record to the session; the caller commits."""
+    """Add a resident and its audit record to the session; the caller commits.
+
+    ``audit_details`` adds non-personal detail about the actor (a staff member's role).
+    """
     resident = Resident(
         given_name=given_name,
         family_name=family_name,
@@ -68,7 +73,11 @@ def create_resident(
         actor_type=actor_type,
         actor_id=actor_id if actor_id is not None else resident.id,
         channel=channel,
-        details={"fields": sorted(k for k, v in _fields(resident).items() if v)},
+        details={
+            **(audit_details or {}),
+            "fields": sorted(k for k, v in _fields(resident).items() if v),
+        },
+        reason=reason,
     )
     return resident
 

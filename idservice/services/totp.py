@@ -11,6 +11,7 @@ import hmac
 import re
 import time
 from datetime import UTC, datetime
+from typing import Protocol
 
 import pyotp
 
@@ -25,6 +26,13 @@ from idservice.services.residents import dao_get_resident_by_id
 ISSUER = "Kent account"
 #: Codes from the step before and after the current one are accepted (clock drift).
 VALID_WINDOW = 1
+
+
+class HasAuthenticator(Protocol):
+    """Anyone with an authenticator app: a resident, or a member of staff."""
+
+    totp_secret: str | None
+    totp_last_step: int | None
 
 
 def normalise_code(text: str) -> str:
@@ -62,16 +70,16 @@ def _as_datetime(now: float | None) -> datetime:
     return datetime.fromtimestamp(time.time() if now is None else now, UTC)
 
 
-def verify_and_consume(resident: Resident, code: str, now: float | None = None) -> bool:
+def verify_and_consume(holder: HasAuthenticator, code: str, now: float | None = None) -> bool:
     """True for a right code not used before; remembers its step. The caller commits."""
-    if not resident.totp_secret:
+    if not holder.totp_secret:
         return False
-    step = matching_step(resident.totp_secret, code, now)
+    step = matching_step(holder.totp_secret, code, now)
     if step is None:
         return False
-    if resident.totp_last_step is not None and step <= resident.totp_last_step:
+    if holder.totp_last_step is not None and step <= holder.totp_last_step:
         return False
-    resident.totp_last_step = step
+    holder.totp_last_step = step
     return True
 
 

@@ -38,6 +38,9 @@ def init_app(app: Flask) -> None:
     from idservice.oauth import init_app as init_oauth
 
     init_oauth(app)
+    from idservice.staff import init_app as init_staff
+
+    init_staff(app)
 
     # A global, not only a context variable: imported macros (csrf_field) do not see the
     # context of the page that imports them.

@@ -648,3 +648,7 @@ def _connected_one(page: Page, site: Site) -> Response:
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url("https://leisure.example/**")
     return _goto(page, "/account/connected-services")
+
+
+# The staff console adds its pages to VISITS.
+from tests.browser import staff_pages  # noqa: E402, F401

@@ -1,0 +1,195 @@
+"""Staff sign-in and staff sessions, kept apart from residents'.
+
+A staff session is a row in ``staff_sessions`` whose id sits under its own key
+(``staff_sid``) in the cookie; resident code only reads ``sid`` and the ``resident_sessions``
+table, so neither kind of sign-in can be taken for the other. A staff session exists only
+after the password and a code from the authenticator app: a first sign-in sets the app up
+before anything else. Staff sessions end after 30 idle minutes, far sooner than residents',
+because the console is used on shared counters.
+
+Lockout reuses :mod:`idservice.services.signin` with its own key space (``staff:`` before
+the address), so a resident and a member of staff with the same address never share a count.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import pyotp
+from flask import g, redirect, request, session, url_for
+from sqlalchemy import update
+
+from idservice import audit
+from idservice.auth import sessions as resident_sessions
+from idservice.db import db_session, transactional
+from idservice.models.base import utcnow
+from idservice.models.staff import StaffMember, StaffSession
+from idservice.services import signin, totp
+from idservice.services.passwords import hash_password, needs_rehash, verify_password
+from idservice.staff import dao
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SESSION_KEY = "staff_sid"
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=10)
+TOTP_ISSUER = "Kent staff console"
+
+WRONG_DETAILS = "Enter the email address and password for your staff account. They do not match"
+LOCKED = "You have tried to sign in too many times. Wait 15 minutes and try again"
+WRONG_CODE = "The code is not correct or has already been used. Enter the code your app shows now"
+
+
+def lockout_key(email: str) -> str:
+    return signin.account_key(f"staff:{email.lower()}")
+
+
+@dataclass(frozen=True)
+class StaffSignIn:
+    staff: StaffMember | None
+    message: str = ""
+    needs_setup: bool = False
+
+    @property
+    def locked(self) -> bool:
+        return self.message == LOCKED
+
+
+def _audit(action: str, staff: StaffMember, **details: Any) -> None:
+    audit.record(
+        action,
+        resident_id=None,
+        actor_type="staff",
+        actor_id=staff.id,
+        channel="web",
+        details={"staff_role": staff.role, **details},
+    )
+
+
+@transactional
+def check_password(email: str, password: str) -> StaffSignIn:
+    """First step; failures count towards the lockout whether or not the address exists."""
+    key = lockout_key(email)
+    if signin.is_locked(key):
+        return StaffSignIn(None, LOCKED)
+    staff = dao.dao_get_staff_by_email(email)
+    ok = verify_password(staff.password_hash if staff else None, password)
+    if not ok or staff is None or not staff.active:
+        signin.record_failure(key)
+        if staff is not None:
+            _audit("staff.sign_in_failed", staff, method="password")
+        return StaffSignIn(None, WRONG_DETAILS)
+    if needs_rehash(staff.password_hash):
+        staff.password_hash = hash_password(password)
+    return StaffSignIn(staff, needs_setup=staff.totp_enabled_at is None)
+
+
+@transactional
+def begin_authenticator_setup(staff_id: str) -> StaffMember:
+    """A secret for the app; kept across reloads until a code from it is accepted."""
+    staff = dao.dao_get_staff_by_id(staff_id)
+    if staff.totp_enabled_at is None and not staff.totp_secret:
+        staff.totp_secret = pyotp.random_base32()
+        staff.totp_last_step = None
+    return staff
+
+
+def provisioning_uri(staff: StaffMember) -> str:
+    assert staff.totp_secret is not None
+    return pyotp.TOTP(staff.totp_secret).provisioning_uri(name=staff.email, issuer_name=TOTP_ISSUER)
+
+
+@transactional
+def complete_with_code(staff_id: str, code: str, *, setting_up: bool) -> StaffSignIn:
+    """Second step (or the first sign-in's app setup); starts the staff session."""
+    staff = dao.dao_get_staff_by_id(staff_id)
+    key = lockout_key(staff.email)
+    if not staff.active:
+        return StaffSignIn(None, WRONG_DETAILS)
+    if signin.is_locked(key):
+        return StaffSignIn(None, LOCKED)
+    if setting_up != (staff.totp_enabled_at is None):
+        return StaffSignIn(None, WRONG_CODE)
+    if not totp.verify_and_consume(staff, code):
+        signin.record_failure(key)
+        _audit("staff.sign_in_failed", staff, method="authenticator app")
+        return StaffSignIn(None, WRONG_CODE)
+    if setting_up:
+        staff.totp_enabled_at = utcnow()
+        _audit("staff.second_factor_added", staff, method="authenticator app")
+    signin.clear_failures(key)
+    staff.last_signed_in_at = utcnow()
+    _audit("staff.signed_in", staff, method="password and authenticator app")
+    start_session(staff)
+    return StaffSignIn(staff)
+
+
+def start_session(staff: StaffMember) -> StaffSession:
+    """A fresh session id and cookie; the caller commits.
+
+    Any resident signed in on this browser is signed out first: a counter PC must never
+    carry a resident's session into the staff console or back.
+    """
+    resident_sessions.end_session()
+    record = StaffSession(id=secrets.token_urlsafe(32), staff_id=staff.id, auth_time=utcnow())
+    db_session.add(record)
+    session.clear()
+    session[SESSION_KEY] = record.id
+    session.permanent = True
+    g.staff_session = record
+    g.staff = staff
+    return record
+
+
+@transactional
+def sign_out() -> None:
+    sid = session.get(SESSION_KEY)
+    if sid:
+        db_session.execute(
+            update(StaffSession)
+            .where(StaffSession.id == sid, StaffSession.ended_at.is_(None))
+            .values(ended_at=utcnow())
+        )
+    session.clear()
+    g.pop("staff_session", None)
+    g.pop("staff", None)
+
+
+def current_staff() -> StaffMember | None:
+    """The signed-in member of staff, or None once the session has ended or gone idle."""
+    if "staff" in g:
+        return g.staff  # type: ignore[no-any-return]
+    sid = session.get(SESSION_KEY)
+    staff = None
+    if sid:
+        record = db_session.get(StaffSession, sid)
+        now = utcnow()
+        if (
+            record is not None
+            and record.ended_at is None
+            and now - record.last_seen_at <= IDLE_TIMEOUT
+            and now - record.auth_time <= ABSOLUTE_TIMEOUT
+        ):
+            candidate = db_session.get(StaffMember, record.staff_id)
+            if candidate is not None and candidate.active:
+                staff = candidate
+                if now - record.last_seen_at > timedelta(minutes=1):
+                    record.last_seen_at = now
+                    db_session.commit()
+    g.staff = staff
+    return staff
+
+
+def staff_login_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_staff() is None:
+            return redirect(url_for("staff.sign_in", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

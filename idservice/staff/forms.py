@@ -1,0 +1,202 @@
+"""The staff console's forms, built from the same fields as the residents' pages."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+
+from idservice import validation
+from idservice.staff.identity import DOCUMENT_TYPES, normalise_reference
+from idservice.staff.services import STAFF_CHANNELS
+from idservice.web.accounts import code_field
+from idservice.web.forms import Field, Form
+from idservice.web.registration import (
+    address_fields,
+    date_of_birth_field,
+    email_field,
+    name_fields,
+    phone_field,
+)
+
+#: Errors about the whole search (not one field) are shown under this name.
+SEARCH_ERROR = "search"
+
+
+class StaffSignInForm(Form):
+    fields = (
+        Field(
+            "email",
+            "Email address",
+            kind="email",
+            max_length=254,
+            required_message="Enter your staff email address",
+        ),
+        Field(
+            "password",
+            "Password",
+            kind="password",
+            max_length=256,
+            required_message="Enter your password",
+            strip=False,
+        ),
+    )
+
+
+class StaffCodeForm(Form):
+    fields = (code_field(),)
+
+
+def _for_someone_else(f: Field) -> Field:
+    """Staff type other people's details: the browser must not offer the staff member's own."""
+    return dataclasses.replace(f, autocomplete=None)
+
+
+def _optional(f: Field, hint: str | None = None) -> Field:
+    return dataclasses.replace(
+        _for_someone_else(f), required=False, hint=hint, required_message=None
+    )
+
+
+class SearchForm(Form):
+    """Last name with date of birth, or an email address, or a postcode (or several)."""
+
+    fields = (
+        _optional(name_fields()[1]),
+        _optional(name_fields()[0], hint="Optional. The start of the name is enough"),
+        _optional(date_of_birth_field(), hint="For example, 27 3 1985"),
+        _optional(email_field()),
+        _optional(address_fields()[3]),
+    )
+
+    def validate_form(self) -> None:
+        d = self.data
+        if d["given_name"] and not d["family_name"]:
+            self.add_error("family_name", "Enter the resident's last name as well as a first name")
+        elif d["date_of_birth"] and not d["family_name"]:
+            self.add_error("family_name", "Enter the resident's last name with the date of birth")
+        elif d["family_name"] and not (d["date_of_birth"] or d["email"] or d["postcode"]):
+            self.add_error(
+                "date_of_birth", "Enter the resident's date of birth with their last name"
+            )
+        elif not (d["family_name"] or d["email"] or d["postcode"]):
+            self.add_error(
+                SEARCH_ERROR,
+                "Enter a last name and date of birth, an email address or a postcode",
+            )
+
+
+def _check_reason(value: str) -> str:
+    if len(value) < 5:
+        raise validation.ValidationError("Reason must be 5 characters or more")
+    return value
+
+
+CHANNEL_FIELD = Field(
+    "channel",
+    "How are you helping the resident?",
+    kind="radios",
+    choices=STAFF_CHANNELS,
+    required_message="Select how you are helping the resident",
+)
+
+REASON_HINT = (
+    "For example: resident at the desk asking to change their address. "
+    "The resident can see this on their account activity page"
+)
+
+
+class OpenRecordForm(Form):
+    fields = (
+        CHANNEL_FIELD,
+        Field(
+            "reason",
+            "Why are you opening this record?",
+            max_length=200,
+            hint=REASON_HINT,
+            required_message="Enter why you are opening this record",
+            check=_check_reason,
+        ),
+    )
+
+
+class OpenRecordReasonOptionalForm(Form):
+    """For roles that the permission table does not ask for a reason."""
+
+    fields = (
+        CHANNEL_FIELD,
+        Field(
+            "reason",
+            "Why are you opening this record?",
+            required=False,
+            max_length=200,
+            hint=REASON_HINT,
+            check=_check_reason,
+        ),
+    )
+
+
+def _check_reference(value: str) -> str:
+    compact = normalise_reference(value)
+    if not re.fullmatch(r"[A-Z0-9]{4,40}", compact):
+        raise validation.ValidationError(
+            "Reference must be 4 to 40 letters and numbers, as printed on the document"
+        )
+    return value
+
+
+class EvidenceForm(Form):
+    fields = (
+        Field(
+            "document_type",
+            "What did you see or check?",
+            kind="radios",
+            choices={code: t.label for code, t in DOCUMENT_TYPES.items()},
+            required_message="Select the type of document or check",
+        ),
+        Field(
+            "reference",
+            "Document number or check reference",
+            max_length=60,
+            hint="Only the last 4 characters are kept, so the resident can recognise it",
+            required_message="Enter the document number or check reference",
+            check=_check_reference,
+            width="20",
+        ),
+    )
+
+
+class RegisterResidentForm(Form):
+    fields = (
+        *(_for_someone_else(f) for f in (*name_fields(), date_of_birth_field(), *address_fields())),
+        _optional(
+            email_field(),
+            hint="Optional. Leave empty if the resident does not use email. "
+            "We will send a link to confirm it",
+        ),
+        _for_someone_else(phone_field()),
+        CHANNEL_FIELD,
+    )
+
+
+def _check_resident_reference(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise validation.ValidationError(
+            "Enter a resident reference in the correct format, like "
+            "2f1c1a5e-3d4b-4c8e-9f7a-0b1c2d3e4f5a"
+        ) from None
+
+
+class AuditFilterForm(Form):
+    fields = (
+        Field(
+            "resident",
+            "Resident reference",
+            max_length=36,
+            hint="The reference from the resident's record. Leave empty to see all records",
+            required=False,
+            check=_check_resident_reference,
+        ),
+    )

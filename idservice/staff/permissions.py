@@ -1,0 +1,140 @@
+"""Who on the council's staff may do what: one table, read by every staff view.
+
+Each view names the one :class:`Action` it performs and asks :func:`allowed`; nothing
+else in the code decides access, so the table below is the whole policy and can be read
+(and reviewed) by someone who does not program. Card and entitlement actions join this
+table when those features arrive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    GATEWAY_OFFICER = "gateway-officer"
+    LIBRARY_STAFF = "library-staff"
+    CONTACT_CENTRE_OFFICER = "contact-centre-officer"
+    TRANSPORT_OFFICER = "transport-officer"
+    ADMINISTRATOR = "administrator"
+    AUDITOR = "auditor"
+
+
+class Action(StrEnum):
+    SEARCH = "search"
+    VIEW_RECORD = "view-record"
+    CHANGE_DETAILS = "change-details"
+    RECORD_EVIDENCE = "record-evidence"
+    REGISTER_RESIDENT = "register-resident"
+    READ_AUDIT = "read-audit"
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    """What one role may do, and whether opening a record needs a stated reason."""
+
+    title: str
+    #: Used in sentences shown to residents: "A Gateway officer looked at your record".
+    with_article: str
+    actions: frozenset[Action]
+    reason_required: bool
+
+
+_A = Action
+POLICIES: dict[Role, RolePolicy] = {
+    Role.GATEWAY_OFFICER: RolePolicy(
+        "Gateway officer",
+        "A Gateway officer",
+        frozenset(
+            {
+                _A.SEARCH,
+                _A.VIEW_RECORD,
+                _A.CHANGE_DETAILS,
+                _A.RECORD_EVIDENCE,
+                _A.REGISTER_RESIDENT,
+            }
+        ),
+        reason_required=True,
+    ),
+    Role.LIBRARY_STAFF: RolePolicy(
+        "Library staff",
+        "A member of library staff",
+        frozenset(
+            {
+                _A.SEARCH,
+                _A.VIEW_RECORD,
+                _A.CHANGE_DETAILS,
+                _A.RECORD_EVIDENCE,
+                _A.REGISTER_RESIDENT,
+            }
+        ),
+        reason_required=True,
+    ),
+    # On the phone nobody can see a document, so no identity evidence.
+    Role.CONTACT_CENTRE_OFFICER: RolePolicy(
+        "Contact centre officer",
+        "A contact centre officer",
+        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.CHANGE_DETAILS, _A.REGISTER_RESIDENT}),
+        reason_required=True,
+    ),
+    # Looks a passholder up to answer a question at a travel desk; changes nothing.
+    Role.TRANSPORT_OFFICER: RolePolicy(
+        "Transport officer",
+        "A transport officer",
+        frozenset({_A.SEARCH, _A.VIEW_RECORD}),
+        reason_required=False,
+    ),
+    # Runs the service and investigates problems; does not act for residents.
+    Role.ADMINISTRATOR: RolePolicy(
+        "Administrator",
+        "An administrator",
+        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.READ_AUDIT}),
+        reason_required=True,
+    ),
+    # Reads the audit trail only: never a resident's details, never a change.
+    Role.AUDITOR: RolePolicy(
+        "Auditor",
+        "An auditor",
+        frozenset({_A.READ_AUDIT}),
+        reason_required=False,
+    ),
+}
+
+#: How each action is named in "You cannot …" messages.
+ACTION_PHRASES = {
+    Action.SEARCH: "search for residents",
+    Action.VIEW_RECORD: "open a resident's record",
+    Action.CHANGE_DETAILS: "change a resident's details",
+    Action.RECORD_EVIDENCE: "record proof of identity",
+    Action.REGISTER_RESIDENT: "register a new resident",
+    Action.READ_AUDIT: "read the audit records",
+}
+
+
+def policy(role: str) -> RolePolicy | None:
+    try:
+        return POLICIES[Role(role)]
+    except ValueError:
+        return None
+
+
+def allowed(role: str, action: Action) -> bool:
+    """False for an unknown role: a row with a role this code does not know gets nothing."""
+    found = policy(role)
+    return found is not None and action in found.actions
+
+
+def reason_required(role: str) -> bool:
+    found = policy(role)
+    return found is None or found.reason_required
+
+
+def role_title(role: str) -> str:
+    found = policy(role)
+    return found.title if found else "Council staff"
+
+
+def role_with_article(role: str) -> str:
+    found = policy(role)
+    return found.with_article if found else "Council staff"

@@ -1,0 +1,348 @@
+"""What staff do in the console, each step audited in the same transaction as its effect.
+
+Residents' details are changed through :mod:`idservice.services.accounts` and records are
+created through :mod:`idservice.services.residents`, exactly as residents' own pages do;
+only the actor (``staff``), the channel and the reason differ. Audit details carry the
+staff member's role and field or screen names, never a resident's personal values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
+
+from idservice import audit
+from idservice.db import db_session, transactional
+from idservice.models.audit import AuditRecord
+from idservice.models.evidence import IdentityEvidence
+from idservice.models.residents import Resident
+from idservice.models.staff import StaffMember
+from idservice.services import accounts, registration
+from idservice.services.residents import (
+    create_resident,
+    dao_get_resident_by_email,
+    dao_get_resident_by_id,
+)
+from idservice.staff import dao, identity
+from idservice.staff.permissions import Action, allowed
+
+#: Channels a member of staff can say they are serving the resident through.
+STAFF_CHANNELS = {"face-to-face": "Face to face", "phone": "By phone"}
+SEARCH_LIMIT = 50
+
+
+def _audit(
+    action: str,
+    staff: StaffMember,
+    *,
+    resident_id: str | None,
+    channel: str,
+    reason: str | None = None,
+    **details: Any,
+) -> AuditRecord:
+    return audit.record(
+        action,
+        resident_id=resident_id,
+        actor_type="staff",
+        actor_id=staff.id,
+        channel=channel,
+        details={"staff_role": staff.role, **details},
+        reason=reason,
+    )
+
+
+# --- finding a resident -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResidentQuery:
+    """What staff searched by. Empty fields are ignored.
+
+    To search by another key (the card number, once cards exist), add a field here and a
+    criterion to :data:`CRITERIA`; the form and the results page need nothing else.
+    """
+
+    family_name: str | None = None
+    given_name: str | None = None
+    date_of_birth: date | None = None
+    email: str | None = None
+    postcode: str | None = None
+
+    def used(self) -> list[str]:
+        return [name for name, value in vars(self).items() if value]
+
+
+Criterion = Callable[[ResidentQuery], ColumnElement[bool] | None]
+
+CRITERIA: list[Criterion] = [
+    lambda q: func.lower(Resident.family_name) == q.family_name.lower() if q.family_name else None,
+    lambda q: (
+        func.lower(Resident.given_name).startswith(q.given_name.lower(), autoescape=True)
+        if q.given_name
+        else None
+    ),
+    lambda q: Resident.date_of_birth == q.date_of_birth if q.date_of_birth else None,
+    lambda q: Resident.email == q.email.lower() if q.email else None,
+    lambda q: Resident.postcode == q.postcode if q.postcode else None,
+]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Just enough to pick the right person; opening the record shows (and audits) more."""
+
+    resident_id: str
+    name: str
+    year_of_birth: int
+    postcode_district: str
+    closed: bool
+
+
+@dataclass
+class SearchOutcome:
+    results: list[SearchResult] = field(default_factory=list)
+    more: bool = False
+
+
+@transactional
+def search(staff: StaffMember, query: ResidentQuery) -> SearchOutcome:
+    """Residents matching every criterion given.
+
+    The search itself is audited without a resident (which fields were used, how many
+    matched), so fishing can be spotted; a resident's own trail starts when a record is
+    opened.
+    """
+    conditions = [c for c in (criterion(query) for criterion in CRITERIA) if c is not None]
+    rows = dao.dao_search_residents(select(Resident).where(*conditions), SEARCH_LIMIT + 1)
+    _audit(
+        "staff.searched",
+        staff,
+        resident_id=None,
+        channel="web",
+        fields=query.used(),
+        matches=min(len(rows), SEARCH_LIMIT),
+    )
+    return SearchOutcome(
+        results=[
+            SearchResult(
+                resident_id=r.id,
+                name=r.full_name,
+                year_of_birth=r.date_of_birth.year,
+                postcode_district=r.postcode.split(" ")[0],
+                closed=not r.is_active,
+            )
+            for r in rows[:SEARCH_LIMIT]
+        ],
+        more=len(rows) > SEARCH_LIMIT,
+    )
+
+
+# --- looking at a record ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """Why and how a member of staff has a resident's record open."""
+
+    resident_id: str
+    channel: str
+    reason: str | None
+
+
+@transactional
+def open_record(staff: StaffMember, access: Access) -> Resident:
+    """Check the resident exists and audit the opening with its reason and channel."""
+    resident = dao_get_resident_by_id(access.resident_id)
+    _audit(
+        "resident.viewed",
+        staff,
+        resident_id=resident.id,
+        channel=access.channel,
+        reason=access.reason,
+        screen="open record",
+    )
+    return resident
+
+
+@dataclass(frozen=True)
+class RecordView:
+    resident: Resident
+    evidence: list[IdentityEvidence]
+
+
+@transactional
+def view_record(staff: StaffMember, access: Access, screen: str) -> RecordView:
+    """Every screen that shows a resident's details writes one audit record when shown."""
+    resident = dao_get_resident_by_id(access.resident_id)
+    _audit(
+        "resident.viewed",
+        staff,
+        resident_id=resident.id,
+        channel=access.channel,
+        reason=access.reason,
+        screen=screen,
+    )
+    return RecordView(resident, dao.dao_get_evidence_for_resident(resident.id))
+
+
+def allowed_to(staff: StaffMember, action: Action) -> bool:
+    return allowed(staff.role, action)
+
+
+def resident_exists(resident_id: str) -> bool:
+    return dao.dao_resident_exists(resident_id)
+
+
+@transactional
+def record_refusal(staff: StaffMember, action: Action, resident_id: str | None) -> None:
+    """A refused attempt is audited too (and shown to the resident it was about)."""
+    _audit(
+        "staff.access_refused",
+        staff,
+        resident_id=resident_id if resident_id and resident_exists(resident_id) else None,
+        channel="web",
+        permission=action.value,
+    )
+
+
+# --- acting for a resident ----------------------------------------------------------------
+
+
+def change_details(staff: StaffMember, access: Access, changes: dict[str, Any]) -> list[str]:
+    """Assisted digital: the resident's own service, recorded as done by staff."""
+    return accounts.update_details(
+        access.resident_id,
+        changes,
+        actor_type="staff",
+        actor_id=staff.id,
+        channel=access.channel,
+        reason=access.reason,
+        extra_details={"staff_role": staff.role, "assisted": True},
+    )
+
+
+class EvidenceRefused(ValueError):
+    """The evidence cannot be accepted; the message is shown next to the reference."""
+
+
+def _hash_key() -> bytes:
+    """A key of its own, derived from the app secret, for document references."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, b"kentcard identity evidence", hashlib.sha256).digest()
+
+
+@transactional
+def record_evidence(
+    staff: StaffMember, access: Access, document_type: str, reference: str
+) -> tuple[IdentityEvidence, str]:
+    """Store what was seen (last 4 characters and a keyed hash) and re-derive the level.
+
+    Returns the evidence and the resident's identity level afterwards.
+    """
+    if document_type not in identity.DOCUMENT_TYPES:
+        raise EvidenceRefused("Select the type of document or check")
+    resident = dao_get_resident_by_id(access.resident_id)
+    digest = identity.reference_hash(_hash_key(), document_type, reference)
+    for seen in dao.dao_find_evidence_by_hash(document_type, digest):
+        if seen.resident_id == resident.id:
+            raise EvidenceRefused("This document is already recorded on this resident's record")
+        if identity.DOCUMENT_TYPES[document_type].personal:
+            raise EvidenceRefused(
+                "This document is recorded on another person's record. Do not accept it: "
+                "ask your team leader to look into it"
+            )
+    evidence = dao.dao_add_evidence(
+        resident_id=resident.id,
+        document_type=document_type,
+        reference_last4=identity.last4(reference),
+        reference_hash=digest,
+        checked_by_staff_id=staff.id,
+        channel=access.channel,
+    )
+    before = resident.identity_level
+    types = [e.document_type for e in dao.dao_get_evidence_for_resident(resident.id)]
+    resident.identity_level = identity.level_for(types)
+    _audit(
+        "identity.evidence_recorded",
+        staff,
+        resident_id=resident.id,
+        channel=access.channel,
+        reason=access.reason,
+        document_type=document_type,
+        fields=["identity_level"] if resident.identity_level != before else [],
+        identity_level=resident.identity_level,
+    )
+    return evidence, resident.identity_level
+
+
+class EmailInUse(ValueError):
+    """Another record has this email address; staff should find that record instead."""
+
+
+class SamePerson(ValueError):
+    """A record for this person already exists: one resident, one account."""
+
+    def __init__(self, resident_id: str) -> None:
+        super().__init__(resident_id)
+        self.resident_id = resident_id
+
+
+@transactional
+def register_resident(
+    staff: StaffMember, channel: str, reason: str | None, details: dict[str, Any]
+) -> Resident:
+    """A record for someone registering with staff help; the email address is optional.
+
+    With an address, the resident is sent the same confirmation link as online
+    registration, so they can later set a password and sign in themselves.
+    """
+    email = details.get("email")
+    if email and dao_get_resident_by_email(email) is not None:
+        raise EmailInUse(email)
+    same = dao.dao_find_same_person(
+        details["given_name"], details["family_name"], details["date_of_birth"], details["postcode"]
+    )
+    if same is not None:
+        raise SamePerson(same.id)
+    try:
+        with db_session.begin_nested():
+            resident = create_resident(
+                **details,
+                actor_type="staff",
+                actor_id=staff.id,
+                channel=channel,
+                password=None,
+                reason=reason,
+                audit_details={"staff_role": staff.role, "assisted": True},
+            )
+    except IntegrityError:  # the address was taken a moment ago
+        raise EmailInUse(email) from None
+    _audit(
+        "resident.viewed",
+        staff,
+        resident_id=resident.id,
+        channel=channel,
+        reason=reason,
+        screen="register",
+    )
+    registration.send_confirmation(resident)
+    return resident
+
+
+# --- the audit trail ----------------------------------------------------------------------
+
+
+@transactional
+def read_audit(staff: StaffMember, resident_id: str | None) -> list[AuditRecord]:
+    """Auditors read the trail; reading it is itself on the resident's trail."""
+    records = dao.dao_get_audit_records(resident_id)
+    _audit("audit.viewed", staff, resident_id=resident_id, channel="web", screen="audit records")
+    return records

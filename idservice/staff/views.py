@@ -1,0 +1,262 @@
+"""The staff console's pages. Each names the one action it performs from the permission
+table; :func:`requires` checks it, and audits and refuses what the role may not do.
+
+Opening a record asks how the resident is being helped and, for roles that must give one,
+why; that "access" is remembered for the rest of the visit (30 minutes, this browser) and
+is attached to every look and change that follows.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, flash, redirect, render_template, request, session, url_for
+
+from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
+from idservice.models.staff import StaffMember
+from idservice.services import ratelimit
+from idservice.staff import auth, bp, identity, services
+from idservice.staff.forms import (
+    SEARCH_ERROR,
+    AuditFilterForm,
+    EvidenceForm,
+    OpenRecordForm,
+    OpenRecordReasonOptionalForm,
+    RegisterResidentForm,
+    SearchForm,
+)
+from idservice.staff.permissions import ACTION_PHRASES, Action, reason_required, role_title
+from idservice.web.account_settings import CHANGE_PAGES, ChangePage
+from idservice.web.forms import Form
+from idservice.web.pages import TOO_MANY, form_page
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ACCESS_KEY = "staff_access"
+ACCESS_LIFETIME = int(auth.IDLE_TIMEOUT.total_seconds())
+SEARCH_LIMIT = "staff-search"
+REGISTERING = "Registering a new resident"
+
+#: The residents' own change pages, titled for staff; the forms and saving are shared.
+STAFF_CHANGE_PAGES = {
+    slug: ChangePage(
+        page.title.replace("your", "the resident's"), page.form, "Acting for the resident"
+    )
+    for slug, page in CHANGE_PAGES.items()
+}
+
+
+def _staff() -> StaffMember:
+    staff = auth.current_staff()
+    assert staff is not None  # requires() checked
+    return staff
+
+
+def requires(action: Action) -> Callable[[F], F]:
+    """Signed in as staff, and the role may perform ``action``; otherwise a 403, audited."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            staff = auth.current_staff()
+            if staff is None:
+                return redirect(url_for("staff.sign_in", next=request.full_path.rstrip("?")))
+            if not services.allowed_to(staff, action):
+                services.record_refusal(staff, action, kwargs.get("resident_id"))
+                return (
+                    render_template(
+                        "staff/forbidden.html",
+                        doing=ACTION_PHRASES[action],
+                        role=role_title(staff.role),
+                    ),
+                    403,
+                )
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# --- the access remembered for an open record ---------------------------------------------
+
+
+def _remember(access: services.Access) -> None:
+    now = int(time.time())
+    opened = {
+        rid: value
+        for rid, value in dict(session.get(ACCESS_KEY) or {}).items()
+        if now - int(value.get("at", 0)) <= ACCESS_LIFETIME
+    }
+    opened[access.resident_id] = {"channel": access.channel, "reason": access.reason, "at": now}
+    # A few records at most: a counter serves one person at a time.
+    session[ACCESS_KEY] = dict(sorted(opened.items(), key=lambda kv: kv[1]["at"])[-5:])
+
+
+def _access(resident_id: str) -> services.Access | None:
+    value = (session.get(ACCESS_KEY) or {}).get(resident_id)
+    if not isinstance(value, dict) or time.time() - value.get("at", 0) > ACCESS_LIFETIME:
+        return None
+    return services.Access(resident_id, str(value["channel"]), value.get("reason"))
+
+
+def _with_access(view: F) -> F:
+    """Pages inside a record need it opened first (with a reason where one is required)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        access = _access(kwargs["resident_id"])
+        if access is None:
+            return redirect(url_for("staff.open_record", resident_id=kwargs["resident_id"]))
+        return view(*args, access=access, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@auth.staff_login_required
+def home() -> str:
+    return render_template("staff/home.html")
+
+
+@bp.route("/search", methods=["GET", "POST"])
+@requires(Action.SEARCH)
+def search() -> Any:
+    staff = _staff()
+    form = SearchForm(request.form if request.method == "POST" else None)
+    outcome = None
+    status = None
+    if form.submitted and not ratelimit.allow(SEARCH_LIMIT, staff.id):
+        form.add_error(SEARCH_ERROR, TOO_MANY)
+        status = 429
+    elif form.validate():
+        query = services.ResidentQuery(**form.data)
+        outcome = services.search(staff, query)
+    return form_page("staff/search.html", form, status, outcome=outcome)
+
+
+def _open_form(staff: StaffMember) -> type[Form]:
+    return OpenRecordForm if reason_required(staff.role) else OpenRecordReasonOptionalForm
+
+
+@bp.route("/residents/<resident_id>/open", methods=["GET", "POST"])
+@requires(Action.VIEW_RECORD)
+def open_record(resident_id: str) -> Any:
+    staff = _staff()
+    if not services.resident_exists(resident_id):
+        abort(404)
+    form = _open_form(staff)(request.form if request.method == "POST" else None)
+    if form.validate():
+        access = services.Access(resident_id, form.data["channel"], form.data["reason"])
+        services.open_record(staff, access)
+        _remember(access)
+        return redirect(url_for("staff.record", resident_id=resident_id))
+    return form_page("staff/open_record.html", form, resident_id=resident_id)
+
+
+@bp.get("/residents/<resident_id>")
+@requires(Action.VIEW_RECORD)
+@_with_access
+def record(resident_id: str, access: services.Access) -> Any:
+    view = services.view_record(_staff(), access, "record")
+    return render_template(
+        "staff/record.html",
+        view=view,
+        access=access,
+        languages=LANGUAGES,
+        formats=ALTERNATIVE_FORMATS,
+        document_types=identity.DOCUMENT_TYPES,
+        level_names=identity.LEVEL_NAMES,
+        channels=services.STAFF_CHANNELS,
+        change_pages=STAFF_CHANGE_PAGES,
+    )
+
+
+@bp.route("/residents/<resident_id>/change/<slug>", methods=["GET", "POST"])
+@requires(Action.CHANGE_DETAILS)
+@_with_access
+def change_details(resident_id: str, slug: str, access: services.Access) -> Any:
+    page = STAFF_CHANGE_PAGES.get(slug)
+    if page is None:
+        abort(404)
+    staff = _staff()
+    if request.method == "POST":
+        form = page.form(request.form)
+        if form.validate():
+            changed = services.change_details(staff, access, page.changes(form.data))
+            flash("The changes have been saved" if changed else "Nothing was changed", "success")
+            return redirect(url_for("staff.record", resident_id=resident_id))
+    else:
+        view = services.view_record(staff, access, f"change {slug}")
+        form = page.form(initial=page.initial(view.resident))
+    return form_page(
+        "staff/change_details.html", form, page=page, slug=slug, resident_id=resident_id
+    )
+
+
+@bp.route("/residents/<resident_id>/evidence", methods=["GET", "POST"])
+@requires(Action.RECORD_EVIDENCE)
+@_with_access
+def record_evidence(resident_id: str, access: services.Access) -> Any:
+    form = EvidenceForm(request.form if request.method == "POST" else None)
+    if form.validate():
+        try:
+            evidence, level = services.record_evidence(
+                _staff(), access, form.data["document_type"], form.data["reference"]
+            )
+        except services.EvidenceRefused as exc:
+            form.add_error("reference", str(exc))
+        else:
+            label = identity.DOCUMENT_TYPES[evidence.document_type].label
+            flash(
+                f"{label} ending {evidence.reference_last4} recorded. "
+                f"Identity: {identity.LEVEL_NAMES[level]}",
+                "success",
+            )
+            return redirect(url_for("staff.record", resident_id=resident_id))
+    return form_page("staff/evidence.html", form, resident_id=resident_id)
+
+
+@bp.route("/residents/new", methods=["GET", "POST"])
+@requires(Action.REGISTER_RESIDENT)
+def register_resident() -> Any:
+    staff = _staff()
+    form = RegisterResidentForm(request.form if request.method == "POST" else None)
+    if form.validate():
+        details = {k: v for k, v in form.data.items() if k != "channel"}
+        try:
+            resident = services.register_resident(staff, form.data["channel"], None, details)
+        except services.EmailInUse:
+            form.add_error(
+                "email", "A Kent account already uses this email address. Search for it instead"
+            )
+        except services.SamePerson:
+            form.add_error(
+                "given_name",
+                "A record with this name, date of birth and postcode already exists. "
+                "Search for it instead of registering again",
+            )
+        else:
+            _remember(services.Access(resident.id, form.data["channel"], REGISTERING))
+            flash("The resident has been registered", "success")
+            return redirect(url_for("staff.record", resident_id=resident.id))
+    return form_page("staff/register.html", form)
+
+
+@bp.route("/audit", methods=["GET", "POST"])
+@requires(Action.READ_AUDIT)
+def audit_records() -> Any:
+    form = AuditFilterForm(request.form if request.method == "POST" else None)
+    resident_id = None
+    if form.validate():
+        resident_id = form.data["resident"]
+    records = [] if form.errors else services.read_audit(_staff(), resident_id)
+    return form_page(
+        "staff/audit.html", form, records=records, resident_id=resident_id, role_title=role_title
+    )

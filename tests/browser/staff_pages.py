@@ -1,0 +1,274 @@
+"""The staff console's pages and states, added to the one list in ``pages.py``.
+
+Imported at the end of ``pages.py`` so that ``test_account_pages.py`` checks each in
+Chromium and ``test_page_inventory.py`` counts them as covered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.sync_api import Page, Response
+
+from idservice.db import db_session
+from idservice.models import StaffMember
+from tests.browser.pages import _expire_csrf, _goto, _uncheck_all, visit
+from tests.browser.site import Site
+from tests.factories import STAFF_PASSWORD, create_staff, sign_in_staff
+from tests.staff.test_console import NEW_RESIDENT
+
+
+@dataclass(frozen=True)
+class Officer:
+    id: str
+    email: str
+    secret: str | None
+
+
+def new_officer(site: Site, role: str = "gateway-officer", **overrides: Any) -> Officer:
+    with site.app.app_context():
+        try:
+            staff = create_staff(role=role, **overrides)
+            return Officer(staff.id, staff.email, staff.totp_secret)
+        finally:
+            db_session.remove()
+
+
+def staff_signed_in(site: Site, role: str = "gateway-officer") -> Officer:
+    """A staff session cookie without the sign-in pages (which have visits of their own)."""
+    officer = new_officer(site, role)
+    client = site.app.test_client()
+    with site.app.app_context():
+        try:
+            staff = db_session.get(StaffMember, officer.id)
+            assert staff is not None
+            sign_in_staff(site.app, client, staff)
+        finally:
+            db_session.remove()
+    name = site.app.config["SESSION_COOKIE_NAME"]
+    cookie = client.get_cookie(name)
+    assert cookie is not None
+    live = site.app.config["KENTCARD"].issuer
+    site.page.context.add_cookies([{"name": name, "value": cookie.value, "url": live}])
+    return officer
+
+
+def staff_sign_in(site: Site, officer: Officer, password: str = STAFF_PASSWORD) -> Response:
+    site.page.goto("/staff/sign-in")
+    site.fill({"email": officer.email, "password": password})
+    return site.submit("Sign in")
+
+
+def open_record(page: Page, site: Site, role: str = "gateway-officer") -> str:
+    """Signed in, a resident's record open; the resident's id."""
+    resident = site.resident()
+    staff_signed_in(site, role)
+    page.goto(f"/staff/residents/{resident.id}/open")
+    page.get_by_label("Face to face").check()
+    site.fill({"reason": "Resident at the desk asking for help"})
+    site.submit("Open record")
+    return resident.id
+
+
+# Signing in ------------------------------------------------------------------------------
+
+
+@visit("staff.sign_in")
+def _sign_in(page: Page, site: Site) -> Response:
+    return _goto(page, "/staff/sign-in")
+
+
+@visit("staff.sign_in", "wrong password", status=400, errors="fields")
+def _sign_in_wrong(page: Page, site: Site) -> Response:
+    return staff_sign_in(site, new_officer(site), "not the password")
+
+
+@visit("staff.sign_in_code")
+def _code(page: Page, site: Site) -> Response:
+    return staff_sign_in(site, new_officer(site))
+
+
+@visit("staff.sign_in_code", "wrong code", status=400, errors="fields")
+def _code_wrong(page: Page, site: Site) -> Response:
+    _code(page, site)
+    site.fill({"code": "000000"})
+    return site.submit("Continue")
+
+
+@visit("staff.set_up_authenticator", "first sign-in")
+def _set_up(page: Page, site: Site) -> Response:
+    return staff_sign_in(site, new_officer(site, authenticator=False))
+
+
+@visit("staff.set_up_authenticator", "empty code", status=400, errors="fields")
+def _set_up_empty(page: Page, site: Site) -> Response:
+    _set_up(page, site)
+    return site.submit("Continue")
+
+
+@visit("staff.sign_out", "sign-out page")
+def _sign_out(page: Page, site: Site) -> Response:
+    staff_signed_in(site)
+    return _goto(page, "/staff/sign-out")
+
+
+@visit("staff.sign_out", "expired page", status=400, errors="form")
+def _sign_out_expired(page: Page, site: Site) -> Response:
+    _sign_out(page, site)
+    _expire_csrf(page)
+    return site.submit("Sign out")
+
+
+@visit("staff.signed_out")
+def _signed_out(page: Page, site: Site) -> Response:
+    _sign_out(page, site)
+    return site.submit("Sign out")
+
+
+# The console -----------------------------------------------------------------------------
+
+
+@visit("staff.home", "Gateway officer")
+def _home(page: Page, site: Site) -> Response:
+    staff_signed_in(site)
+    return _goto(page, "/staff/")
+
+
+@visit("staff.home", "auditor")
+def _home_auditor(page: Page, site: Site) -> Response:
+    staff_signed_in(site, "auditor")
+    return _goto(page, "/staff/")
+
+
+@visit("staff.search")
+def _search(page: Page, site: Site) -> Response:
+    staff_signed_in(site)
+    return _goto(page, "/staff/search")
+
+
+@visit("staff.search", "results")
+def _search_results(page: Page, site: Site) -> Response:
+    site.resident()
+    site.resident(given_name="Adam")
+    _search(page, site)
+    site.fill({"postcode": "ME14 1XQ"})
+    return site.submit("Search")
+
+
+@visit("staff.search", "nothing to search by", status=400, errors="form")
+def _search_empty(page: Page, site: Site) -> Response:
+    _search(page, site)
+    return site.submit("Search")
+
+
+@visit("staff.search", "name without date of birth", status=400, errors="fields")
+def _search_bad(page: Page, site: Site) -> Response:
+    _search(page, site)
+    site.fill({"family_name": "Lovelace", "email": "not an email"})
+    return site.submit("Search")
+
+
+@visit("staff.search", "not allowed", status=403)
+def _search_forbidden(page: Page, site: Site) -> Response:
+    staff_signed_in(site, "auditor")
+    return _goto(page, "/staff/search")
+
+
+@visit("staff.open_record")
+def _open(page: Page, site: Site) -> Response:
+    resident = site.resident()
+    staff_signed_in(site)
+    return _goto(page, f"/staff/residents/{resident.id}/open")
+
+
+@visit("staff.open_record", "no reason", status=400, errors="fields")
+def _open_no_reason(page: Page, site: Site) -> Response:
+    _open(page, site)
+    return site.submit("Open record")
+
+
+@visit("staff.record")
+def _record(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}")
+
+
+@visit("staff.record", "transport officer")
+def _record_transport(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site, "transport-officer")
+    return _goto(page, f"/staff/residents/{resident_id}")
+
+
+STAFF_CHANGE_ERRORS: dict[str, Callable[[Page, Site], None]] = {
+    "name": lambda page, site: site.fill({"given_name": "", "family_name": ""}),
+    "date-of-birth": lambda page, site: site.fill({"date_of_birth-year": "19x"}),
+    "address": lambda page, site: site.fill({"address_line_1": "", "postcode": "?"}),
+    "phone": lambda page, site: site.fill({"phone": "not a number"}),
+    "language": lambda page, site: _uncheck_all(page, "language"),
+    "alternative-formats": lambda page, site: _expire_csrf(page),
+    "text-relay": lambda page, site: _uncheck_all(page, "text_relay"),
+}
+
+
+def _change_visits(slug: str) -> None:
+    @visit("staff.change_details", slug)
+    def _normal(page: Page, site: Site) -> Response:
+        resident_id = open_record(page, site)
+        return _goto(page, f"/staff/residents/{resident_id}/change/{slug}")
+
+    errors = "form" if slug == "alternative-formats" else "fields"
+
+    @visit("staff.change_details", f"{slug}, error", status=400, errors=errors)
+    def _error(page: Page, site: Site) -> Response:
+        _normal(page, site)
+        STAFF_CHANGE_ERRORS[slug](page, site)
+        return site.submit("Save changes")
+
+
+for _slug in STAFF_CHANGE_ERRORS:
+    _change_visits(_slug)
+
+
+@visit("staff.record_evidence")
+def _evidence(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/evidence")
+
+
+@visit("staff.record_evidence", "no answers", status=400, errors="fields")
+def _evidence_empty(page: Page, site: Site) -> Response:
+    _evidence(page, site)
+    return site.submit("Record")
+
+
+@visit("staff.register_resident")
+def _register(page: Page, site: Site) -> Response:
+    staff_signed_in(site, "library-staff")
+    return _goto(page, "/staff/residents/new")
+
+
+@visit("staff.register_resident", "mistakes", status=400, errors="fields")
+def _register_bad(page: Page, site: Site) -> Response:
+    _register(page, site)
+    site.fill({k: v for k, v in NEW_RESIDENT.items() if k != "channel"})
+    site.fill({"postcode": "nowhere", "email": "bad@"})
+    return site.submit("Register resident")
+
+
+@visit("staff.audit_records")
+def _audit(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site)
+    staff_signed_in(site, "auditor")
+    page.goto("/staff/audit")
+    site.fill({"resident": resident_id})
+    return site.submit("Show records")
+
+
+@visit("staff.audit_records", "bad reference", status=400, errors="fields")
+def _audit_bad(page: Page, site: Site) -> Response:
+    staff_signed_in(site, "auditor")
+    page.goto("/staff/audit")
+    site.fill({"resident": "someone"})
+    return site.submit("Show records")
