@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 PG_URL=${KENTCARD_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}
+# One pytest worker per core (each gets its own database and live server).
+WORKERS=${KENTCARD_TEST_WORKERS:-$(nproc)}
 status=0
 REPORTS=$(mktemp -d)
 trap 'rm -rf "$REPORTS"' EXIT
@@ -18,7 +20,7 @@ step "mypy"
 "$BIN/mypy" || status=1
 
 step "tests on SQLite"
-env -u KENTCARD_TEST_DATABASE_URL "$BIN/python" -m pytest --junitxml="$REPORTS/sqlite.xml" "$@" || status=1
+env -u KENTCARD_TEST_DATABASE_URL "$BIN/python" -m pytest -n "$WORKERS" --junitxml="$REPORTS/sqlite.xml" "$@" || status=1
 
 if [ "${KENTCARD_SKIP_POSTGRES:-}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "Skipping PostgreSQL (KENTCARD_SKIP_POSTGRES=1)."
@@ -35,7 +37,7 @@ PY
     echo "error: PostgreSQL is not reachable at $PG_URL" >&2
     status=1
   else
-    KENTCARD_TEST_DATABASE_URL="$PG_URL" "$BIN/python" -m pytest --junitxml="$REPORTS/postgresql.xml" "$@" \
+    KENTCARD_TEST_DATABASE_URL="$PG_URL" "$BIN/python" -m pytest -n "$WORKERS" --junitxml="$REPORTS/postgresql.xml" "$@" \
       || status=1
   fi
 fi
