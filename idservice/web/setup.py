@@ -38,6 +38,9 @@ def init_app(app: Flask) -> None:
     from idservice.oauth import init_app as init_oauth
 
     init_oauth(app)
+    from idservice.services.demo_entitlements import grant_demo_entitlements
+
+    app.extensions.setdefault("kentcard_demo_hooks", []).append(grant_demo_entitlements)
 
     # A global, not only a context variable: imported macros (csrf_field) do not see the
     # context of the page that imports them.
