@@ -6,7 +6,7 @@ import click
 
 from idservice.cli.card import issuer_group, reader_group, virtual_card_group
 from idservice.cli.core import db_group, demo, serve
-from idservice.cli.entitlements import eligibility_group, services_group
+from idservice.cli.entitlements import eligibility_group, entitlements_group, services_group
 from idservice.cli.ledger import ledger_group
 from idservice.cli.mail import mail_group
 from idservice.cli.oauth import register as register_oauth
@@ -26,6 +26,7 @@ main.add_command(residents_group)
 main.add_command(mail_group)
 main.add_command(services_group)
 main.add_command(eligibility_group)
+main.add_command(entitlements_group)
 main.add_command(ledger_group)
 main.add_command(staff_group)
 for _group in (issuer_group, virtual_card_group, reader_group):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import click
 from flask import current_app
 
@@ -11,6 +9,7 @@ from idservice import create_app, migrate
 from idservice.cli.app import with_app
 from idservice.config import Settings
 from idservice.db import db_session
+from idservice.services.demo_data import DEMO_RESIDENTS
 
 DEMO_PASSWORD = "kent-demo-password"  # noqa: S105 - printed for the demo; demo data only
 
@@ -37,39 +36,6 @@ def db_upgrade() -> None:
     click.echo(f"Database at revision {migrate.current_head()}.")
 
 
-DEMO_RESIDENTS = [
-    {
-        "email": "ada.lovelace@example.com",
-        "given_name": "Ada",
-        "family_name": "Lovelace",
-        "date_of_birth": date(1956, 12, 10),
-        "address_line_1": "Sessions House",
-        "address_line_2": "County Road",
-        "town": "Maidstone",
-        "postcode": "ME14 1XQ",
-        "phone": "03000414141",
-    },
-    {
-        "email": "sam.patel@example.com",
-        "given_name": "Sam",
-        "family_name": "Patel",
-        "date_of_birth": date(2009, 3, 21),
-        "address_line_1": "12 High Street",
-        "town": "Ashford",
-        "postcode": "TN23 1AA",
-    },
-    {
-        "email": "grace.hopper@example.com",
-        "given_name": "Grace",
-        "family_name": "Hopper",
-        "date_of_birth": date(1948, 6, 2),
-        "address_line_1": "3 Marine Parade",
-        "town": "Folkestone",
-        "postcode": "CT20 1PX",
-    },
-]
-
-
 @click.command(help="Load demo residents (password: kent-demo-password) and a demo service.")
 @with_app
 def demo() -> None:
@@ -91,4 +57,6 @@ def demo() -> None:
     hook = current_app.extensions.get("kentcard_demo_hooks", [])
     for extra in hook:
         extra()
-    db_session.commit()
+        # Each hook's work is committed before the next: the ledger's hook takes the
+        # database's write lock on its own connection (SQLite allows one writer).
+        db_session.commit()

@@ -1,7 +1,8 @@
-"""``kentcard services`` and ``kentcard eligibility``: the catalogue and the engine.
+"""``kentcard services``, ``kentcard eligibility`` and ``kentcard entitlements``.
 
-No database: staff and scripts can check "could this person get a bus pass?" without
-creating a record.
+The first two need no database: staff and scripts can check "could this person get a bus
+pass?" without creating a record. ``entitlements due`` reads residents and the ledger's
+projection to list who can be offered a service.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import click
 
 from entitlements.catalogue import Catalogue, CatalogueError, load_catalogue
+from entitlements.due import judged_from_record, record_services
 from entitlements.engine import decide
 from entitlements.facts import FactSet, VerificationLevel
 from entitlements.gazetteer import Gazetteer, built_in_gazetteer, load_ons_postcode_directory
@@ -27,6 +29,15 @@ def _catalogue() -> Catalogue:
         return load_catalogue()
     except CatalogueError as exc:
         raise click.ClickException(f"The service catalogue is not valid: {exc}") from None
+
+
+def _gazetteer(postcode_directory: Path | None) -> Gazetteer:
+    if postcode_directory is None:
+        return built_in_gazetteer()
+    try:
+        return load_ons_postcode_directory(postcode_directory)
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--postcode-directory") from None
 
 
 @click.group("services", help="The service catalogue.")
@@ -104,12 +115,7 @@ def check(
             facts.append(parse_fact(text, on, verification))
         except FactSyntaxError as exc:
             raise click.BadParameter(str(exc), param_hint=option) from None
-    gazetteer: Gazetteer = built_in_gazetteer()
-    if postcode_directory is not None:
-        try:
-            gazetteer = load_ons_postcode_directory(postcode_directory)
-        except (ValueError, OSError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--postcode-directory") from None
+    gazetteer = _gazetteer(postcode_directory)
     decision = decide(service, FactSet.of(facts), on, gazetteer)
     if as_json:
         click.echo(json.dumps({"name": service.name, **decision.as_dict()}, indent=2))
@@ -123,3 +129,75 @@ def check(
         click.echo(f"  needed: {need.why}")
     if decision.outcome is Outcome.NOT_ELIGIBLE and decision.valid_from:
         click.echo(f"  eligible from {decision.valid_from.isoformat()}")
+
+
+@click.group("entitlements", help="Residents' entitlements: offers and reports.")
+def entitlements_group() -> None:
+    pass
+
+
+@entitlements_group.command(
+    "due", help="Residents who are eligible by a date and do not hold the service yet."
+)
+@click.option("--on", "on_text", required=True, help="Eligible on or before this date.")
+@click.option(
+    "--service",
+    "code",
+    default=None,
+    help="Service code (default: every service the resident record alone can decide).",
+)
+@click.option(
+    "--postcode-directory",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="ONS Postcode Directory CSV (default: the small built-in table).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per resident and line.")
+def due(code: str | None, on_text: str, postcode_directory: Path | None, as_json: bool) -> None:
+    from idservice.config import Settings
+    from idservice.db import make_engine
+    from idservice.services.entitlements_due import due_residents
+
+    catalogue = _catalogue()
+    try:
+        on = parse_date(on_text)
+    except FactSyntaxError as exc:
+        raise click.BadParameter(str(exc), param_hint="--on") from None
+    decidable = record_services(catalogue)
+    if code is None:
+        services = decidable
+    elif code not in catalogue.codes:
+        known = ", ".join(catalogue.codes)
+        raise click.BadParameter(
+            f"unknown service {code!r}; use one of {known}", param_hint="--service"
+        )
+    elif not judged_from_record(catalogue.get(code)):
+        usable = ", ".join(s.code for s in decidable)
+        raise click.BadParameter(
+            f"{code!r} needs facts a resident record does not hold; use one of {usable}",
+            param_hint="--service",
+        )
+    else:
+        services = [catalogue.get(code)]
+    gazetteer = _gazetteer(postcode_directory)
+    engine = make_engine(Settings.from_env().database_url)
+    count = 0
+    try:
+        for resident in due_residents(engine, services, on, gazetteer):
+            count += 1
+            if as_json:
+                click.echo(json.dumps(resident.as_dict()))
+                continue
+            evidence = (
+                f"  (proof needed: {', '.join(resident.evidence_needed)})"
+                if resident.evidence_needed
+                else ""
+            )
+            click.echo(
+                f"{resident.resident}  {resident.service}  "
+                f"eligible from {resident.eligible_from.isoformat()}{evidence}"
+            )
+    finally:
+        engine.dispose()
+    if not as_json:
+        click.echo(f"{count} due on or before {on.isoformat()}.", err=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from flask import Flask
 from sqlalchemy import Engine, text
 
 from entitlements.catalogue import Catalogue, load_catalogue
@@ -21,7 +23,8 @@ from entitlements.facts import (
     VerificationLevel,
 )
 from entitlements.ledger.signing import SigningKey, load_or_create_key
-from idservice.db import make_engine
+from idservice.config import Settings
+from idservice.db import db_session, make_engine, session_factory
 
 RECORDED = datetime(2025, 1, 1, 12, 0)
 
@@ -66,3 +69,20 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def key(tmp_path: Path) -> SigningKey:
     return load_or_create_key(tmp_path)
+
+
+@pytest.fixture
+def cli(app: Flask, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """A runner whose ``kentcard`` commands use the suite's database and instance folder."""
+    for name, value in {
+        "KENTCARD_DATABASE_URL": settings.database_url,
+        "KENTCARD_SECRET_KEY": settings.secret_key,
+        "KENTCARD_INSTANCE_PATH": str(settings.instance_path),
+        "KENTCARD_ISSUER": settings.issuer,
+    }.items():
+        monkeypatch.setenv(name, value)
+    bind = session_factory.kw.get("bind")
+    yield CliRunner()
+    # A command that built its own app rebinds the session; give it back to the test app.
+    db_session.remove()
+    session_factory.configure(bind=bind)
