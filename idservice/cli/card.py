@@ -22,10 +22,10 @@ from cardio.cardnumber import CardNumberError, from_bcd, mask, new_card_number, 
 from cardio.decision import LocalDecisionSource, Mode
 from cardio.issuer import IssuerError, IssuerStore
 from cardio.keyring import IssuerKeyring, KeyringError
-from cardio.personalise import personalise
-from cardio.session import KentCardSession
+from cardio.personalise import issue
 from cardio.station import ReaderStation, TapOutcome
 from cardio.taplog import TapLog
+from cardio.verify import TapRejected
 from idservice.config import instance_path
 
 KEYRING_FILE = "issuer-keys.json"
@@ -98,13 +98,12 @@ def virtual_card_new(
     except IssuerError as exc:
         raise click.ClickException(str(exc)) from None
     card = VirtualKentCard.blank(issuer.personalisation_key.public_point, CardStateFile(state_path))
-    session = KentCardSession(InProcessConnection(card))
     try:
-        personalise(session, issuer, number, valid_to, pin)
-    except ValueError as exc:
+        issued = issue(InProcessConnection(card), issuer, number, valid_to, pin, today)
+    except (ValueError, TapRejected) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Card {number} expires {valid_to.isoformat()}, PIN {pin}")
-    click.echo(f"State in {state_path} ({session.apdu_count} personalisation APDUs)")
+    click.echo(f"State in {state_path} ({issued.apdu_count} personalisation APDUs)")
 
 
 @virtual_card_group.command("run", help="Serve a card to pcscd in a vpcd reader.")

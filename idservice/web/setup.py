@@ -41,6 +41,9 @@ def init_app(app: Flask) -> None:
     from idservice.staff import init_app as init_staff
 
     init_staff(app)
+    from idservice.cards import init_app as init_cards
+
+    init_cards(app)
 
     # A global, not only a context variable: imported macros (csrf_field) do not see the
     # context of the page that imports them.

@@ -99,7 +99,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("cards", schema=None) as batch_op:
         batch_op.drop_index(
