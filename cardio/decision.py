@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from cardio.verify import TapEvidence
 
 FORMAT = "kentcard-local-decisions/1"
 
@@ -43,7 +46,11 @@ class Decision:
 
 
 class DecisionSource(Protocol):
-    def decide(self, card_number: str, mode: Mode, today: date) -> Decision: ...
+    def decide(
+        self, card_number: str, mode: Mode, today: date, evidence: TapEvidence | None = None
+    ) -> Decision:
+        """``evidence`` is the tap itself, for a source that checks the card again (online)."""
+        ...
 
 
 class DecisionSourceError(ValueError):
@@ -73,7 +80,9 @@ class LocalDecisionSource:
             self._document, self._stamp = document, stamp
         return self._document
 
-    def decide(self, card_number: str, mode: Mode, today: date) -> Decision:
+    def decide(
+        self, card_number: str, mode: Mode, today: date, evidence: TapEvidence | None = None
+    ) -> Decision:
         document = self._current()
         hotlisted = document.get("hotlist", {}).get(card_number)
         if hotlisted:

@@ -44,6 +44,7 @@ class SelectAnswer:
     expiry: date | None = None
     certificate: bytes | None = None
     card_data: bytes = b""  # the 5A and 5F24 TLVs as the card encoded them (it signs these)
+    raw: bytes = b""  # the whole answer, for a reader that sends the tap on to be checked online
 
     @property
     def locked(self) -> bool:
@@ -69,7 +70,7 @@ def parse_select_answer(data: bytes) -> SelectAnswer:
         if len(version) != 1 or len(life_cycle) != 1:
             raise MalformedResponseError("version and life cycle are one byte each")
         if life_cycle[0] != spec.LifeCycle.LOCKED:
-            return SelectAnswer(version[0], life_cycle[0])
+            return SelectAnswer(version[0], life_cycle[0], raw=data)
         number_raw = tlv.require(fields, spec.TAG_CARD_NUMBER)
         expiry_raw = tlv.require(fields, spec.TAG_EXPIRY)
         certificate = tlv.require(fields, spec.TAG_CERTIFICATE)
@@ -83,6 +84,7 @@ def parse_select_answer(data: bytes) -> SelectAnswer:
             expiry=decode_expiry(expiry_raw),
             certificate=tlv.encode(spec.TAG_CERTIFICATE, certificate),
             card_data=card_data,
+            raw=data,
         )
     except (tlv.TlvError, CardNumberError, ValueError) as exc:
         if isinstance(exc, MalformedResponseError):

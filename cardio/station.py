@@ -121,7 +121,9 @@ class ReaderStation:
         except ApduError as exc:
             words = f"card answered {sw_text(exc.sw)}: tap again, or send the card to a Gateway"
             return None, NO_DECISION, "card_error", words, None
-        decision = self.decisions.decide(verified.card_number, self.mode, self.today())
+        decision = self.decisions.decide(
+            verified.card_number, self.mode, self.today(), verified.evidence
+        )
         verdict = ALLOW if decision.allowed else DENY
         return verified.card_number, verdict, decision.code, decision.reason, decision.entitlement
 

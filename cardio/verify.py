@@ -60,10 +60,20 @@ class TapRejected(Exception):
 
 
 @dataclass(frozen=True)
+class TapEvidence:
+    """What the card said in a tap, as sent to the online decision service to check again."""
+
+    select_answer: bytes
+    challenge: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
 class VerifiedCard:
     card_number: str
     expiry: date
     issuer_key_id: bytes
+    evidence: TapEvidence | None = None
 
 
 def verify_tap(
@@ -97,7 +107,8 @@ def verify_tap(
     message = spec.tap_message(challenge, answer.card_data)
     if not cert.verify_der(certificate.public_key(), signature, message):
         raise TapRejected(Reason.NOT_GENUINE, card_number=number)
-    return VerifiedCard(number, certificate.expiry, certificate.issuer_key_id)
+    evidence = TapEvidence(answer.raw, challenge, signature) if answer.raw else None
+    return VerifiedCard(number, certificate.expiry, certificate.issuer_key_id, evidence)
 
 
 def new_challenge() -> bytes:

@@ -92,6 +92,12 @@ class Settings:
     pairwise_salt: str = ""
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:5000"
+    # Kent Cards: numbers are issued under this ISO/IEC 7812 issuer prefix, valid for this
+    # many years; the staff console personalises cards on this PC/SC reader (name or
+    # prefix; empty means the first reader pcscd lists).
+    card_issuer_prefix: str = "982601"
+    card_validity_years: int = 5
+    counter_reader: str = ""
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -121,6 +127,9 @@ class Settings:
             "webauthn_rp_id": _env("KENTCARD_WEBAUTHN_RP_ID")
             or (issuer.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]),
             "webauthn_origin": _env("KENTCARD_WEBAUTHN_ORIGIN") or issuer,
+            "card_issuer_prefix": _env("KENTCARD_CARD_ISSUER_PREFIX", "982601"),
+            "card_validity_years": _env_int("KENTCARD_CARD_VALIDITY_YEARS", 5),
+            "counter_reader": _env("KENTCARD_COUNTER_READER", "") or "",
         }
         values.update(overrides)
         return cls(**values)

@@ -103,6 +103,10 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         with engine.begin() as conn:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
+            # Services append to the ledger too (cards issued and hotlisted): empty it.
+            for name in ("ledger_events", "ledger_tree_heads", "entitlement_states"):
+                conn.execute(text(f"DELETE FROM {name}"))
+            conn.execute(text("UPDATE ledger_head SET size = 0, chain_hash = :z"), {"z": bytes(32)})
         db_session.remove()
     for each in _APPS:
         clients = each.extensions.get("kentcard_oauth_clients")

@@ -25,6 +25,13 @@ class EventKind(enum.Enum):
     SUSPEND = "suspend"
     REVOKE = "revoke"
     EXPIRE = "expire"
+    # Card life-cycle events: about the resident's card, not an entitlement, so the
+    # projection of entitlements skips them (see :data:`CARD_KINDS`).
+    CARD_ISSUED = "card-issued"
+    CARD_HOTLISTED = "card-hotlisted"
+
+
+CARD_KINDS = frozenset({EventKind.CARD_ISSUED, EventKind.CARD_HOTLISTED})
 
 
 class Channel(enum.Enum):

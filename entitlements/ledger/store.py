@@ -68,30 +68,50 @@ def append(engine: Engine, events: Sequence[LedgerEvent]) -> list[int]:
     with engine.connect() as conn:
         _begin_writer(conn)
         size, chain_hash = read_head(conn, for_update=True)
-        rows: list[dict[str, Any]] = []
-        for offset, event in enumerate(events, start=1):
-            body = event.body(size + offset)
-            leaf = leaf_hash(body)
-            chain_hash = chain(chain_hash, leaf)
-            rows.append(
-                {
-                    "seq": size + offset,
-                    "kind": event.kind.value,
-                    "resident": event.resident,
-                    "service": event.service,
-                    "body": body.decode(),
-                    "leaf_hash": leaf,
-                    "chain_hash": chain_hash,
-                }
-            )
-        conn.execute(insert(EVENTS), rows)
-        _update_projection(conn, [(r["seq"], e) for r, e in zip(rows, events, strict=True)])
-        conn.execute(
-            update(HEAD)
-            .where(HEAD.c.id == 1)
-            .values(size=size + len(events), chain_hash=chain_hash)
-        )
+        seqs = _write(conn, size, chain_hash, events)
         conn.commit()
+    return seqs
+
+
+def append_in(conn: Connection, events: Sequence[LedgerEvent]) -> list[int]:
+    """Append ``events`` inside the caller's transaction, committed (or not) with it.
+
+    For a change that must land with its events or not at all (a card issued and its
+    ``card-issued`` event). The head row is written before it is read: that takes the
+    row lock on PostgreSQL and the write lock on SQLite, where a transaction that has
+    already begun cannot ``BEGIN IMMEDIATE``.
+    """
+    if not events:
+        return []
+    conn.execute(update(HEAD).where(HEAD.c.id == 1).values(size=HEAD.c.size))
+    size, chain_hash = read_head(conn, for_update=True)
+    return _write(conn, size, chain_hash, events)
+
+
+def _write(
+    conn: Connection, size: int, chain_hash: bytes, events: Sequence[LedgerEvent]
+) -> list[int]:
+    rows: list[dict[str, Any]] = []
+    for offset, event in enumerate(events, start=1):
+        body = event.body(size + offset)
+        leaf = leaf_hash(body)
+        chain_hash = chain(chain_hash, leaf)
+        rows.append(
+            {
+                "seq": size + offset,
+                "kind": event.kind.value,
+                "resident": event.resident,
+                "service": event.service,
+                "body": body.decode(),
+                "leaf_hash": leaf,
+                "chain_hash": chain_hash,
+            }
+        )
+    conn.execute(insert(EVENTS), rows)
+    _update_projection(conn, [(r["seq"], e) for r, e in zip(rows, events, strict=True)])
+    conn.execute(
+        update(HEAD).where(HEAD.c.id == 1).values(size=size + len(events), chain_hash=chain_hash)
+    )
     return [row["seq"] for row in rows]
 
 

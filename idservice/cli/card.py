@@ -19,13 +19,14 @@ import click
 
 from cardio import tlv
 from cardio.cardnumber import CardNumberError, from_bcd, mask, new_card_number, validate
-from cardio.decision import LocalDecisionSource, Mode
+from cardio.decision import DecisionSource, LocalDecisionSource, Mode
 from cardio.issuer import IssuerError, IssuerStore
 from cardio.keyring import IssuerKeyring, KeyringError
-from cardio.personalise import personalise
-from cardio.session import KentCardSession
+from cardio.online import OnlineDecisionSource
+from cardio.personalise import issue
 from cardio.station import ReaderStation, TapOutcome
 from cardio.taplog import TapLog
+from cardio.verify import TapRejected
 from idservice.config import instance_path
 
 KEYRING_FILE = "issuer-keys.json"
@@ -98,13 +99,12 @@ def virtual_card_new(
     except IssuerError as exc:
         raise click.ClickException(str(exc)) from None
     card = VirtualKentCard.blank(issuer.personalisation_key.public_point, CardStateFile(state_path))
-    session = KentCardSession(InProcessConnection(card))
     try:
-        personalise(session, issuer, number, valid_to, pin)
-    except ValueError as exc:
+        issued = issue(InProcessConnection(card), issuer, number, valid_to, pin, today)
+    except (ValueError, TapRejected) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Card {number} expires {valid_to.isoformat()}, PIN {pin}")
-    click.echo(f"State in {state_path} ({session.apdu_count} personalisation APDUs)")
+    click.echo(f"State in {state_path} ({issued.apdu_count} personalisation APDUs)")
 
 
 @virtual_card_group.command("run", help="Serve a card to pcscd in a vpcd reader.")
@@ -156,7 +156,25 @@ def reader_group() -> None:
     pass
 
 
-def _station(mode: str, reader: str | None, location: str, folder: Path) -> ReaderStation:
+def _decisions(folder: Path, online: str | None, client_id: str | None) -> DecisionSource:
+    """Online through the identity service when a URL is given, else the local file."""
+    if not online:
+        return LocalDecisionSource(folder / DECISIONS_FILE)
+    if not client_id:
+        raise click.UsageError("--online needs --client-id and --client-secret-stdin")
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise click.UsageError("give the reader's client secret on standard input")
+    return OnlineDecisionSource(online, client_id, secret)
+
+
+def _station(
+    mode: str,
+    reader: str | None,
+    location: str,
+    folder: Path,
+    decisions: DecisionSource,
+) -> ReaderStation:
     from cardio.pcsc import PcscReader
 
     try:
@@ -166,7 +184,7 @@ def _station(mode: str, reader: str | None, location: str, folder: Path) -> Read
     return ReaderStation(
         reader=PcscReader(reader),
         keyring=keyring,
-        decisions=LocalDecisionSource(folder / DECISIONS_FILE),
+        decisions=decisions,
         log=TapLog(folder / TAPLOG_FILE),
         mode=Mode(mode),
         location=location,
@@ -191,6 +209,13 @@ _MODE = click.option(
 _READER = click.option("--reader", default=None, help="Reader name or prefix (default: first).")
 _JSON = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 _LOCATION = click.option("--location", default="", help="Where the reader is, for the tap log.")
+_ONLINE = click.option(
+    "--online", default=None, metavar="URL", help="Decide online at this identity service."
+)
+_CLIENT_ID = click.option("--client-id", default=None, help="The reader's OAuth client id.")
+_SECRET_STDIN = click.option(
+    "--client-secret-stdin", is_flag=True, help="Read the client secret from standard input."
+)
 _FOLDER = click.option(
     "--config",
     "folder",
@@ -206,10 +231,22 @@ _FOLDER = click.option(
 @_JSON
 @_LOCATION
 @_FOLDER
+@_ONLINE
+@_CLIENT_ID
+@_SECRET_STDIN
 def reader_watch(
-    mode: str, reader: str | None, as_json: bool, location: str, folder: Path | None
+    mode: str,
+    reader: str | None,
+    as_json: bool,
+    location: str,
+    folder: Path | None,
+    online: str | None,
+    client_id: str | None,
+    client_secret_stdin: bool,
 ) -> None:
-    station = _station(mode, reader, location, folder or reader_folder())
+    folder = folder or reader_folder()
+    decisions = _decisions(folder, online, client_id)
+    station = _station(mode, reader, location, folder, decisions)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     _event(f"watching {station.reader.name} in {mode} mode")
@@ -225,6 +262,9 @@ def reader_watch(
 @_JSON
 @_LOCATION
 @_FOLDER
+@_ONLINE
+@_CLIENT_ID
+@_SECRET_STDIN
 def reader_tap(
     once: bool,
     timeout: float,
@@ -233,8 +273,13 @@ def reader_tap(
     as_json: bool,
     location: str,
     folder: Path | None,
+    online: str | None,
+    client_id: str | None,
+    client_secret_stdin: bool,
 ) -> None:
-    station = _station(mode, reader, location, folder or reader_folder())
+    folder = folder or reader_folder()
+    decisions = _decisions(folder, online, client_id)
+    station = _station(mode, reader, location, folder, decisions)
     stop = threading.Event()
     outcomes: list[TapOutcome] = []
     timer = threading.Timer(timeout, stop.set)

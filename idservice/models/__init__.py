@@ -2,6 +2,7 @@
 
 from idservice.models.audit import AuditRecord
 from idservice.models.base import Base
+from idservice.models.cards import Card, CardNumberCounter, Tap
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.mail import OutboundEmail
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken, SigningKey
@@ -12,6 +13,8 @@ __all__ = [
     "AuditRecord",
     "AuthorizationCode",
     "Base",
+    "Card",
+    "CardNumberCounter",
     "Consent",
     "IdentityEvidence",
     "OAuthClient",
@@ -24,4 +27,5 @@ __all__ = [
     "SigningKey",
     "StaffMember",
     "StaffSession",
+    "Tap",
 ]

@@ -43,6 +43,8 @@ SCOPES: dict[str, Scope] = {
             resident=False,
         ),
         Scope("cards:read", "whether a Kent Card is valid", resident=False),
+        # Registered card readers: report a tap and receive the decision.
+        Scope("taps:write", "decisions on Kent Card taps at a reader", resident=False),
     )
 }
 

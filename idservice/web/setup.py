@@ -41,6 +41,9 @@ def init_app(app: Flask) -> None:
     from idservice.staff import init_app as init_staff
 
     init_staff(app)
+    from idservice.cards import init_app as init_cards
+
+    init_cards(app)
     from idservice.services.demo_entitlements import grant_demo_entitlements
 
     app.extensions.setdefault("kentcard_demo_hooks", []).append(grant_demo_entitlements)

@@ -1,0 +1,48 @@
+"""Kent Cards: issuing at the counter, the card register and online tap decisions.
+
+Owns the ``cards``, ``card_number_counters`` and ``taps`` tables. Staff views and the
+command line call :mod:`idservice.cards.issuance`; readers call ``POST /api/v1/taps``
+(:mod:`idservice.cards.api`). Must not import the staff console or the web pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cardio.connection import CardConnection, CardRemovedError
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+COUNTER_READER_KEY = "kentcard_counter_reader"
+CounterReader = Callable[[], CardConnection]
+
+
+def pcsc_counter_reader(name: str | None) -> CounterReader:
+    """The counter's PC/SC reader (production): the card must be in it within 5 s."""
+
+    def connect() -> CardConnection:
+        from cardio.pcsc import PcscReader
+
+        reader = PcscReader(name)
+        if not reader.wait_for_card(5.0):
+            raise CardRemovedError(f"no card in {reader.name}: put a blank card in the reader")
+        return reader.connect()
+
+    return connect
+
+
+def counter_reader(app: Flask) -> CounterReader:
+    """The factory the issue page connects through; tests replace it with a virtual card."""
+    return app.extensions[COUNTER_READER_KEY]  # type: ignore[no-any-return]
+
+
+def init_app(app: Flask) -> None:
+    from idservice.cards.api import bp
+
+    settings = app.config["KENTCARD"]
+    app.extensions.setdefault(
+        COUNTER_READER_KEY, pcsc_counter_reader(settings.counter_reader or None)
+    )
+    app.register_blueprint(bp)

@@ -1,0 +1,104 @@
+"""Online tap decisions: the card register's hotlist, then an entitlement for the mode.
+
+Entitlements are read from the ledger's projection (``entitlement_states``), keyed by the
+resident the card belongs to, so a replacement card is entitled the moment it is active.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+
+from entitlements.catalogue import load_catalogue
+from entitlements.ledger.tables import STATES
+from idservice.cards import dao
+from idservice.db import db_session
+from idservice.models.cards import CARD_ACTIVE, CARD_EXPIRED, CARD_HOTLISTED, CARD_REPLACED
+
+#: Which catalogue services open the gate in each reader mode, best first.
+MODE_SERVICES: dict[str, tuple[str, ...]] = {
+    "library": ("library",),
+    "transport": (
+        "bus-pass-older",
+        "bus-pass-disabled",
+        "bus-pass-companion",
+        "kent-travel-saver",
+        "16-plus-travel-saver",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TapDecision:
+    allowed: bool
+    code: str
+    reason: str
+    entitlement: str | None = None
+    valid_until: date | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "decision": "allow" if self.allowed else "deny",
+            "code": self.code,
+            "reason": self.reason,
+            "entitlement": self.entitlement,
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+        }
+
+
+_catalogue = functools.cache(load_catalogue)
+
+
+def _allowed_words(service: str) -> str:
+    if service == "library":
+        return "library member"
+    try:
+        return f"{_catalogue().get(service).name} is valid"
+    except KeyError:
+        return f"{service} is valid"
+
+
+def decide(
+    card_number: str, mode: str, today: date, public_point: bytes | None = None
+) -> TapDecision:
+    """The decision for a card already proved genuine (signed by the issuer).
+
+    ``public_point`` is the key the card proved it holds: it must be the key registered
+    for this card number, so a second card written with the same number is refused.
+    """
+    card = dao.dao_get_card_by_number(card_number)
+    if card is None:
+        return TapDecision(False, "unknown_card", "card is not on the card register")
+    if public_point is not None and card.public_key is not None and card.public_key != public_point:
+        return TapDecision(False, "not_registered", "card is not the one on the card register")
+    if card.status in (CARD_HOTLISTED, CARD_REPLACED):
+        return TapDecision(False, "hotlisted", f"card reported {card.hotlist_reason or 'replaced'}")
+    if card.status == CARD_EXPIRED or card.expiry < today:
+        return TapDecision(False, "expired", "card has expired: the resident can renew it")
+    if card.status != CARD_ACTIVE:
+        return TapDecision(False, "not_active", "card was never activated: send it to a Gateway")
+    services = MODE_SERVICES[mode]
+    rows = db_session.execute(
+        select(STATES.c.service, STATES.c.valid_from, STATES.c.valid_until).where(
+            STATES.c.resident == card.resident_id,
+            STATES.c.service.in_(services),
+            STATES.c.status == "active",
+        )
+    ).all()
+    current = [
+        r
+        for r in rows
+        if (r.valid_from is None or r.valid_from <= today)
+        and (r.valid_until is None or today <= r.valid_until)
+    ]
+    if current:
+        best = min(current, key=lambda r: services.index(r.service))
+        return TapDecision(
+            True, "entitled", _allowed_words(best.service), best.service, best.valid_until
+        )
+    if rows:
+        return TapDecision(False, "entitlement_expired", f"no current {mode} entitlement")
+    return TapDecision(False, "not_entitled", f"no {mode} entitlement on this card")
