@@ -12,7 +12,9 @@ ACR_CARD_PIN = "urn:kentcard:acr:card-pin"  # Kent Card + PIN: possession + know
 
 #: Higher is stronger; a client asking for a level accepts any level at or above it.
 ACR_RANK = {ACR_PASSWORD: 1, ACR_MFA: 2, ACR_CARD_PIN: 2}
-ACR_VALUES_SUPPORTED = [ACR_PASSWORD, ACR_MFA, ACR_CARD_PIN]
+#: Advertised in discovery: only levels a resident can reach today. Card + PIN sign-in
+#: (issue 5) adds ACR_CARD_PIN here when it exists.
+ACR_VALUES_SUPPORTED = [ACR_PASSWORD, ACR_MFA]
 
 AMR_PASSWORD = ["pwd"]
 AMR_PASSWORD_OTP = ["pwd", "otp", "mfa"]

@@ -147,3 +147,12 @@ def test_old_key_is_kept_until_its_tokens_expire_then_dropped(
     assert {k["kid"] for k in jwks_of(client)["keys"]} == {new.kid}
     assert introspect(client, service, old_token) == {"active": False}
     assert introspect(client, service, new_token)["active"] is True
+
+
+def test_discovery_advertises_only_levels_a_resident_can_reach(client: FlaskClient) -> None:
+    """Card + PIN sign-in does not exist yet, so its level must not be offered."""
+    metadata = client.get("/.well-known/openid-configuration").get_json()
+    assert metadata["acr_values_supported"] == [
+        "urn:kentcard:acr:password",
+        "urn:kentcard:acr:mfa",
+    ]
