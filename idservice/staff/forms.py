@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
+from typing import ClassVar
 
+from cardio.cardnumber import has_valid_check_digit
 from idservice import validation
+from idservice.models.cards import HOTLIST_REASONS
 from idservice.staff.identity import DOCUMENT_TYPES, normalise_reference
 from idservice.staff.services import STAFF_CHANNELS
 from idservice.web.accounts import code_field
@@ -58,8 +61,37 @@ def _optional(f: Field, hint: str | None = None) -> Field:
     )
 
 
+def _check_card_number(value: str) -> str:
+    """Digits as printed (spaces allowed), 16 of them, with a correct Luhn check digit."""
+    number = re.sub(r"[\s-]", "", value)
+    if not number.isascii() or not number.isdigit():
+        raise validation.ValidationError("Card number must only include numbers 0 to 9")
+    if len(number) != CARD_NUMBER_DIGITS:
+        raise validation.ValidationError(
+            f"Card number must be {CARD_NUMBER_DIGITS} digits, as printed on the front of the card"
+        )
+    if not has_valid_check_digit(number):
+        raise validation.ValidationError(
+            "This is not a Kent Card number: check each digit against the card"
+        )
+    return number
+
+
+CARD_NUMBER_DIGITS = 16
+
+CARD_NUMBER_FIELD = Field(
+    "card_number",
+    "Kent Card number",
+    required=False,
+    max_length=30,
+    hint="The 16 digits on the front of the card",
+    check=_check_card_number,
+    width="20",
+)
+
+
 class SearchForm(Form):
-    """Last name with date of birth, or an email address, or a postcode (or several)."""
+    """Last name with date of birth, or an email address, a postcode or a card number."""
 
     fields = (
         _optional(name_fields()[1]),
@@ -67,6 +99,7 @@ class SearchForm(Form):
         _optional(date_of_birth_field(), hint="For example, 27 3 1985"),
         _optional(email_field()),
         _optional(address_fields()[3]),
+        CARD_NUMBER_FIELD,
     )
 
     def validate_form(self) -> None:
@@ -75,14 +108,17 @@ class SearchForm(Form):
             self.add_error("family_name", "Enter the resident's last name as well as a first name")
         elif d["date_of_birth"] and not d["family_name"]:
             self.add_error("family_name", "Enter the resident's last name with the date of birth")
-        elif d["family_name"] and not (d["date_of_birth"] or d["email"] or d["postcode"]):
+        elif d["family_name"] and not (
+            d["date_of_birth"] or d["email"] or d["postcode"] or d["card_number"]
+        ):
             self.add_error(
                 "date_of_birth", "Enter the resident's date of birth with their last name"
             )
-        elif not (d["family_name"] or d["email"] or d["postcode"]):
+        elif not (d["family_name"] or d["email"] or d["postcode"] or d["card_number"]):
             self.add_error(
                 SEARCH_ERROR,
-                "Enter a last name and date of birth, an email address or a postcode",
+                "Enter a last name and date of birth, an email address, a postcode or a "
+                "Kent Card number",
             )
 
 
@@ -200,3 +236,88 @@ class AuditFilterForm(Form):
             check=_check_resident_reference,
         ),
     )
+
+
+HOTLIST_CHOICES = {"lost": "Lost", "stolen": "Stolen", "damaged": "Damaged"}
+assert tuple(HOTLIST_CHOICES) == HOTLIST_REASONS
+
+
+def _hotlist_field(label: str) -> Field:
+    return Field(
+        "why",
+        label,
+        kind="radios",
+        choices=HOTLIST_CHOICES,
+        hint="The card stops working at every reader straight away. This cannot be undone",
+        required_message="Select whether the card was lost, stolen or damaged",
+    )
+
+
+def _must_confirm(ticked: bool) -> bool:
+    if not ticked:
+        raise validation.ValidationError(
+            "Confirm the resident has asked for this card to be stopped"
+        )
+    return ticked
+
+
+class ReportCardForm(Form):
+    fields = (
+        _hotlist_field("What happened to the card?"),
+        Field(
+            "confirm",
+            "The resident has asked for this card to be stopped",
+            kind="checkbox",
+            check=_must_confirm,
+        ),
+    )
+
+
+def _check_pin(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{4,8}", value):
+        raise validation.ValidationError("PIN must be 4 to 8 numbers (0 to 9), nothing else")
+    return value
+
+
+PIN_HINT = "The resident types it themselves: 4 to 8 numbers. It is written to the card only"
+
+
+class IssueCardForm(Form):
+    """The PIN typed twice by the resident. Password fields: never shown again or kept."""
+
+    fields: ClassVar[tuple[Field, ...]] = (
+        Field(
+            "pin",
+            "New PIN",
+            kind="password",
+            max_length=20,
+            hint=PIN_HINT,
+            required_message="Ask the resident to type a PIN of 4 to 8 numbers",
+            check=_check_pin,
+            strip=False,
+            autocomplete="new-password",
+            width="10",
+        ),
+        Field(
+            "pin_confirm",
+            "New PIN again",
+            kind="password",
+            max_length=20,
+            required_message="Ask the resident to type the PIN again",
+            strip=False,
+            autocomplete="new-password",
+            width="10",
+        ),
+    )
+
+    def validate_form(self) -> None:
+        if self.data["pin"] != self.data["pin_confirm"]:
+            self.add_error(
+                "pin_confirm", "The two PINs are different. Ask the resident to type both again"
+            )
+
+
+class ReplaceCardForm(IssueCardForm):
+    """Replacing the active card: say what happened to it; it is reported at once."""
+
+    fields = (_hotlist_field("What happened to the current card?"), *IssueCardForm.fields)

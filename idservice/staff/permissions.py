@@ -28,6 +28,9 @@ class Action(StrEnum):
     RECORD_EVIDENCE = "record-evidence"
     REGISTER_RESIDENT = "register-resident"
     READ_AUDIT = "read-audit"
+    VIEW_CARDS = "view-cards"
+    ISSUE_CARD = "issue-card"
+    REPORT_CARD = "report-card"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ POLICIES: dict[Role, RolePolicy] = {
                 _A.CHANGE_DETAILS,
                 _A.RECORD_EVIDENCE,
                 _A.REGISTER_RESIDENT,
+                _A.VIEW_CARDS,
+                _A.ISSUE_CARD,
+                _A.REPORT_CARD,
             }
         ),
         reason_required=True,
@@ -67,6 +73,9 @@ POLICIES: dict[Role, RolePolicy] = {
                 _A.CHANGE_DETAILS,
                 _A.RECORD_EVIDENCE,
                 _A.REGISTER_RESIDENT,
+                _A.VIEW_CARDS,
+                _A.ISSUE_CARD,
+                _A.REPORT_CARD,
             }
         ),
         reason_required=True,
@@ -78,11 +87,12 @@ POLICIES: dict[Role, RolePolicy] = {
         frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.CHANGE_DETAILS, _A.REGISTER_RESIDENT}),
         reason_required=True,
     ),
-    # Looks a passholder up to answer a question at a travel desk; changes nothing.
+    # Looks a passholder up to answer a question at a travel desk (including why a card
+    # was refused at a bus); changes nothing.
     Role.TRANSPORT_OFFICER: RolePolicy(
         "Transport officer",
         "A transport officer",
-        frozenset({_A.SEARCH, _A.VIEW_RECORD}),
+        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.VIEW_CARDS}),
         reason_required=False,
     ),
     # Runs the service and investigates problems; does not act for residents.
@@ -109,6 +119,9 @@ ACTION_PHRASES = {
     Action.RECORD_EVIDENCE: "record proof of identity",
     Action.REGISTER_RESIDENT: "register a new resident",
     Action.READ_AUDIT: "read the audit records",
+    Action.VIEW_CARDS: "see a resident's Kent Cards and their taps",
+    Action.ISSUE_CARD: "issue or replace a Kent Card",
+    Action.REPORT_CARD: "report a Kent Card lost, stolen or damaged",
 }
 
 

@@ -8,6 +8,7 @@ staff member's role and field or screen names, never a resident's personal value
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -19,9 +20,16 @@ from flask import current_app
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 
+from cardio.apdu import ApduError
+from cardio.connection import CardConnection, TransportError
+from cardio.errors import KentCardError, MalformedResponseError
+from cardio.verify import TapRejected
 from idservice import audit
+from idservice.cards import dao as cards_dao
+from idservice.cards import issuance
 from idservice.db import db_session, transactional
 from idservice.models.audit import AuditRecord
+from idservice.models.cards import CARD_ACTIVE, Card, Tap
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.residents import Resident
 from idservice.models.staff import StaffMember
@@ -66,8 +74,8 @@ def _audit(
 class ResidentQuery:
     """What staff searched by. Empty fields are ignored.
 
-    To search by another key (the card number, once cards exist), add a field here and a
-    criterion to :data:`CRITERIA`; the form and the results page need nothing else.
+    To search by another key, add a field here and a criterion to :data:`CRITERIA`; the
+    form and the results page need nothing else.
     """
 
     family_name: str | None = None
@@ -75,6 +83,8 @@ class ResidentQuery:
     date_of_birth: date | None = None
     email: str | None = None
     postcode: str | None = None
+    #: Any card the resident has had (active, reported, replaced, unfinished).
+    card_number: str | None = None
 
     def used(self) -> list[str]:
         return [name for name, value in vars(self).items() if value]
@@ -92,6 +102,11 @@ CRITERIA: list[Criterion] = [
     lambda q: Resident.date_of_birth == q.date_of_birth if q.date_of_birth else None,
     lambda q: Resident.email == q.email.lower() if q.email else None,
     lambda q: Resident.postcode == q.postcode if q.postcode else None,
+    lambda q: (
+        Resident.id.in_(select(Card.resident_id).where(Card.card_number == q.card_number))
+        if q.card_number
+        else None
+    ),
 ]
 
 
@@ -172,16 +187,40 @@ def open_record(staff: StaffMember, access: Access) -> Resident:
     return resident
 
 
+#: How many taps the record shows, newest first, across all the resident's cards.
+TAPS_SHOWN = 20
+
+
 @dataclass(frozen=True)
 class RecordView:
     resident: Resident
     evidence: list[IdentityEvidence]
+    #: Only filled in for roles that may see cards (``Action.VIEW_CARDS``).
+    cards: list[Card] = field(default_factory=list)
+    taps: list[Tap] = field(default_factory=list)
+
+    @property
+    def active_card(self) -> Card | None:
+        return next((c for c in self.cards if c.status == CARD_ACTIVE), None)
 
 
 @transactional
-def view_record(staff: StaffMember, access: Access, screen: str) -> RecordView:
-    """Every screen that shows a resident's details writes one audit record when shown."""
+def view_record(
+    staff: StaffMember, access: Access, screen: str, *, with_cards: bool = False
+) -> RecordView:
+    """Every screen that shows a resident's details writes one audit record when shown.
+
+    ``with_cards`` adds the resident's Kent Cards and their recent taps to what is shown,
+    and says so in the same audit record.
+    """
     resident = dao_get_resident_by_id(access.resident_id)
+    cards: list[Card] = []
+    taps: list[Tap] = []
+    if with_cards:
+        cards = cards_dao.dao_get_cards_for_resident(resident.id)
+        for card in cards:
+            taps.extend(cards_dao.dao_recent_taps(card.card_number, TAPS_SHOWN))
+        taps = sorted(taps, key=lambda t: (t.at, t.id), reverse=True)[:TAPS_SHOWN]
     _audit(
         "resident.viewed",
         staff,
@@ -189,8 +228,9 @@ def view_record(staff: StaffMember, access: Access, screen: str) -> RecordView:
         channel=access.channel,
         reason=access.reason,
         screen=screen,
+        **({"sections": ["kent card"]} if with_cards else {}),
     )
-    return RecordView(resident, dao.dao_get_evidence_for_resident(resident.id))
+    return RecordView(resident, dao.dao_get_evidence_for_resident(resident.id), cards, taps)
 
 
 def allowed_to(staff: StaffMember, action: Action) -> bool:
@@ -283,6 +323,111 @@ def record_evidence(
     return evidence, resident.identity_level
 
 
+# --- Kent Cards at the counter ------------------------------------------------------------
+
+
+class CardProblem(Exception):
+    """The counter could not finish; the message says why, in words staff can act on."""
+
+
+def _counter_actor(staff: StaffMember, access: Access) -> issuance.CounterActor:
+    return issuance.CounterActor(staff.id, staff.role, access.channel, access.reason)
+
+
+@transactional
+def resident_card(access: Access, card_id: str) -> Card | None:
+    """The card, if it is one of this resident's (a card id from another record is not)."""
+    card = db_session.get(Card, card_id)
+    return card if card is not None and card.resident_id == access.resident_id else None
+
+
+def report_card(staff: StaffMember, access: Access, card_id: str, why: str) -> Card:
+    """Hotlist at once through the issuance service; audited with the record's reason."""
+    if resident_card(access, card_id) is None:
+        raise CardProblem("This card is not on this resident's record")
+    try:
+        return issuance.report_card(_counter_actor(staff, access), card_id, why)
+    except issuance.CardRefused as exc:
+        raise CardProblem(str(exc)) from None
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def card_error_message(exc: Exception) -> str:
+    """What the counter tells staff when the card in the reader could not be issued."""
+    if isinstance(exc, KentCardError):  # a status word the card protocol knows
+        return _sentence(exc.message)
+    if isinstance(exc, TransportError):
+        return (
+            "The card was taken out of the reader, or there is no card in it. Put the "
+            "blank card in the counter reader and try again"
+        )
+    if isinstance(exc, TapRejected):
+        return (
+            f"The card did not prove what was written to it ({exc.reason.words}). Do not "
+            "give it to the resident: try another blank card"
+        )
+    if isinstance(exc, MalformedResponseError):
+        return "The card's answer could not be read. Try another blank card"
+    if isinstance(exc, ApduError):
+        return f"The card refused the command (status {exc.sw:04X}). Try another blank card"
+    return str(exc)
+
+
+def issue_card(
+    staff: StaffMember,
+    access: Access,
+    connect: Callable[[], CardConnection],
+    pin: str,
+    replacing: str | None = None,
+) -> tuple[Card, Card | None]:
+    """Issue (or replace) a card on the blank card in the counter reader.
+
+    ``replacing`` is why the active card is being replaced (lost, stolen or damaged): that
+    card is hotlisted first, as :func:`issuance.report_card` does, so the new card is
+    linked to it when it becomes active. The reader is connected before anything is
+    written. Any failure raises :class:`CardProblem` with the card left unusable and no
+    card activated; the order stays ``ordered`` for this member of staff to run again
+    (see :mod:`idservice.cards.issuance`). Returns the new card and the card it replaced.
+    """
+    actor = _counter_actor(staff, access)
+    try:
+        connection = connect()
+    except (TransportError, ApduError) as exc:
+        raise CardProblem(card_error_message(exc)) from None
+    replaced: Card | None = None
+    try:
+        active = _active_card(access.resident_id)
+        if active is not None:
+            if replacing is None:
+                raise CardProblem(str(issuance.AlreadyHasCard()))
+            replaced = issuance.report_card(actor, active.id, replacing)
+        order = issuance.order_card(actor, access.resident_id)
+        card = issuance.personalise_card(actor, order.id, connection, pin)
+    except (issuance.CardRefused, *CARD_ERRORS) as exc:
+        message = str(exc) if isinstance(exc, issuance.CardRefused) else card_error_message(exc)
+        if replaced is not None:
+            message += (
+                f". The old card ending {replaced.card_number[-4:]} has been reported "
+                f"{replacing} and no longer works"
+            )
+        raise CardProblem(message) from None
+    finally:
+        with contextlib.suppress(TransportError):
+            connection.disconnect()
+    return card, replaced
+
+
+CARD_ERRORS = (KentCardError, TransportError, TapRejected, MalformedResponseError, ApduError)
+
+
+@transactional
+def _active_card(resident_id: str) -> Card | None:
+    return cards_dao.dao_get_active_card(resident_id)
+
+
 class EmailInUse(ValueError):
     """Another record has this email address; staff should find that record instead."""
 
@@ -346,3 +491,7 @@ def read_audit(staff: StaffMember, resident_id: str | None) -> list[AuditRecord]
     records = dao.dao_get_audit_records(resident_id)
     _audit("audit.viewed", staff, resident_id=resident_id, channel="web", screen="audit records")
     return records
+
+
+def resident_active_card(access: Access) -> Card | None:
+    return _active_card(access.resident_id)

@@ -11,10 +11,22 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
+from idservice.cards import counter_reader
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.models.staff import StaffMember
 from idservice.services import ratelimit
@@ -23,17 +35,27 @@ from idservice.staff.forms import (
     SEARCH_ERROR,
     AuditFilterForm,
     EvidenceForm,
+    IssueCardForm,
     OpenRecordForm,
     OpenRecordReasonOptionalForm,
     RegisterResidentForm,
+    ReplaceCardForm,
+    ReportCardForm,
     SearchForm,
 )
-from idservice.staff.permissions import ACTION_PHRASES, Action, reason_required, role_title
+from idservice.staff.permissions import (
+    ACTION_PHRASES,
+    Action,
+    allowed,
+    reason_required,
+    role_title,
+)
 from idservice.web.account_settings import CHANGE_PAGES, ChangePage
 from idservice.web.forms import Form
-from idservice.web.pages import TOO_MANY, form_page
+from idservice.web.pages import FORM_ERROR, TOO_MANY, form_page
 
 F = TypeVar("F", bound=Callable[..., Any])
+UK = ZoneInfo("Europe/London")
 
 ACCESS_KEY = "staff_access"
 ACCESS_LIFETIME = int(auth.IDLE_TIMEOUT.total_seconds())
@@ -164,7 +186,10 @@ def open_record(resident_id: str) -> Any:
 @requires(Action.VIEW_RECORD)
 @_with_access
 def record(resident_id: str, access: services.Access) -> Any:
-    view = services.view_record(_staff(), access, "record")
+    staff = _staff()
+    view = services.view_record(
+        staff, access, "record", with_cards=allowed(staff.role, Action.VIEW_CARDS)
+    )
     return render_template(
         "staff/record.html",
         view=view,
@@ -175,6 +200,8 @@ def record(resident_id: str, access: services.Access) -> Any:
         level_names=identity.LEVEL_NAMES,
         channels=services.STAFF_CHANNELS,
         change_pages=STAFF_CHANGE_PAGES,
+        card_statuses=CARD_STATUSES,
+        uk_time=_uk_time,
     )
 
 
@@ -221,6 +248,91 @@ def record_evidence(resident_id: str, access: services.Access) -> Any:
             )
             return redirect(url_for("staff.record", resident_id=resident_id))
     return form_page("staff/evidence.html", form, resident_id=resident_id)
+
+
+def _uk_time(at: datetime) -> str:
+    return f"{at.astimezone(UK):%-d %B %Y, %H:%M:%S}"
+
+
+#: Card statuses in words for staff.
+CARD_STATUSES = {
+    "ordered": "Not finished: cannot be used",
+    "personalised": "Not activated: cannot be used",
+    "active": "Active",
+    "hotlisted": "Reported",
+    "expired": "Expired",
+    "replaced": "Replaced",
+}
+
+
+@bp.route("/residents/<resident_id>/cards/<card_id>/report", methods=["GET", "POST"])
+@requires(Action.REPORT_CARD)
+@_with_access
+def report_card(resident_id: str, card_id: str, access: services.Access) -> Any:
+    staff = _staff()
+    card = services.resident_card(access, card_id)
+    if card is None:
+        abort(404)
+    form = ReportCardForm(request.form if request.method == "POST" else None)
+    if form.validate():
+        try:
+            reported = services.report_card(staff, access, card_id, form.data["why"])
+        except services.CardProblem as exc:
+            form.add_error(FORM_ERROR, str(exc))
+        else:
+            flash(
+                f"Card ending {reported.card_number[-4:]} reported {reported.hotlist_reason}. "
+                "It is refused at every reader from now on",
+                "success",
+            )
+            return redirect(url_for("staff.record", resident_id=resident_id))
+    elif not form.submitted:
+        services.view_record(staff, access, "report card")
+    return form_page(
+        "staff/report_card.html", form, resident_id=resident_id, last4=card.card_number[-4:]
+    )
+
+
+@bp.route("/residents/<resident_id>/cards/issue", methods=["GET", "POST"])
+@requires(Action.ISSUE_CARD)
+@_with_access
+def issue_card(resident_id: str, access: services.Access) -> Any:
+    """Issue a card, or replace the active one (reported first, as issuance needs)."""
+    staff = _staff()
+    view = services.view_record(staff, access, "issue card", with_cards=True)
+    active = view.active_card
+    form_class = ReplaceCardForm if active is not None else IssueCardForm
+    form = form_class(request.form if request.method == "POST" else None)
+    if form.validate():
+        try:
+            card, replaced = services.issue_card(
+                staff,
+                access,
+                counter_reader(current_app),
+                form.data["pin"],
+                form.data.get("why"),
+            )
+        except services.CardProblem as exc:
+            # The card on the record may have changed (reported, or issued at another
+            # counter): ask again for what is now needed. PINs are never kept.
+            active = services.resident_active_card(access)
+            form = (ReplaceCardForm if active is not None else IssueCardForm)()
+            form.add_error(FORM_ERROR, str(exc))
+        else:
+            replaced_text = (
+                f" It replaces the card ending {replaced.card_number[-4:]}, which no longer works."
+                if replaced
+                else ""
+            )
+            flash(f"Kent Card ending {card.card_number[-4:]} is active.{replaced_text}", "success")
+            return redirect(url_for("staff.record", resident_id=resident_id))
+    return form_page(
+        "staff/issue_card.html",
+        form,
+        resident_id=resident_id,
+        resident=view.resident,
+        active=active,
+    )
 
 
 @bp.route("/residents/new", methods=["GET", "POST"])

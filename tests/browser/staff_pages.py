@@ -12,6 +12,9 @@ from typing import Any
 
 from playwright.sync_api import Page, Response
 
+from cardio.issuer import IssuerStore
+from hardware.virtual_card import InProcessConnection, VirtualKentCard
+from idservice.cards import issuance
 from idservice.db import db_session
 from idservice.models import StaffMember
 from tests.browser.pages import _expire_csrf, _goto, _uncheck_all, visit
@@ -272,3 +275,74 @@ def _audit_bad(page: Page, site: Site) -> Response:
     page.goto("/staff/audit")
     site.fill({"resident": "someone"})
     return site.submit("Show records")
+
+
+# Kent Cards ------------------------------------------------------------------------------
+
+
+def _card_for(site: Site, resident_id: str) -> str:
+    """An active card on the resident's record, issued through the service; its id."""
+    store = IssuerStore(site.app.config["KENTCARD"].instance_path / "issuer")
+    issuer = store.load() if store.exists() else store.init()
+    with site.app.app_context():
+        try:
+            staff = create_staff()
+            actor = issuance.CounterActor(staff.id, staff.role)
+            order = issuance.order_card(actor, resident_id)
+            blank = VirtualKentCard.blank(issuer.personalisation_key.public_point)
+            card = issuance.personalise_card(actor, order.id, InProcessConnection(blank), "1357")
+            return card.id
+        finally:
+            db_session.remove()
+
+
+@visit("staff.record", "with a Kent Card")
+def _record_with_card(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site)
+    _card_for(site, resident_id)
+    return _goto(page, f"/staff/residents/{resident_id}")
+
+
+@visit("staff.issue_card")
+def _issue(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/cards/issue")
+
+
+@visit("staff.issue_card", "PINs differ", status=400, errors="fields")
+def _issue_pins_differ(page: Page, site: Site) -> Response:
+    _issue(page, site)
+    site.fill({"pin": "4826", "pin_confirm": "4862"})
+    return site.submit("Issue card")
+
+
+@visit("staff.issue_card", "replacing")
+def _replace(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site)
+    _card_for(site, resident_id)
+    return _goto(page, f"/staff/residents/{resident_id}/cards/issue")
+
+
+@visit("staff.issue_card", "replacing, nothing chosen", status=400, errors="fields")
+def _replace_empty(page: Page, site: Site) -> Response:
+    _replace(page, site)
+    return site.submit("Replace card")
+
+
+@visit("staff.issue_card", "not allowed", status=403)
+def _issue_forbidden(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site, "transport-officer")
+    return _goto(page, f"/staff/residents/{resident_id}/cards/issue")
+
+
+@visit("staff.report_card")
+def _report(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site)
+    card_id = _card_for(site, resident_id)
+    return _goto(page, f"/staff/residents/{resident_id}/cards/{card_id}/report")
+
+
+@visit("staff.report_card", "nothing chosen", status=400, errors="fields")
+def _report_empty(page: Page, site: Site) -> Response:
+    _report(page, site)
+    return site.submit("Report card")

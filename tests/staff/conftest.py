@@ -22,6 +22,7 @@ from tests.accounts.conftest import (
     snapshot,
     submit,
 )
+from tests.cards.conftest import counter, issuer  # noqa: F401  (card fixtures, shared)
 from tests.factories import create_staff, sign_in_staff
 
 __all__ = ["make_resident", "outbox", "reload", "snapshot"]

@@ -84,7 +84,7 @@ def test_search_by_email_or_postcode(
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({}, None, "Enter a last name and date of birth, an email address or a postcode"),
+        ({}, None, "an email address, a postcode or a Kent Card number"),
         ({"given_name": "Ada"}, "family_name", "as well as a first name"),
         ({"family_name": "Lovelace"}, "date_of_birth", "date of birth with their last name"),
         (
