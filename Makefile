@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kentcard-installed
 
-.PHONY: run test setup test-deps lint clean bench-token
+.PHONY: run test setup test-deps lint clean bench-token bench-webhooks
 
 run: setup
 	$(BIN)/kentcard db upgrade
@@ -31,5 +31,12 @@ lint: setup
 bench-token: setup
 	$(BIN)/python benchmarks/token_endpoint/run.py
 
+bench-webhooks: setup
+	$(BIN)/python benchmarks/webhook_delivery/run.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench-taps
+bench-taps: setup
+	$(BIN)/python benchmarks/online_taps/run.py

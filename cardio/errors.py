@@ -37,7 +37,14 @@ class InvalidPinError(KentCardError):
 
 class PinBlockedError(KentCardError):
     def __init__(self, sw: int = 0x6983) -> None:
-        super().__init__(sw, "ask a Gateway to unblock the card")
+        super().__init__(sw, "go to a Gateway or library to unblock it")
+
+
+class PinNotVerifiedError(KentCardError):
+    """The card refused to sign for a sign-in because VERIFY had not succeeded first."""
+
+    def __init__(self, sw: int = 0x6982) -> None:
+        super().__init__(sw, "the card needs the PIN before it signs in: enter the PIN")
 
 
 class CardLockedError(KentCardError):

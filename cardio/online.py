@@ -25,10 +25,25 @@ TIMEOUT = 5.0
 
 
 class OnlineDecisionError(RuntimeError):
-    """The decision service could not be reached or refused the reader."""
+    """The decision service could not be reached or refused the reader.
+
+    ``error`` is the service's error code (``stale_challenge``, ``replayed_tap``...) when it
+    answered one, else ``None``.
+    """
+
+    def __init__(self, message: str, error: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+#: Refusals of the tap itself (not of the reader or the network): shown with their code.
+TAP_REFUSALS = ("stale_challenge", "replayed_tap", "unprocessable_tap")
 
 
 class OnlineDecisionSource:
+    #: The scope this client's token is asked for (a sign-in reader asks for its own).
+    scope = "taps:write"
+
     def __init__(self, base_url: str, client_id: str, client_secret: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
@@ -44,11 +59,16 @@ class OnlineDecisionSource:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
+            error = None
             try:
-                detail = json.loads(exc.read()).get("message") or exc.reason
-            except ValueError:
+                problem = json.loads(exc.read())
+                detail = problem.get("message") or exc.reason
+                error = problem.get("error")
+            except (ValueError, AttributeError):
                 detail = exc.reason
-            raise OnlineDecisionError(f"{path} answered {exc.code}: {detail}") from None
+            raise OnlineDecisionError(
+                f"{path} answered {exc.code}: {detail}", error if isinstance(error, str) else None
+            ) from None
         except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
             raise OnlineDecisionError(f"decision service unreachable: {exc}") from None
         if not isinstance(answer, dict):
@@ -65,7 +85,7 @@ class OnlineDecisionSource:
         answer = self._post(
             "/oauth/token",
             urllib.parse.urlencode(
-                {"grant_type": "client_credentials", "scope": "taps:write"}
+                {"grant_type": "client_credentials", "scope": self.scope}
             ).encode(),
             {
                 "Authorization": f"Basic {basic}",
@@ -95,6 +115,8 @@ class OnlineDecisionSource:
                 "/api/v1/taps", body, {**headers, "Authorization": f"Bearer {self.token()}"}
             )
         except OnlineDecisionError as exc:
+            if exc.error in TAP_REFUSALS:  # the service refused this answer, not the reader
+                return Decision(False, exc.error or "", f"refused online ({exc})")
             self._token = None  # a refused token is fetched afresh on the next tap
             return Decision(False, "offline", f"no online decision ({exc}): tap again")
         entitlement = answer.get("entitlement")

@@ -24,6 +24,7 @@ from cardio.errors import (
     NotAKentCardError,
     NotPersonalisedError,
     PinBlockedError,
+    PinNotVerifiedError,
 )
 from cardio.protocol import ApduProtocol
 
@@ -122,6 +123,8 @@ class KentCardSession:
         )
         if admin and sw == 0x6982:
             return AdminAuthenticationError(sw)
+        if command.ins == spec.INS_INTERNAL_AUTHENTICATE and sw == 0x6982:
+            return PinNotVerifiedError(sw)
         if sw == 0x6985 and command.ins != spec.INS_RESET_RETRY_COUNTER:
             if admin and self.info.locked:
                 return CardLockedError(sw)
@@ -144,17 +147,23 @@ class KentCardSession:
         except MalformedResponseError as exc:
             raise NotAKentCardError(0x9000, str(exc)) from exc
 
-    def internal_authenticate(self, challenge: bytes) -> bytes:
+    def internal_authenticate(self, challenge: bytes, key: int = spec.P2_AUTH_TAP) -> bytes:
         """The card's DER ECDSA signature over LABEL_TAP || challenge || card data."""
         if len(challenge) != spec.CHALLENGE_LENGTH:
             raise ValueError(f"challenge is {spec.CHALLENGE_LENGTH} bytes")
         data = self._send(
-            CommandApdu(spec.CLA, spec.INS_INTERNAL_AUTHENTICATE, 0, 0, challenge, 256)
+            CommandApdu(spec.CLA, spec.INS_INTERNAL_AUTHENTICATE, 0, key, challenge, 256)
         )
         try:
             return tlv.parse_one(data, spec.TAG_SIGNATURE).value
         except tlv.TlvError as exc:
             raise MalformedResponseError(f"INTERNAL AUTHENTICATE answer: {exc}") from exc
+
+    def sign_in_authenticate(self, challenge: bytes) -> bytes:
+        """The signature over LABEL_SIGN_IN || challenge || card data, for a card + PIN
+        sign-in; the card answers it once per successful :meth:`verify_pin`
+        (:class:`~cardio.errors.PinNotVerifiedError` otherwise)."""
+        return self.internal_authenticate(challenge, spec.P2_AUTH_SIGN_IN)
 
     def verify_pin(self, pin: str) -> None:
         self._send(

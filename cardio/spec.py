@@ -32,6 +32,9 @@ P2_PIN_REFERENCE = 0x80  # the card holder PIN, application specific
 P1_RRC_NEW_PIN = 0x02  # RESET RETRY COUNTER: new PIN and reset the counter (SET PIN)
 P1_RRC_RESET_ONLY = 0x03  # RESET RETRY COUNTER: only reset the counter (unblock)
 P1P2_PUT_DATA_CARD = (0x3F, 0xFF)
+# INTERNAL AUTHENTICATE key references: the same card key, two uses that never mix.
+P2_AUTH_TAP = 0x00  # a tap: no PIN, signs LABEL_TAP
+P2_AUTH_SIGN_IN = 0x01  # card + PIN sign-in: needs VERIFY in this session, signs LABEL_SIGN_IN
 
 TAG_FCI = 0x6F
 TAG_DF_NAME = 0x84
@@ -62,6 +65,7 @@ CERTIFICATE_PROFILE = 1
 # Domain separation: what the card signs for a tap can never be mistaken for anything else,
 # and what the issuer signs for one command can never be replayed as another.
 LABEL_TAP = b"KENTCARD-TAP-1"
+LABEL_SIGN_IN = b"KENTCARD-SIGNIN-1"
 LABEL_ADMIN = b"KENTCARD-ADMIN-1"
 LABEL_CERTIFICATE = b"KENTCARD-CERT-1"
 
@@ -97,3 +101,8 @@ def admin_message(challenge: bytes, ins: int, p1: int, p2: int, payload: bytes) 
 def tap_message(challenge: bytes, card_data: bytes) -> bytes:
     """What the card signs in INTERNAL AUTHENTICATE (``card_data`` = 5A and 5F24 TLVs)."""
     return LABEL_TAP + challenge + card_data
+
+
+def sign_in_message(challenge: bytes, card_data: bytes) -> bytes:
+    """What the card signs for a card + PIN sign-in (INTERNAL AUTHENTICATE, P2 01)."""
+    return LABEL_SIGN_IN + challenge + card_data

@@ -10,8 +10,9 @@ the certificate names. Each failure has its own reason.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import Enum
 
 from cardio import certificate as cert
@@ -84,6 +85,30 @@ def verify_tap(
     today: date,
 ) -> VerifiedCard:
     """Check everything a tap proves; raise :class:`TapRejected` with the first failure."""
+    return _verify(answer, challenge, signature, keyring, today, spec.tap_message)
+
+
+def verify_sign_in(
+    answer: SelectAnswer,
+    challenge: bytes,
+    signature: bytes,
+    keyring: IssuerKeyring,
+    today: date,
+) -> VerifiedCard:
+    """As :func:`verify_tap`, for a card + PIN sign-in: the signature must be over
+    ``LABEL_SIGN_IN``, which the card only makes after the PIN was verified. A tap's
+    signature (``LABEL_TAP``) fails here as ``not_genuine``, and the other way round."""
+    return _verify(answer, challenge, signature, keyring, today, spec.sign_in_message)
+
+
+def _verify(
+    answer: SelectAnswer,
+    challenge: bytes,
+    signature: bytes,
+    keyring: IssuerKeyring,
+    today: date,
+    signed: Callable[[bytes, bytes], bytes],
+) -> VerifiedCard:
     if not answer.locked or answer.card_number is None or answer.expiry is None:
         raise TapRejected(Reason.NOT_ISSUED)
     number = answer.card_number
@@ -104,15 +129,30 @@ def verify_tap(
         raise TapRejected(Reason.BAD_CERTIFICATE, "certificate names other card data", number)
     if certificate.expiry < today:
         raise TapRejected(Reason.EXPIRED, f"expired {certificate.expiry.isoformat()}", number)
-    message = spec.tap_message(challenge, answer.card_data)
+    message = signed(challenge, answer.card_data)
     if not cert.verify_der(certificate.public_key(), signature, message):
         raise TapRejected(Reason.NOT_GENUINE, card_number=number)
     evidence = TapEvidence(answer.raw, challenge, signature) if answer.raw else None
     return VerifiedCard(number, certificate.expiry, certificate.issuer_key_id, evidence)
 
 
-def new_challenge() -> bytes:
-    return secrets.token_bytes(spec.CHALLENGE_LENGTH)
+#: The first bytes of a reader's challenge: its clock, in milliseconds since the Unix
+#: epoch (big-endian); the rest is random. The card signs whatever 16 bytes it is sent;
+#: the online service uses the time to refuse an old answer replayed to it.
+CHALLENGE_TIME_BYTES = 8
+
+
+def new_challenge(now: float | None = None) -> bytes:
+    """A fresh tap challenge: the reader's time (ms, 8 bytes) then 8 random bytes."""
+    millis = int((datetime.now(UTC).timestamp() if now is None else now) * 1000)
+    return millis.to_bytes(CHALLENGE_TIME_BYTES, "big") + secrets.token_bytes(
+        spec.CHALLENGE_LENGTH - CHALLENGE_TIME_BYTES
+    )
+
+
+def challenge_time(challenge: bytes) -> float:
+    """When the reader made ``challenge`` (seconds since the epoch, as its clock said)."""
+    return int.from_bytes(challenge[:CHALLENGE_TIME_BYTES], "big") / 1000
 
 
 def authenticate(

@@ -22,10 +22,14 @@ from entitlements.facts import DisabilityCategory, VerificationLevel
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
 _YEARS = re.compile(r"^(\d{1,2}) years?$")
+_SYMBOL = re.compile(r"^[A-Z0-9+]{1,3}$")
 _SERVICE_KEYS = {
-    "code", "name", "rule", "evidence", "lasts", "on_card", "condition", "partner",
-    "hide_date_of_birth",
+    "code", "name", "rule", "evidence", "lasts", "on_card", "card_symbol", "condition",
+    "partner", "hide_date_of_birth", "decision_days",
 }  # fmt: skip
+#: Working days staff take to decide a request that needs evidence checked, when the
+#: catalogue does not say (``decision_days``): the council's standard for correspondence.
+DEFAULT_DECISION_DAYS = 10
 
 
 class CatalogueError(ValueError):
@@ -81,6 +85,8 @@ class Service:
     conditions: tuple[Condition, ...]
     partner: str | None = None
     hide_date_of_birth: bool = False
+    card_symbol: str | None = None  # printed on the card (production file)
+    decision_days: int = DEFAULT_DECISION_DAYS
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +96,9 @@ class Service:
             "evidence": self.evidence.label,
             "lasts": str(self.lasts),
             "on_card": self.on_card,
+            "card_symbol": self.card_symbol,
             "partner": self.partner,
+            "decision_days": self.decision_days,
             "conditions": [{"test": c.test, **c.params} for c in self.conditions],
         }
 
@@ -158,10 +166,18 @@ def _service(index: int, raw: Any) -> Service:
         lasts = Lasts.parse(raw["lasts"])
     except ValueError as exc:
         raise CatalogueError(f"{where}: {exc}") from None
+    symbol = raw.get("card_symbol")
+    if symbol is not None and (not isinstance(symbol, str) or not _SYMBOL.match(symbol)):
+        raise CatalogueError(f"{where}: card_symbol must be 1 to 3 capital letters, digits or +")
+    if symbol is not None and not raw["on_card"]:
+        raise CatalogueError(f"{where}: card_symbol is only for services with on_card = true")
     hide = raw.get("hide_date_of_birth", False)
     partner = raw.get("partner")
     if not isinstance(hide, bool) or not (partner is None or isinstance(partner, str)):
         raise CatalogueError(f"{where}: hide_date_of_birth is true/false, partner is a name")
+    days = raw.get("decision_days", DEFAULT_DECISION_DAYS)
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 120:
+        raise CatalogueError(f"{where}: decision_days must be a number of working days, 1 to 120")
     return Service(
         code=code,
         name=raw["name"].strip(),
@@ -172,6 +188,8 @@ def _service(index: int, raw: Any) -> Service:
         conditions=tuple(_condition(where, c) for c in conditions),
         partner=partner,
         hide_date_of_birth=hide,
+        card_symbol=symbol,
+        decision_days=days,
     )
 
 
@@ -187,6 +205,10 @@ def parse_catalogue(text: str) -> Catalogue:
     duplicates = sorted({c for c in codes if codes.count(c) > 1})
     if duplicates:
         raise CatalogueError(f"duplicate service codes: {duplicates}")
+    symbols = [s.card_symbol for s in services if s.card_symbol]
+    shared = sorted({s for s in symbols if symbols.count(s) > 1})
+    if shared:
+        raise CatalogueError(f"card symbols used by more than one service: {shared}")
     return Catalogue(services)
 
 

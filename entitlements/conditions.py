@@ -132,10 +132,18 @@ def lives_works_or_studies_in_kent(ctx: Context, params: Params) -> Check:
             return check
     if all(check.passed is False for check in checks):
         return Check(False, "You do not live, work or study in Kent.", used=())
+    needs = checks[0].needs
+    if checks[0].passed is False:
+        # Living outside Kent: ask about work and study, not for the address again.
+        unknown = (
+            (checks[1], FactName.WORKS_IN_KENT, "We need to know whether you work in Kent."),
+            (checks[2], FactName.STUDIES_IN_KENT, "We need to know whether you study in Kent."),
+        )
+        needs = tuple(Need(name, why) for check, name, why in unknown if check.passed is None)
     return Check(
         None,
         "We need to know that you live, work or study in Kent.",
-        needs=checks[0].needs
+        needs=needs
         or (Need(FactName.ADDRESS, "We need your address to check that you live in Kent."),),
     )
 

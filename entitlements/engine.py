@@ -73,6 +73,7 @@ def decide(
         return Decision(service.code, on, Outcome.NEEDS_FACTS, (*reasons, note), evidence)
     until = _earliest(service.lasts.end(on), *untils, _fact_expiry(checks))
     ends = f"until {long_date(until)}" if until else "with no end date"
+    used = {f.provenance.reference for c in checks for f in c.used if f.provenance.reference}
     return Decision(
         service.code,
         on,
@@ -80,6 +81,7 @@ def decide(
         (*reasons, f"You can have it from {long_date(on)}, {ends}."),
         valid_from=on,
         valid_until=until,
+        evidence=tuple(sorted(used)),
     )
 
 

@@ -158,6 +158,9 @@ class Provenance:
     recorded_by: str
     recorded_at: datetime
     expires_on: date | None = None
+    #: Where the fact is stored (``fact:123``), so a grant can cite the facts it relied
+    #: on without copying them; None for facts that are not stored (the command line).
+    reference: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,30 @@ same day. For anyone born on or after 6 December 1953 men and women share one ti
 so the difference only matters for older men (their own State Pension age was 65, but
 their bus pass age is the woman's 60 to 65); this is why the engine never needs sex.
 
-A birthday on 29 February in a year that has none is taken as 28 February (the last day
-of the month, the rule the 2014 Act writes out for 31st birthdays). DWP has not published
-a rule for leap-day births; that choice is flagged for confirmation in the README.
+Someone born on 29 February whose State Pension age is a birthday (60, 65, 66, 67 or 68)
+in a year without one reaches it on 1 March. That is DWP's rule as GOV.UK's own State
+Pension age calculator applies it (alphagov/smart-answers,
+``lib/data/state_pension_date_query.rb``: "the calculation should adjust to the 1st March
+according to DWP rules") and as DWP's published library does (dwp/get-state-pension-date:
+born 29 February 1952, a man, reaches 65 on 1 March 2017). No one born on 29 February falls
+in the "66 years and N months" bands (6 April 1960 to 5 March 1961), so the 2014 Act's
+last-day-of-the-month rule for 31st birthdays (section 26(3), new paragraph (7A)) is the
+only other short-month case.
+
+Verified against (November 2026): the Pensions Act 2011 s.1 text on legislation.gov.uk
+(table 1 from 6 April 1953 and table 2), the Pensions Act 2014 s.26 text (table 3 and
+paragraph (7A)) and its Explanatory Notes (examples), the first rows of table 1 as printed
+in the Northern Ireland twin (SI 1995/3213 Sch. 2), GOV.UK's calculator data
+(alphagov/smart-answers ``lib/data/state_pension_dates.yml``: every fixed-date row) and DWP's
+library (dwp/get-state-pension-date ``src/spa-data.js``: every row). See
+tests/entitlements/test_pension_age.py, which writes the tables out as the Acts print them.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from entitlements.dates import add_years_months, birthday
 
@@ -142,6 +156,17 @@ AGE_67_BORN_FROM = _d("1961-03-06")
 AGE_68_BORN_FROM = _d("1978-04-06")
 
 
+def _pension_birthday(dob: date, age: int) -> date:
+    """The birthday on which State Pension age is an age in whole years.
+
+    Born on 29 February: 1 March in a year without a 29 February (DWP's rule, above).
+    """
+    day = birthday(dob, age)
+    if (dob.month, dob.day) == (2, 29) and day.day == 28:
+        return day + timedelta(days=1)
+    return day
+
+
 def _in_table(dob: date, steps: tuple[FixedDateStep, ...]) -> date | None:
     for step in steps:
         if step.born_from <= dob <= step.born_to:
@@ -153,9 +178,9 @@ def state_pension_date(date_of_birth: date, sex: Sex = Sex.FEMALE) -> date:
     """The day someone reaches State Pension age, to the day, for any date of birth."""
     dob = date_of_birth
     if sex is Sex.MALE and dob < MEN_AGE_65_BORN_BEFORE:
-        return birthday(dob, 65)
+        return _pension_birthday(dob, 65)
     if dob < WOMEN_AGE_60_BORN_BEFORE:
-        return birthday(dob, 60)
+        return _pension_birthday(dob, 60)
     if dob < MEN_AGE_65_BORN_BEFORE:
         reached = _in_table(dob, WOMEN_1950_TO_1953)
         assert reached is not None, "the 1950-1953 table covers every day"
@@ -165,19 +190,19 @@ def state_pension_date(date_of_birth: date, sex: Sex = Sex.FEMALE) -> date:
         assert reached is not None, "the 1953-1954 table covers every day"
         return reached
     if dob < BOTH_1960_TO_1961[0].born_from:
-        return birthday(dob, 66)
+        return _pension_birthday(dob, 66)
     if dob < AGE_67_BORN_FROM:
         for step in BOTH_1960_TO_1961:
             if step.born_from <= dob <= step.born_to:
                 return add_years_months(dob, step.years, step.months)
         raise AssertionError("the 1960-1961 table covers every day")
     if dob < BOTH_1977_TO_1978[0].born_from:
-        return birthday(dob, 67)
+        return _pension_birthday(dob, 67)
     if dob < AGE_68_BORN_FROM:
         reached = _in_table(dob, BOTH_1977_TO_1978)
         assert reached is not None, "the 1977-1978 table covers every day"
         return reached
-    return birthday(dob, 68)
+    return _pension_birthday(dob, 68)
 
 
 def concessionary_travel_date(date_of_birth: date) -> date:

@@ -64,6 +64,8 @@ class Decision:
     needs: tuple[Need, ...] = ()
     valid_from: date | None = None
     valid_until: date | None = None
+    #: For ELIGIBLE: references of the stored facts the rules relied on (for the ledger).
+    evidence: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -226,12 +226,21 @@ class VirtualKentCard:
         return data, SW.OK
 
     def _internal_authenticate(self, command: CommandApdu) -> bytes:
-        self._p1p2(command, 0, 0)
+        if command.p1 != 0 or command.p2 not in (spec.P2_AUTH_TAP, spec.P2_AUTH_SIGN_IN):
+            raise CardStatus(SW.INCORRECT_P1P2)
         if not self.locked or self.state.card_data is None:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
         if len(command.data) != spec.CHALLENGE_LENGTH:
             raise CardStatus(SW.WRONG_LENGTH)
-        message = spec.tap_message(command.data, self.state.card_data)
+        if command.p2 == spec.P2_AUTH_SIGN_IN:
+            # The holder's key use: only after VERIFY in this session, and one signature per
+            # VERIFY (PIN-always), so a PC left with the card in cannot sign in again.
+            if not self.pin_verified:
+                raise CardStatus(SW.SECURITY_STATUS_NOT_SATISFIED)
+            self.pin_verified = False
+            message = spec.sign_in_message(command.data, self.state.card_data)
+        else:
+            message = spec.tap_message(command.data, self.state.card_data)
         signature = self._card_key().sign(message, ec.ECDSA(hashes.SHA256()))
         return tlv.encode(spec.TAG_SIGNATURE, signature)
 

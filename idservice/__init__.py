@@ -41,4 +41,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from idservice.web import setup as web_setup
 
     web_setup.init_app(app)
+    if settings.proxy_hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so every path (the lean token path too) sees the client's scheme,
+        # host and address as the proxy received them.
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
     return app

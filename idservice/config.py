@@ -81,6 +81,9 @@ class Settings:
     # How long each worker may use its copy of a registered client (seconds): a withdrawn
     # client or a new secret takes effect everywhere within this time.
     client_cache_seconds: int = 10
+    # Online taps: a reader's challenge carries its clock; one more than this many seconds
+    # away from ours is refused as stale (docs/card-protocol.md, "Replayed taps").
+    tap_challenge_window: int = 30
     # A new signing key is published this long before it signs, so relying parties that
     # cache the JWKS see it first.
     key_publish_lead: int = 3600
@@ -98,6 +101,10 @@ class Settings:
     card_issuer_prefix: str = "982601"
     card_validity_years: int = 5
     counter_reader: str = ""
+    # Reverse proxies (load balancers) in front of the app whose X-Forwarded-For, -Proto,
+    # -Host and -Port headers are trusted; 0 trusts none. Set it only when the app can be
+    # reached through those proxies alone.
+    proxy_hops: int = 0
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +130,7 @@ class Settings:
             "refresh_token_lifetime": _env_int("KENTCARD_REFRESH_TOKEN_LIFETIME", 30 * 86400),
             "key_publish_lead": _env_int("KENTCARD_KEY_PUBLISH_LEAD", 3600),
             "client_cache_seconds": _env_int("KENTCARD_CLIENT_CACHE_SECONDS", 10),
+            "tap_challenge_window": _env_int("KENTCARD_TAP_CHALLENGE_WINDOW", 30),
             "pairwise_salt": _env("KENTCARD_PAIRWISE_SALT", "") or "",
             "webauthn_rp_id": _env("KENTCARD_WEBAUTHN_RP_ID")
             or (issuer.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]),
@@ -130,6 +138,7 @@ class Settings:
             "card_issuer_prefix": _env("KENTCARD_CARD_ISSUER_PREFIX", "982601"),
             "card_validity_years": _env_int("KENTCARD_CARD_VALIDITY_YEARS", 5),
             "counter_reader": _env("KENTCARD_COUNTER_READER", "") or "",
+            "proxy_hops": _env_int("KENTCARD_PROXY_HOPS", 0),
         }
         values.update(overrides)
         return cls(**values)

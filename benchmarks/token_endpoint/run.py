@@ -4,7 +4,10 @@
 Measures throughput (requests/s) and p99 latency of the OAuth 2.0
 client_credentials token endpoint of
 
-* "ours": ``gunicorn 'idservice:create_app()'`` (sync workers) on PostgreSQL,
+* "ours": the README's production command, ``granian --interface wsgi --factory
+  --workers 2 --blocking-threads 4 ... idservice:create_app``, on PostgreSQL (``--server
+  gunicorn`` measures ``gunicorn 'idservice:create_app()'`` with gthread workers instead,
+  ``--server granian,gunicorn`` both),
 * "peer": the npm package ``oidc-provider`` (``peer/server.js``) on Node,
 
 in the same run, interleaved round by round, with the same load generator
@@ -15,7 +18,7 @@ token; any non-2xx answer under load aborts the run.
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/token_endpoint/run.py \
-        [--rounds 5 --duration 10 --connections 32 --workers 3] [--repo PATH]
+        [--rounds 5 --duration 10 --connections 32 --workers 2] [--repo PATH]
 
 Only the Python standard library is used here; the database is reset through
 the target repository's virtualenv (which has psycopg), so this script runs
@@ -56,6 +59,8 @@ SCOPE = "entitlements:read"
 PEER_AUDIENCE = "urn:kentcard:api"
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
+#: The README's production command: granian, one worker per core, this many threads each.
+GRANIAN_THREADS = 4
 
 
 class BenchError(Exception):
@@ -77,6 +82,12 @@ class WrkResult:
     mean_ms: float
     max_ms: float
     load_avg: float = 0.0  # 1-minute load average just before the run: how noisy it was
+    cpu_s: float = 0.0  # CPU time (user + system) the server's processes used during the run
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU time per completed request: what a token costs, whatever the noise."""
+        return self.cpu_s / self.requests * 1e6 if self.requests else 0.0
 
     @property
     def rps(self) -> float:
@@ -225,6 +236,31 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in a process group (Linux /proc).
+
+    Servers run in their own session (``start_process``), so this is the server's master
+    and all its workers; the load generator and the other server are not counted.
+    """
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # Fields after the command name, which is in parentheses and may hold spaces.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[2]) != pgid:  # field 5 overall: process group
+            continue
+        total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+    return total / CLOCK_TICKS
 
 
 def wait_listening(proc: subprocess.Popen[bytes], port: int, log_path: Path, name: str) -> None:
@@ -461,6 +497,7 @@ class OursSetup:
     python: Path
     kentcard: Path
     gunicorn: Path
+    granian: Path
     admin_url: str
     db_name: str
     extra_env: dict[str, str]
@@ -504,7 +541,12 @@ with psycopg.connect(admin_url, autocommit=True) as conn:
 
 
 def check_ours(
-    repo: Path, admin_url: str, db_name: str, extra_env: dict[str, str], workdir: Path
+    repo: Path,
+    admin_url: str,
+    db_name: str,
+    extra_env: dict[str, str],
+    workdir: Path,
+    servers: Sequence[str] = ("granian",),
 ) -> OursSetup:
     """Check, before anything starts, that the repo can run our service; say what is missing."""
     venv_bin = repo / ".venv" / "bin"
@@ -513,12 +555,16 @@ def check_ours(
         python=venv_bin / "python",
         kentcard=venv_bin / "kentcard",
         gunicorn=venv_bin / "gunicorn",
+        granian=venv_bin / "granian",
         admin_url=admin_url,
         db_name=db_name,
         extra_env=extra_env,
         instance_path=workdir / "instance",
     )
-    missing = [str(p) for p in (setup.python, setup.kentcard, setup.gunicorn) if not p.exists()]
+    needed = [setup.python, setup.kentcard]
+    needed += [setup.granian] if "granian" in servers else []
+    needed += [setup.gunicorn] if "gunicorn" in servers else []
+    missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise BenchError(
             f"our service is not runnable from {repo}: missing {', '.join(missing)}.\n"
@@ -610,6 +656,54 @@ def gunicorn_version(gunicorn: Path) -> str:
     return match.group(0) if match else "?"
 
 
+def granian_version(granian: Path) -> str:
+    """Granian version, for the report."""
+    out = run_cmd([str(granian), "--version"], timeout=30).stdout.strip()
+    match = re.search(r"\d+(\.\d+)+", out)
+    return match.group(0) if match else "?"
+
+
+def start_ours_granian(setup: OursSetup, workers: int, threads: int, workdir: Path) -> Contender:
+    """Start granian in WSGI mode as the README's production command does.
+
+    Granian's Rust runtime does the HTTP work (keep-alive connections, parsing) and hands
+    each request to ``threads`` Python threads per worker process.
+    """
+    if not setup.granian.exists():
+        raise BenchError(f"{setup.granian} is missing: run `make setup` (granian is a dependency)")
+    port = free_port()
+    issuer = f"http://{HOST}:{port}"
+    name = f"ours-granian-w{workers}t{threads}"
+    log_path = workdir / f"{name}.log"
+    cmd = [
+        str(setup.granian),
+        "--interface=wsgi",
+        "--factory",
+        f"--workers={workers}",
+        f"--blocking-threads={threads}",
+        "--no-ws",
+        "--respawn-failed-workers",
+        f"--host={HOST}",
+        f"--port={port}",
+        "idservice:create_app",
+    ]
+    proc = start_process(cmd, env=setup.env(issuer), cwd=setup.repo, log_path=log_path)
+    target = Contender(
+        name=name,
+        port=port,
+        auth_header=basic_auth(setup.client_id, setup.client_secret),
+        process=proc,
+        log_path=log_path,
+        description=(
+            f"granian {granian_version(setup.granian)} (WSGI), {workers} workers x {threads} "
+            f"thread{'s' if threads > 1 else ''}, PostgreSQL db {setup.db_name}"
+        ),
+        kind="ours",
+    )
+    wait_listening(proc, port, log_path, name)
+    return target
+
+
 def start_ours(setup: OursSetup, workers: int, threads: int, workdir: Path) -> Contender:
     """Start gunicorn 'idservice:create_app()' as the README's production command does.
 
@@ -618,7 +712,7 @@ def start_ours(setup: OursSetup, workers: int, threads: int, workdir: Path) -> C
     """
     port = free_port()
     issuer = f"http://{HOST}:{port}"
-    name = f"ours-w{workers}"
+    name = f"ours-gunicorn-w{workers}"
     log_path = workdir / f"{name}.log"
     cmd = [
         str(setup.gunicorn),
@@ -685,17 +779,18 @@ def summarize(contenders: list[Contender], args: argparse.Namespace) -> dict[str
     print()
     print(
         f"{'round':>5}  {'server':<15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'requests':>9} {'sock err':>8} {'load':>6}"
+        f"{'max ms':>8} {'requests':>9} {'sock err':>8} {'load':>6} {'cpu us/req':>10}"
     )
     for i in range(args.rounds):
         for c in contenders:
             r = c.results[i]
             print(
                 f"{i + 1:>5}  {c.name:<15} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                f"{r.max_ms:>8.1f} {r.requests:>9} {r.socket_errors:>8} {r.load_avg:>6.2f}"
+                f"{r.max_ms:>8.1f} {r.requests:>9} {r.socket_errors:>8} {r.load_avg:>6.2f} "
+                f"{r.cpu_us_per_request:>10.0f}"
             )
     print()
-    print(f"{'median':<22} {'req/s':>9} {'p99 ms':>8}   {'req/s min..max':>17}")
+    print(f"{'median':<22} {'req/s':>9} {'p99 ms':>8} {'cpu us/req':>10}   {'req/s min..max':>17}")
     summary: dict[str, Any] = {
         "machine": machine_line(),
         "settings": vars(args).copy(),
@@ -706,12 +801,20 @@ def summarize(contenders: list[Contender], args: argparse.Namespace) -> dict[str
         rps = [r.rps for r in c.results]
         p99 = [r.p99_ms for r in c.results]
         med_rps, med_p99 = statistics.median(rps), statistics.median(p99)
-        print(f"{c.name:<22} {med_rps:>9.1f} {med_p99:>8.2f}   {min(rps):>8.1f}..{max(rps):<8.1f}")
+        med_cpu = statistics.median(r.cpu_us_per_request for r in c.results)
+        print(
+            f"{c.name:<22} {med_rps:>9.1f} {med_p99:>8.2f} {med_cpu:>10.0f}   "
+            f"{min(rps):>8.1f}..{max(rps):<8.1f}"
+        )
         summary["servers"][c.name] = {
             "description": c.description,
             "median_rps": med_rps,
             "median_p99_ms": med_p99,
-            "rounds": [vars(r) | {"rps": r.rps} for r in c.results],
+            "median_cpu_us_per_request": med_cpu,
+            "rounds": [
+                vars(r) | {"rps": r.rps, "cpu_us_per_request": r.cpu_us_per_request}
+                for r in c.results
+            ],
         }
     peers = [c for c in contenders if c.kind == "peer"]
     ours = [c for c in contenders if c.kind == "ours"]
@@ -748,6 +851,15 @@ def parse_int_list(text: str) -> list[int]:
     return values
 
 
+def parse_server_list(text: str) -> list[str]:
+    """'granian,gunicorn' -> ['granian', 'gunicorn']."""
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    bad = [v for v in values if v not in ("granian", "gunicorn")]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"expected granian and/or gunicorn: {text!r}")
+    return values
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command line; defaults are the settings used for the README's table."""
     p = argparse.ArgumentParser(
@@ -774,7 +886,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers",
         type=parse_int_list,
         default=[2],
-        help="gunicorn workers for ours; a list like 2,3,4 measures each",
+        help="worker processes for ours (granian or gunicorn); a list like 2,3 measures each",
+    )
+    p.add_argument(
+        "--server",
+        type=parse_server_list,
+        default=["granian"],
+        help="WSGI server(s) for ours: granian (the production setup), gunicorn, "
+        "or a list like granian,gunicorn to measure each in the same run",
+    )
+    p.add_argument(
+        "--granian-threads",
+        type=parse_int_list,
+        default=[GRANIAN_THREADS],
+        help="Python threads per granian worker for ours (--blocking-threads); "
+        "a list like 1,4 measures each",
     )
     p.add_argument(
         "--gunicorn-threads",
@@ -866,7 +992,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             wrk = ensure_wrk() if not args.check else shutil.which("wrk") or "wrk"
             if want_ours:
                 ours_setup = check_ours(
-                    args.repo, args.pg_url, args.db_name, args.ours_env, workdir
+                    args.repo, args.pg_url, args.db_name, args.ours_env, workdir, args.server
                 )
             if want_peer:
                 ensure_peer_installed()
@@ -874,9 +1000,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if ours_setup is not None:
                 prepare_ours(ours_setup)
                 db_created = True
-                for n in args.workers:
-                    log(f"starting ours with {n} workers x {args.gunicorn_threads} threads ...")
-                    contenders.append(start_ours(ours_setup, n, args.gunicorn_threads, workdir))
+                for server in args.server:
+                    for n in args.workers:
+                        if server == "granian":
+                            for t in args.granian_threads:
+                                log(f"starting ours: granian, {n} workers x {t} threads ...")
+                                contenders.append(start_ours_granian(ours_setup, n, t, workdir))
+                        else:
+                            log(f"starting ours: gunicorn, {n} x {args.gunicorn_threads} ...")
+                            contenders.append(
+                                start_ours(ours_setup, n, args.gunicorn_threads, workdir)
+                            )
             if want_peer:
                 for n in args.peer_processes:
                     log(f"starting peer ({n} process{'es' if n > 1 else ''}) ...")
@@ -902,6 +1036,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shift = i % len(contenders)
                 for c in contenders[shift:] + contenders[:shift]:
                     load = os.getloadavg()[0]
+                    cpu_before = group_cpu_seconds(c.process.pid)
                     res = run_wrk(
                         wrk,
                         c,
@@ -909,12 +1044,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         connections=args.connections,
                         threads=args.threads,
                     )
+                    res.cpu_s = group_cpu_seconds(c.process.pid) - cpu_before
                     check_result(c, res)
                     res.load_avg = load
                     c.results.append(res)
                     log(
                         f"round {i + 1}/{args.rounds} {c.name:<15} {res.rps:9.1f} req/s  "
-                        f"p99 {res.p99_ms:8.2f} ms"
+                        f"p99 {res.p99_ms:8.2f} ms  cpu {res.cpu_us_per_request:6.0f} us/req"
                     )
             summary = summarize(contenders, args)
             if args.json_out:

@@ -29,9 +29,16 @@ class EventKind(enum.Enum):
     # projection of entitlements skips them (see :data:`CARD_KINDS`).
     CARD_ISSUED = "card-issued"
     CARD_HOTLISTED = "card-hotlisted"
+    # A life event (death, move out of Kent, change of name or address) told to us once:
+    # ``service`` names the kind of life event, never its details. Not an entitlement, so
+    # the projection skips it like the card kinds; the entitlements it ends have their
+    # own ``revoke`` events.
+    LIFE_EVENT = "life-event"
 
 
 CARD_KINDS = frozenset({EventKind.CARD_ISSUED, EventKind.CARD_HOTLISTED})
+#: Kinds that are on the ledger but are not about an entitlement's state.
+NON_ENTITLEMENT_KINDS = CARD_KINDS | {EventKind.LIFE_EVENT}
 
 
 class Channel(enum.Enum):

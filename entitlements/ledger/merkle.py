@@ -36,23 +36,32 @@ class RootBuilder:
     """
 
     def __init__(self) -> None:
-        self._stack: list[tuple[int, bytes]] = []  # (subtree size, hash), largest first
+        # Hashes of the perfect subtrees, largest first: one per set bit of the size.
+        self._stack: list[bytes] = []
         self.size = 0
 
     def add(self, leaf: bytes) -> None:
-        stack, size, digest = self._stack, 1, leaf
-        while stack and stack[-1][0] == size:
-            left_size, left = stack.pop()
-            # node_hash, inlined: this runs once per event when verifying a million
-            size, digest = left_size + size, _sha256(b"\x01" + left + digest).digest()
-        stack.append((size, digest))
-        self.size += 1
+        self.extend((leaf,))
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """Add leaves in order: one call per batch keeps the per-leaf cost to the hashing."""
+        stack, sha256 = self._stack, _sha256
+        count = self.size
+        for digest in leaves:
+            count += 1
+            # Below the new leaf, one perfect subtree merges per trailing zero bit of the
+            # new size (a binary counter): node_hash inlined, as this runs once per event.
+            merges = (count & -count).bit_length() - 1
+            for _ in range(merges):
+                digest = sha256(b"\x01" + stack.pop() + digest).digest()
+            stack.append(digest)
+        self.size = count
 
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT
-        digest = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
+        digest = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
             digest = node_hash(left, digest)
         return digest
 

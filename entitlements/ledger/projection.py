@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 
-from entitlements.ledger.events import CARD_KINDS, EventKind, LedgerEvent
+from entitlements.ledger.events import NON_ENTITLEMENT_KINDS, EventKind, LedgerEvent
 
 _STATUS = {
     EventKind.GRANT: "active",
@@ -51,7 +51,7 @@ def fold(
 ) -> dict[Key, EntitlementState]:
     states = dict(start or {})
     for seq, event in events:
-        if event.kind in CARD_KINDS:  # a card's life cycle is on the ledger, not an entitlement
+        if event.kind in NON_ENTITLEMENT_KINDS:  # cards and life events: not entitlements
             continue
         key = (event.resident, event.service)
         states[key] = apply(states.get(key), seq, event)

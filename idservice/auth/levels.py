@@ -11,15 +11,17 @@ ACR_MFA = "urn:kentcard:acr:mfa"  # password + one-time code, or a passkey
 ACR_CARD_PIN = "urn:kentcard:acr:card-pin"  # Kent Card + PIN: possession + knowledge
 
 #: Higher is stronger; a client asking for a level accepts any level at or above it.
-ACR_RANK = {ACR_PASSWORD: 1, ACR_MFA: 2, ACR_CARD_PIN: 2}
-#: Advertised in discovery: only levels a resident can reach today. Card + PIN sign-in
-#: (issue 5) adds ACR_CARD_PIN here when it exists.
-ACR_VALUES_SUPPORTED = [ACR_PASSWORD, ACR_MFA]
+#: Card + PIN ranks above a second factor: the key cannot leave the card, and the card
+#: itself checks the PIN (a hardware multi-factor authenticator), so a service can ask
+#: for it specifically.
+ACR_RANK = {ACR_PASSWORD: 1, ACR_MFA: 2, ACR_CARD_PIN: 3}
+#: Advertised in discovery: the levels a resident can reach.
+ACR_VALUES_SUPPORTED = [ACR_PASSWORD, ACR_MFA, ACR_CARD_PIN]
 
 AMR_PASSWORD = ["pwd"]
 AMR_PASSWORD_OTP = ["pwd", "otp", "mfa"]
 AMR_PASSKEY = ["hwk", "user"]
-AMR_CARD_PIN = ["sc", "pin", "mfa"]
+AMR_CARD_PIN = ["sc", "pin"]  # RFC 8176: smart card, PIN
 
 
 def acr_for(amr: list[str]) -> str:

@@ -40,9 +40,11 @@ def counter_reader(app: Flask) -> CounterReader:
 
 def init_app(app: Flask) -> None:
     from idservice.cards.api import bp
+    from idservice.cards.signin_api import bp as sign_in_bp
 
     settings = app.config["KENTCARD"]
     app.extensions.setdefault(
         COUNTER_READER_KEY, pcsc_counter_reader(settings.counter_reader or None)
     )
     app.register_blueprint(bp)
+    app.register_blueprint(sign_in_bp)

@@ -9,61 +9,45 @@ Errors are JSON ``{"error": code, "message": words}``: 401 ``invalid_token`` (no
 expired bearer token), 403 ``insufficient_scope`` (token without ``taps:write``), 400
 ``invalid_request`` (not a JSON object, a field missing or not hex), 422
 ``unprocessable_tap`` (an unknown mode, a challenge of the wrong length, or card data
-that is not a Kent Card answer).
+that is not a Kent Card answer), 422 ``stale_challenge`` (the challenge's time is more
+than the window away from the service's clock) and 409 ``replayed_tap`` (this card's
+answer to this challenge was decided before): see docs/card-protocol.md.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from cardio import certificate as cert
 from cardio import spec
 from cardio.errors import MalformedResponseError
+from cardio.issuer import IssuerError
 from cardio.keyring import IssuerKeyring
 from cardio.session import parse_select_answer
-from cardio.verify import TapRejected, verify_tap
+from cardio.verify import TapRejected, challenge_time, verify_tap
 from idservice.cards import dao
 from idservice.cards.decisions import MODE_SERVICES, TapDecision, decide
-from idservice.cards.issuance import card_issuer
+from idservice.cards.issuance import issuer_keyring
 from idservice.db import transaction
-from idservice.oauth import scopes
-from idservice.oauth.tokens import verify_access_token
+from idservice.oauth.bearer import ApiError, bearer_token, error_response, require_scope
 
 bp = Blueprint("cards_api", __name__, url_prefix="/api/v1")
 TAPS_SCOPE = "taps:write"
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error, self.message = status, error, message
-
-
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError) -> tuple[Response, int]:
-    response = jsonify({"error": exc.error, "message": exc.message})
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
-    elif exc.status == 403:
-        response.headers["WWW-Authenticate"] = (
-            f'Bearer error="insufficient_scope", scope="{TAPS_SCOPE}"'
-        )
-    return response, exc.status
+    return error_response(exc)
 
 
 def _reader_client_id() -> str:
-    header = request.headers.get("Authorization", "")
-    kind, _, token = header.partition(" ")
-    if kind.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "invalid_token", "Send the reader's access token: Bearer <token>")
-    found = verify_access_token(token.strip())
-    if found is None or found.is_expired() or found.is_revoked():
-        raise ApiError(401, "invalid_token", "The access token is not valid or has expired")
-    if TAPS_SCOPE not in scopes.parse(found.scope):
-        raise ApiError(403, "insufficient_scope", f"The token needs the {TAPS_SCOPE} scope")
+    found = bearer_token()
+    require_scope(found, TAPS_SCOPE)
     return str(found.row.client_id)
 
 
@@ -78,11 +62,30 @@ def _hex_field(body: dict[str, Any], name: str) -> bytes:
 
 
 def _keyring() -> IssuerKeyring:
-    return card_issuer().keyring()
+    try:
+        return issuer_keyring()
+    except IssuerError as exc:
+        message = f"The issuer keyring cannot be read: {exc}"
+        raise ApiError(503, "issuer_unavailable", message) from None
+
+
+def _check_fresh(challenge: bytes) -> None:
+    """Refuse a challenge made more than the window away from now (replay protection)."""
+    window = current_app.config["KENTCARD"].tap_challenge_window
+    skew = challenge_time(challenge) - time.time()
+    if abs(skew) > window:
+        when = "old" if skew < 0 else "ahead of the service's clock"
+        raise ApiError(
+            422,
+            "stale_challenge",
+            f"The challenge is {abs(skew):.0f} s {when} (at most {window} s): tap again, "
+            "and check the reader's clock",
+        )
 
 
 @bp.post("/taps")
 def taps() -> Response:
+    dao.dao_autocommit_for_request()
     client_id = _reader_client_id()
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -99,25 +102,46 @@ def taps() -> Response:
         answer = parse_select_answer(select_answer)
     except MalformedResponseError as exc:
         raise ApiError(422, "unprocessable_tap", f"select_answer: {exc}") from None
+    _check_fresh(challenge)
     today = date.today()
-    card_number = answer.card_number
     try:
         verified = verify_tap(answer, challenge, signature, _keyring(), today)
     except TapRejected as rejected:
         decision = TapDecision(False, rejected.reason.code, rejected.reason.words)
-        card_number = rejected.card_number
+        with transaction():
+            _record(client_id, rejected.card_number, mode, decision, None)
     else:
         point = cert.decode(answer.certificate or b"").public_point
-        with transaction():
-            decision = decide(verified.card_number, mode, today, point)
-    with transaction():
-        dao.dao_record_tap(
-            reader_client_id=client_id,
-            card_number=card_number,
-            mode=mode,
-            decision="allow" if decision.allowed else "deny",
-            code=decision.code,
-            reason=decision.reason,
-        )
+        try:
+            with transaction():
+                decision = decide(verified.card_number, mode, today, point)
+                # The challenge is kept only for a genuine answer: its unique index with
+                # the card number is what refuses the same answer a second time.
+                _record(client_id, verified.card_number, mode, decision, challenge)
+        except IntegrityError:
+            current_app.logger.warning("replayed tap refused (reader %s)", client_id)
+            raise ApiError(
+                409,
+                "replayed_tap",
+                "This card answer was decided before: tap the card again",
+            ) from None
     current_app.logger.debug("tap decided: %s", decision.code)
     return jsonify(decision.as_dict())
+
+
+def _record(
+    client_id: str,
+    card_number: str | None,
+    mode: str,
+    decision: TapDecision,
+    challenge: bytes | None,
+) -> None:
+    dao.dao_record_tap(
+        reader_client_id=client_id,
+        card_number=card_number,
+        mode=mode,
+        decision="allow" if decision.allowed else "deny",
+        code=decision.code,
+        reason=decision.reason,
+        challenge=challenge,
+    )

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cardio.cardnumber import CARD_NUMBER_LENGTH, luhn_check_digit
+from entitlements.ledger.tables import STATES
 from idservice.db import db_session
 from idservice.models.base import utcnow
 from idservice.models.cards import (
     CARD_ACTIVE,
-    CARD_ORDERED,
-    CARD_PERSONALISED,
     Card,
     CardNumberCounter,
     Tap,
@@ -84,19 +84,6 @@ def dao_get_active_card(resident_id: str) -> Card | None:
     )
 
 
-def dao_get_unfinished_card(resident_id: str) -> Card | None:
-    """A card ordered (or personalised but never confirmed) for this resident, to run again."""
-    return db_session.scalar(
-        select(Card)
-        .where(
-            Card.resident_id == resident_id,
-            Card.status.in_((CARD_ORDERED, CARD_PERSONALISED)),
-        )
-        .order_by(Card.ordered_at.desc())
-        .limit(1)
-    )
-
-
 def dao_set_status(card_id: str, status: str, *, expected: tuple[str, ...], **values: Any) -> bool:
     """Move a card to ``status`` only from one of ``expected``; False if it had moved on.
 
@@ -115,10 +102,66 @@ def dao_set_status(card_id: str, status: str, *, expected: tuple[str, ...], **va
     return changed
 
 
-def dao_record_tap(**values: Any) -> Tap:
-    tap = Tap(**values)
-    db_session.add(tap)
-    return tap
+_CARDS = cast(Table, Card.__table__)
+_TAPS = cast(Table, Tap.__table__)
+
+
+#: Built once: the hot path of an online tap runs these on the request's connection
+#: (Core, no ORM objects), so only parameters change and the compiled form is cached.
+_CARD_WITH_STATES = (
+    select(
+        _CARDS.c.status,
+        _CARDS.c.hotlist_reason,
+        _CARDS.c.expiry,
+        _CARDS.c.public_key,
+        STATES.c.service,
+        STATES.c.valid_from,
+        STATES.c.valid_until,
+    )
+    .select_from(
+        _CARDS.outerjoin(
+            STATES,
+            and_(
+                STATES.c.resident == _CARDS.c.resident_id,
+                STATES.c.service.in_(bindparam("services", expanding=True)),
+                STATES.c.status == "active",
+            ),
+        )
+    )
+    .where(_CARDS.c.card_number == bindparam("card_number"))
+)
+_INSERT_TAP = insert(_TAPS)
+
+
+def dao_autocommit_for_request() -> None:
+    """Run this request's statements in autocommit (call before any statement).
+
+    For online taps: every statement stands alone (reads, then one INSERT that the unique
+    index guards), so no BEGIN and COMMIT round trips are needed on the hot path. The pool
+    resets the isolation level when the connection goes back to it.
+    """
+    db_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def dao_card_with_states(card_number: str, services: Sequence[str]) -> list[Any]:
+    """The card (status, key, expiry) with its resident's active states for ``services``.
+
+    One row per state held, or one row with ``service`` NULL; no rows for an unknown card.
+    A single query on two indexes (the card number, the states' primary key).
+    """
+    connection = db_session.connection()
+    found = connection.execute(
+        _CARD_WITH_STATES, {"card_number": card_number, "services": list(services)}
+    )
+    return list(found.all())
+
+
+def dao_record_tap(**values: Any) -> None:
+    """Insert one tap row. With a ``challenge``, the unique index on (card number,
+    challenge) raises :class:`IntegrityError` for an answer seen before."""
+    values.setdefault("at", utcnow())
+    values.setdefault("challenge", None)
+    db_session.connection().execute(_INSERT_TAP, values)
 
 
 def dao_recent_taps(card_number: str, limit: int = 20) -> list[Tap]:

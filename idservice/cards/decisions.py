@@ -10,12 +10,8 @@ import functools
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
-
 from entitlements.catalogue import load_catalogue
-from entitlements.ledger.tables import STATES
 from idservice.cards import dao
-from idservice.db import db_session
 from idservice.models.cards import CARD_ACTIVE, CARD_EXPIRED, CARD_HOTLISTED, CARD_REPLACED
 
 #: Which catalogue services open the gate in each reader mode, best first.
@@ -68,29 +64,28 @@ def decide(
 
     ``public_point`` is the key the card proved it holds: it must be the key registered
     for this card number, so a second card written with the same number is refused.
+    One indexed query: the card row joined to its resident's states for the mode.
     """
-    card = dao.dao_get_card_by_number(card_number)
-    if card is None:
+    services = MODE_SERVICES[mode]
+    rows = dao.dao_card_with_states(card_number, services)
+    if not rows:
         return TapDecision(False, "unknown_card", "card is not on the card register")
+    card = rows[0]
     if public_point is not None and card.public_key is not None and card.public_key != public_point:
         return TapDecision(False, "not_registered", "card is not the one on the card register")
     if card.status in (CARD_HOTLISTED, CARD_REPLACED):
+        if card.hotlist_reason is None and card.status == CARD_HOTLISTED:
+            # Cancelled by the council (a death or an erasure), not reported by anyone.
+            return TapDecision(False, "hotlisted", "card cancelled")
         return TapDecision(False, "hotlisted", f"card reported {card.hotlist_reason or 'replaced'}")
     if card.status == CARD_EXPIRED or card.expiry < today:
         return TapDecision(False, "expired", "card has expired: the resident can renew it")
     if card.status != CARD_ACTIVE:
         return TapDecision(False, "not_active", "card was never activated: send it to a Gateway")
-    services = MODE_SERVICES[mode]
-    rows = db_session.execute(
-        select(STATES.c.service, STATES.c.valid_from, STATES.c.valid_until).where(
-            STATES.c.resident == card.resident_id,
-            STATES.c.service.in_(services),
-            STATES.c.status == "active",
-        )
-    ).all()
+    held = [r for r in rows if r.service is not None]
     current = [
         r
-        for r in rows
+        for r in held
         if (r.valid_from is None or r.valid_from <= today)
         and (r.valid_until is None or today <= r.valid_until)
     ]
@@ -99,6 +94,6 @@ def decide(
         return TapDecision(
             True, "entitled", _allowed_words(best.service), best.service, best.valid_until
         )
-    if rows:
+    if held:
         return TapDecision(False, "entitlement_expired", f"no current {mode} entitlement")
     return TapDecision(False, "not_entitled", f"no {mode} entitlement on this card")

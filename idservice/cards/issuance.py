@@ -4,8 +4,11 @@ The order of events is what keeps the register honest:
 
 1. :func:`order_card` allocates a card number and writes an ``ordered`` row (committed).
 2. :func:`personalise_card` runs the card protocol over whatever connection the counter
-   has; the database is not touched while the card is in the reader, so a card pulled out
-   half-way leaves the row ``ordered`` and the same card can be run again.
+   has; the database is not touched while the card is in the reader. If anything fails
+   (card pulled out half-way, card fault, another counter won the race) the order becomes
+   ``spoiled``, as a card bureau records spoilage: the number is burnt and never reused,
+   the card never worked, and it does not count as a card the resident has. A blank card
+   pulled out before LOCK is still unlocked and can be run again, under a new number.
 3. Only after a confirming tap does one transaction make the card ``active``, link the card
    it replaces, append the ``card-issued`` ledger event and the audit record. The partial
    unique index on active cards decides between two members of staff issuing at once.
@@ -16,20 +19,27 @@ entitlement from the moment it is active.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from cardio import certificate as cert
 from cardio.certificate import CardCertificate
 from cardio.connection import CardConnection
-from cardio.issuer import Issuer, IssuerStore
+from cardio.issuer import Issuer, IssuerError, IssuerStore
+from cardio.keyring import IssuerKeyring
 from cardio.personalise import issue
+from cardio.session import KentCardSession
+from cardio.verify import new_challenge, verify_tap
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
 from idservice import audit
 from idservice.cards import dao
+from idservice.cards.issuer_keys import issuer_store
 from idservice.config import Settings
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
@@ -39,12 +49,14 @@ from idservice.models.cards import (
     CARD_ORDERED,
     CARD_PERSONALISED,
     CARD_REPLACED,
+    CARD_SPOILED,
     HOTLIST_REASONS,
     Card,
 )
 from idservice.services.residents import dao_get_resident_by_id
 
 LEDGER_SERVICE = "kent-card"
+T = TypeVar("T")
 
 
 class CardRefused(Exception):
@@ -81,14 +93,38 @@ def _settings() -> Settings:
     return current_app.config["KENTCARD"]  # type: ignore[no-any-return]
 
 
+def _cached(name: str, load: Callable[[IssuerStore], T]) -> T:
+    """Loaded once per app, and again when ``issuer.json`` changes (after a rotation)."""
+    store = issuer_store(_settings().instance_path)
+    try:
+        stamp = store.metadata_path.stat().st_mtime_ns
+    except FileNotFoundError:
+        stamp = None
+    cached = current_app.extensions.get(name)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, load(store))
+        current_app.extensions[name] = cached
+    return cached[1]
+
+
 def card_issuer() -> Issuer:
-    """The issuer keys in ``<instance>/issuer`` (made by ``kentcard issuer init``), loaded
-    once per app."""
-    cached = current_app.extensions.get("kentcard_card_issuer")
-    if cached is None:
-        cached = IssuerStore(_settings().instance_path / "issuer").load()
-        current_app.extensions["kentcard_card_issuer"] = cached
-    return cached
+    """The issuer keys in ``<instance>/issuer`` (made by ``kentcard issuer init``), opened
+    with the configured passphrase or hook (:mod:`idservice.cards.issuer_keys`).
+
+    Raises :class:`CardRefused` naming what to fix when they cannot be opened.
+    """
+    try:
+        return _cached("kentcard_card_issuer", IssuerStore.load)
+    except IssuerError as exc:
+        raise CardRefused(f"Cards cannot be signed: {exc}") from None
+
+
+def issuer_keyring() -> IssuerKeyring:
+    """Every issuer public key whose cards may still be valid: what taps verify against.
+
+    Read from ``issuer.json`` alone, so checking a tap never needs the passphrase.
+    """
+    return _cached("kentcard_issuer_keyring", IssuerStore.public_keyring)
 
 
 def _audit(action: str, actor: CounterActor, card: Card, **details: object) -> None:
@@ -134,13 +170,6 @@ def order_card(actor: CounterActor, resident_id: str, today: date | None = None)
         raise CardRefused("This account is closed: a card cannot be issued on it")
     if dao.dao_get_active_card(resident.id) is not None:
         raise AlreadyHasCard()
-    unfinished = dao.dao_get_unfinished_card(resident.id)
-    if (
-        unfinished is not None
-        and unfinished.status == CARD_ORDERED
-        and unfinished.issued_by_staff_id == actor.staff_id
-    ):
-        return unfinished  # the same counter running a pulled-out card again
     number = dao.dao_next_card_number(_settings().card_issuer_prefix)
     card = dao.dao_create_card(
         card_number=number,
@@ -170,11 +199,15 @@ def personalise_card(
     card = _load(card_id)
     if card.status != CARD_ORDERED:
         raise CardRefused("This card order has already been used: start again")
-    issued = issue(connection, card_issuer(), card.card_number, card.expiry, pin, today)
+    try:
+        issued = issue(connection, card_issuer(), card.card_number, card.expiry, pin, today)
+    except Exception as exc:  # whatever the card or reader did, this number is finished
+        _spoil(actor, card.id, type(exc).__name__)
+        raise
     try:
         return _activate(actor, card.id, card.resident_id, issued.certificate)
     except IntegrityError:
-        _mark_personalised(card.id, issued.certificate)
+        _spoil(actor, card.id, "issued elsewhere", issued.certificate)
         raise IssuedElsewhere() from None
 
 
@@ -223,11 +256,13 @@ def _activate(
 
 
 @transactional
-def _mark_personalised(card_id: str, certificate: CardCertificate) -> None:
-    """The card was written and locked but must not be used: record what it holds."""
-    dao.dao_set_status(
-        card_id, CARD_PERSONALISED, expected=(CARD_ORDERED,), **_written(certificate)
-    )
+def _spoil(
+    actor: CounterActor, card_id: str, why: str, certificate: CardCertificate | None = None
+) -> None:
+    """The order failed: burn the number for good, keeping what the card holds if known."""
+    written = _written(certificate) if certificate is not None else {}
+    if dao.dao_set_status(card_id, CARD_SPOILED, expected=(CARD_ORDERED,), **written):
+        _audit("card.spoiled", actor, dao.dao_get_card(card_id), failure=why)
 
 
 @transactional
@@ -247,6 +282,59 @@ def report_card(actor: CounterActor, card_id: str, why: str) -> Card:
         raise CardRefused("This card is not in use, so it cannot be reported")
     _ledger(EventKind.CARD_HOTLISTED, actor, card, f"card reported {why}", now)
     _audit("card.hotlisted", actor, card, hotlist_reason=why)
+    return card
+
+
+class NotBlocked(CardRefused):
+    def __init__(self, tries_left: int | None) -> None:
+        left = (
+            "the PIN was just entered correctly"
+            if tries_left is None
+            else (f"it has {tries_left} {'try' if tries_left == 1 else 'tries'} left")
+        )
+        super().__init__(
+            f"The PIN on this card is not blocked ({left}). The resident can go on using it, "
+            "or change it at a kiosk"
+        )
+
+
+def unblock_pin(
+    actor: CounterActor, card_id: str, connection: CardConnection, pin: str, today: date
+) -> Card:
+    """Set a new PIN on a blocked card at the counter (issuer-signed SET PIN).
+
+    The card in the reader must prove it is this resident's active card (a tap, checked
+    against the register's key) and its PIN must be blocked. Raises :class:`CardRefused`
+    with words staff can act on, or the card's own errors (status word named).
+    """
+    card = _load(card_id)
+    if card.status != CARD_ACTIVE:
+        raise CardRefused("Only an active card can be unblocked. This card cannot be used")
+    session = KentCardSession(connection)
+    verified = verify_tap(
+        session.info,
+        challenge := new_challenge(),
+        session.internal_authenticate(challenge),
+        card_issuer().keyring(),
+        today,
+    )
+    proved_key = cert.decode(session.info.certificate or b"").public_point
+    if verified.card_number != card.card_number or proved_key != card.public_key:
+        raise CardRefused(
+            f"The card in the reader is not the card ending {card.card_number[-4:]}. "
+            "Put the resident's card in the reader"
+        )
+    tries = session.pin_tries_left()
+    if tries != 0:
+        raise NotBlocked(tries)
+    session.set_pin(card_issuer().personalisation_key, pin)
+    return _record_unblock(actor, card.id)
+
+
+@transactional
+def _record_unblock(actor: CounterActor, card_id: str) -> Card:
+    card = dao.dao_get_card(card_id)
+    _audit("card.pin_unblocked", actor, card)
     return card
 
 

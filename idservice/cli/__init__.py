@@ -5,11 +5,13 @@ from __future__ import annotations
 import click
 
 from idservice.cli.card import issuer_group, reader_group, virtual_card_group
+from idservice.cli.cards import cards_group
 from idservice.cli.core import db_group, demo, serve
 from idservice.cli.entitlements import eligibility_group, entitlements_group, services_group
 from idservice.cli.ledger import ledger_group
 from idservice.cli.mail import mail_group
 from idservice.cli.oauth import register as register_oauth
+from idservice.cli.partners import register as register_partners
 from idservice.cli.residents import residents_group
 from idservice.cli.staff import staff_group
 
@@ -29,9 +31,10 @@ main.add_command(eligibility_group)
 main.add_command(entitlements_group)
 main.add_command(ledger_group)
 main.add_command(staff_group)
-for _group in (issuer_group, virtual_card_group, reader_group):
+for _group in (issuer_group, virtual_card_group, reader_group, cards_group):
     main.add_command(_group)
 register_oauth(main)
+register_partners(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -22,7 +23,7 @@ from cardio.cardnumber import CardNumberError, from_bcd, mask, new_card_number, 
 from cardio.decision import DecisionSource, LocalDecisionSource, Mode
 from cardio.issuer import IssuerError, IssuerStore
 from cardio.keyring import IssuerKeyring, KeyringError
-from cardio.online import OnlineDecisionSource
+from cardio.online import OnlineDecisionError, OnlineDecisionSource
 from cardio.personalise import issue
 from cardio.station import ReaderStation, TapOutcome
 from cardio.taplog import TapLog
@@ -45,23 +46,94 @@ def reader_folder() -> Path:
 # -- issuer ---------------------------------------------------------------------------------
 
 
-@click.group("issuer", help="The card issuer's keys (development).")
+@click.group("issuer", help="The card issuer's keys.")
 def issuer_group() -> None:
     pass
 
 
-@issuer_group.command("init", help="Create the development issuer keys and the reader keyring.")
+def _store(create_development: bool = False) -> IssuerStore:
+    from idservice.cards.issuer_keys import issuer_store
+
+    try:
+        return issuer_store(instance_path(), create_development=create_development)
+    except IssuerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _embedded_default() -> bool:
+    """The database is the embedded SQLite file: a development instance."""
+    return os.environ.get("KENTCARD_DATABASE_URL", "sqlite").startswith("sqlite")
+
+
+@issuer_group.command("init", help="Create the issuer keys (encrypted) and the reader keyring.")
 def issuer_init() -> None:
-    store = IssuerStore(issuer_folder())
+    store = _store(create_development=_embedded_default())
     try:
         issuer = store.init()
     except IssuerError as exc:
         raise click.ClickException(str(exc)) from None
     keyring_path = reader_folder() / KEYRING_FILE
-    issuer.keyring().save(keyring_path)
+    store.public_keyring().save(keyring_path)
     click.echo(f"Issuer certificate key id {issuer.certificate_key_id.hex()}")
     click.echo(f"Personalisation key id {issuer.personalisation_key.key_id.hex()}")
-    click.echo(f"Private keys in {store.folder} (0600); readers load {keyring_path}")
+    click.echo(f"Private keys in {store.folder}, encrypted with {store.protection.source}")
+    click.echo(f"Readers load {keyring_path}")
+
+
+@issuer_group.command("rotate", help="A new certificate key signs; old cards still verify.")
+def issuer_rotate() -> None:
+    from idservice.config import Settings
+
+    store = _store()
+    days = Settings.from_env().card_validity_years * 366
+    try:
+        issuer = store.rotate(card_validity_days=days)
+    except IssuerError as exc:
+        raise click.ClickException(str(exc)) from None
+    keyring_path = reader_folder() / KEYRING_FILE
+    store.public_keyring().save(keyring_path)
+    click.echo(f"New certificate key id {issuer.certificate_key_id.hex()} signs from today")
+    for key in issuer.previous_keys:
+        record = next(r for r in store.certificate_keys() if r.key_id == key.key_id.hex())
+        click.echo(f"Key {record.key_id} verifies its cards until {record.verify_until}")
+    click.echo(
+        f"Updated {keyring_path}; run `kentcard issuer export-public --out FILE` and give it "
+        "to every reader, and restart `kentcard serve` workers"
+    )
+
+
+@issuer_group.command(
+    "export-public", help="The readers' keyring: public keys and their validity, no secrets."
+)
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Default: standard output.")
+def issuer_export_public(out: Path | None) -> None:
+    store = IssuerStore(issuer_folder())  # public halves only: no passphrase needed
+    try:
+        document = store.export_public()
+    except IssuerError as exc:
+        raise click.ClickException(str(exc)) from None
+    text = json.dumps(document, indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)
+    click.echo(f"{len(document['keys'])} issuer public key(s) written to {out}", err=True)
+
+
+@issuer_group.command("encrypt", help="Encrypt issuer keys made before keys were encrypted.")
+def issuer_encrypt() -> None:
+    store = _store(create_development=_embedded_default())
+    try:
+        issuer = store.encrypt()
+    except IssuerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Issuer keys {issuer.certificate_key_id.hex()} and "
+        f"{issuer.personalisation_key.key_id.hex()} encrypted with {store.protection.source}"
+    )
 
 
 # -- virtual card ---------------------------------------------------------------------------
@@ -95,7 +167,7 @@ def virtual_card_new(
     valid_to = date.fromisoformat(expiry) if expiry else today.replace(year=today.year + 5)
     pin = pin or f"{secrets.randbelow(10000):04d}"
     try:
-        issuer = IssuerStore(issuer_folder()).load()
+        issuer = _store().load()
     except IssuerError as exc:
         raise click.ClickException(str(exc)) from None
     card = VirtualKentCard.blank(issuer.personalisation_key.public_point, CardStateFile(state_path))
@@ -166,6 +238,19 @@ def _decisions(folder: Path, online: str | None, client_id: str | None) -> Decis
     if not secret:
         raise click.UsageError("give the reader's client secret on standard input")
     return OnlineDecisionSource(online, client_id, secret)
+
+
+def _announce(decisions: DecisionSource, online: str | None) -> None:
+    """Say how taps will be decided; online, fetch the token now so a wrong secret or an
+    unreachable service shows at start (taps are still served: they answer "offline")."""
+    if not isinstance(decisions, OnlineDecisionSource):
+        return
+    try:
+        decisions.token()
+    except OnlineDecisionError as exc:
+        _event(f"online decisions not available yet ({exc})")
+    else:
+        _event(f"deciding online at {online}")
 
 
 def _station(
@@ -247,6 +332,7 @@ def reader_watch(
     folder = folder or reader_folder()
     decisions = _decisions(folder, online, client_id)
     station = _station(mode, reader, location, folder, decisions)
+    _announce(decisions, online)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     _event(f"watching {station.reader.name} in {mode} mode")
@@ -280,6 +366,7 @@ def reader_tap(
     folder = folder or reader_folder()
     decisions = _decisions(folder, online, client_id)
     station = _station(mode, reader, location, folder, decisions)
+    _announce(decisions, online)
     stop = threading.Event()
     outcomes: list[TapOutcome] = []
     timer = threading.Timer(timeout, stop.set)
@@ -293,6 +380,61 @@ def reader_tap(
         sys.exit(2)
     _show(outcomes[0], as_json)
     sys.exit(0 if outcomes[0].decided else 1)
+
+
+@reader_group.command(
+    "sign-in", help="Card + PIN sign-in at a kiosk: sign the challenge for the code on screen."
+)
+@click.option("--code", required=True, help="The sign-in code the kiosk screen shows.")
+@click.option("--online", required=True, metavar="URL", help="The identity service.")
+@_CLIENT_ID
+@_SECRET_STDIN
+@_READER
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for a card.")
+@click.option(
+    "--pin-stdin", is_flag=True, help="Read the PIN from standard input (tests, PIN pads)."
+)
+def reader_sign_in(
+    code: str,
+    online: str,
+    client_id: str | None,
+    client_secret_stdin: bool,
+    reader: str | None,
+    timeout: float,
+    pin_stdin: bool,
+) -> None:
+    from cardio.connection import CardConnection, CardRemovedError
+    from cardio.pcsc import PcscReader
+    from cardio.signin import OnlineSignIn, run_sign_in
+
+    if not client_id:
+        raise click.UsageError("give the reader's --client-id and --client-secret-stdin")
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise click.UsageError("give the reader's client secret on standard input")
+    pcsc = PcscReader(reader)
+
+    def connect() -> CardConnection:
+        _event(f"put the Kent Card in {pcsc.name}")
+        if not pcsc.wait_for_card(timeout):
+            raise CardRemovedError(f"no card in {pcsc.name} within {timeout:g} s")
+        return pcsc.connect()
+
+    def ask_pin() -> str:
+        if pin_stdin:
+            pin = sys.stdin.readline().strip()
+            if not pin:
+                raise click.ClickException("no PIN on standard input")
+            return pin
+        return str(click.prompt("Card PIN", hide_input=True, err=True))
+
+    try:
+        accepted = run_sign_in(
+            connect, OnlineSignIn(online, client_id, secret), code, ask_pin, click.echo
+        )
+    except CardRemovedError as exc:
+        raise click.ClickException(f"{exc}: start again") from None
+    sys.exit(0 if accepted else 1)
 
 
 @reader_group.command("grant", help="Add an entitlement to the local decision file.")

@@ -10,8 +10,10 @@ from flask import current_app
 from idservice.cli.app import with_app
 from idservice.db import db_session
 from idservice.oauth import clients as client_service
+from idservice.oauth import scopes
 from idservice.oauth.dao import dao_list_clients
 from idservice.oauth.keys import KeyStore
+from idservice.partners import registry as partners
 
 
 def register(main: click.Group) -> None:
@@ -35,9 +37,22 @@ def clients_group() -> None:
     help="Repeatable; default authorization_code.",
 )
 @click.option("--scope", default=None, help='Space-separated, e.g. "openid profile email".')
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="SERVICE",
+    help="A catalogue service the partner may check (adds entitlements:SERVICE:check and, "
+    "with no --grant, the client_credentials grant); repeatable.",
+)
 @click.option("--public", is_flag=True, help="No secret (apps that cannot keep one): PKCE S256.")
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Repeatable.")
 @click.option("--sector", default=None, help="Host name for pairwise subject identifiers.")
+@click.option("--partner", is_flag=True, help="A partner service (client_credentials).")
+@click.option("--webhook-url", default=None, help="Partner: where events are pushed (https).")
+@click.option("--contact-email", default=None, help="Partner: who to contact.")
+@click.option("--service", "services", multiple=True, help="Partner: a service code; repeatable.")
+@click.option("--event", "events", multiple=True, help="Partner: an event type (default all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_app
 def clients_create(
@@ -45,11 +60,31 @@ def clients_create(
     redirect_uris: tuple[str, ...],
     grants: tuple[str, ...],
     scope: str | None,
+    checks: tuple[str, ...],
     public: bool,
     logout_uris: tuple[str, ...],
     sector: str | None,
+    partner: bool,
+    webhook_url: str | None,
+    contact_email: str | None,
+    services: tuple[str, ...],
+    events: tuple[str, ...],
     as_json: bool,
 ) -> None:
+    if partner:
+        if not contact_email:
+            raise click.UsageError("A partner needs --contact-email.")
+        grants = grants or ("client_credentials",)
+        if scope is None and not checks:
+            # Least privilege: a partner may check the services it subscribes to, no more
+            # (a partner told of events only keeps the old scope, which grants no checks).
+            checks = tuple(s for s in services if scopes.check_scope(s) in scopes.SCOPES)
+            scope = None if checks else "entitlements:read"
+    elif webhook_url or contact_email or services or events:
+        raise click.UsageError("--webhook-url, --contact-email, --service, --event need --partner.")
+    if checks:
+        scope = " ".join([*scopes.parse(scope), *(scopes.check_scope(c) for c in checks)])
+        grants = grants or ("client_credentials",)
     try:
         registered = client_service.register_client(
             name=name,
@@ -60,11 +95,22 @@ def clients_create(
             post_logout_redirect_uris=logout_uris,
             sector=sector,
         )
-    except client_service.RegistrationError as exc:
+        if partner:
+            partners.add_partner(
+                registered.client.client_id,
+                display_name=name,
+                contact_email=contact_email or "",
+                webhook_url=webhook_url,
+                services=services,
+                events=events or None,
+            )
+    except (client_service.RegistrationError, partners.PartnerError) as exc:
         db_session.rollback()
         raise click.UsageError(str(exc)) from None
     db_session.commit()
     data = registered.as_dict()
+    if partner:
+        data["partner"] = partners.partner_view(partners.get_partner(data["client_id"])).as_dict()
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -75,6 +121,9 @@ def clients_create(
     click.echo(f"  grants:        {' '.join(data['grant_types'])}")
     click.echo(f"  scope:         {data['scope']}")
     click.echo(f"  sector:        {data['sector_identifier']}")
+    if partner:
+        click.echo(f"  webhook:       {data['partner']['webhook_url'] or '(none)'}")
+        click.echo(f"  events:        {' '.join(data['partner']['events'])}")
 
 
 @clients_group.command("list", help="Registered clients (never their secrets).")
@@ -87,6 +136,20 @@ def clients_list(as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['client_id']}  {row['client_name']}  [{' '.join(row['grant_types'])}]")
+
+
+@clients_group.command("scopes", help="Scopes a client can be registered for.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def clients_scopes(as_json: bool) -> None:
+    rows = [
+        {"scope": s.name, "for": "residents" if s.resident else "services", "gives": s.description}
+        for s in scopes.SCOPES.values()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['scope']:<48} {row['for']:<9} {row['gives']}")
 
 
 @click.group("keys", help="Token signing keys.")

@@ -2,11 +2,15 @@
 
 from idservice.models.audit import AuditRecord
 from idservice.models.base import Base
-from idservice.models.cards import Card, CardNumberCounter, Tap
+from idservice.models.cards import Card, CardNumberCounter, CardSignIn, Tap
 from idservice.models.evidence import IdentityEvidence
+from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken, SigningKey
+from idservice.models.partner_api import PairwiseSubject, PartnerQuery
+from idservice.models.partners import LifeEvent, Partner, PartnerEvent
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession, SignInFailure
+from idservice.models.service_requests import ServiceRequest
 from idservice.models.staff import StaffMember, StaffSession
 
 __all__ = [
@@ -15,14 +19,22 @@ __all__ = [
     "Base",
     "Card",
     "CardNumberCounter",
+    "CardSignIn",
     "Consent",
     "IdentityEvidence",
+    "LifeEvent",
     "OAuthClient",
     "OAuthToken",
     "OutboundEmail",
+    "PairwiseSubject",
+    "Partner",
+    "PartnerEvent",
+    "PartnerQuery",
     "PasskeyCredential",
     "Resident",
+    "ResidentFact",
     "ResidentSession",
+    "ServiceRequest",
     "SignInFailure",
     "SigningKey",
     "StaffMember",

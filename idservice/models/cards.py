@@ -32,6 +32,9 @@ CARD_ACTIVE = "active"
 CARD_HOTLISTED = "hotlisted"
 CARD_EXPIRED = "expired"
 CARD_REPLACED = "replaced"
+#: Personalisation failed (card pulled out, card fault, another counter won the race): the
+#: number is burnt and never used again, the card never worked. A card bureau's "spoiled".
+CARD_SPOILED = "spoiled"
 CARD_STATUSES = (
     CARD_ORDERED,
     CARD_PERSONALISED,
@@ -39,6 +42,7 @@ CARD_STATUSES = (
     CARD_HOTLISTED,
     CARD_EXPIRED,
     CARD_REPLACED,
+    CARD_SPOILED,
 )
 #: Why a card was hotlisted; shown to readers as "card reported <reason>".
 HOTLIST_REASONS = ("lost", "stolen", "damaged")
@@ -84,6 +88,9 @@ class Card(Base):
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary(65))
     certificate: Mapped[bytes | None] = mapped_column(LargeBinary(512))
     issuer_key_id: Mapped[str | None] = mapped_column(String(16))
+    # The photo the card bureau prints: a reference into the document store (plain
+    # letters, digits and . _ : / -), never the image. None until a photo is captured.
+    photo_reference: Mapped[str | None] = mapped_column(String(128))
     ordered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     issued_by_staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff_members.id"))
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -97,17 +104,60 @@ class Card(Base):
 
 
 class Tap(Base):
-    """One online tap decision: which reader, which card, what was decided. No names."""
+    """One online tap decision: which reader, which card, what was decided. No names.
+
+    ``challenge`` is kept for taps whose card signature verified: the unique index on
+    (card number, challenge) refuses the same signed answer a second time (replay), and
+    also serves the look-up of a card's recent taps.
+    """
 
     __tablename__ = "taps"
+    __table_args__ = (
+        Index("uq_taps_card_number_challenge", "card_number", "challenge", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reader_client_id: Mapped[str] = mapped_column(String(64))
-    card_number: Mapped[str | None] = mapped_column(String(19), index=True)
+    card_number: Mapped[str | None] = mapped_column(String(19))
+    challenge: Mapped[bytes | None] = mapped_column(LargeBinary(16))
     mode: Mapped[str] = mapped_column(String(16))
     decision: Mapped[str] = mapped_column(String(8))
     code: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200))
+
+
+SIGN_IN_PENDING = "pending"  # waiting for the reader
+SIGN_IN_ANSWERED = "answered"  # the card signed; waiting for the browser to continue
+SIGN_IN_COMPLETED = "completed"  # the browser is signed in: used for good
+SIGN_IN_REFUSED = "refused"  # the card was refused (lost, blocked PIN...): used for good
+SIGN_IN_STATUSES = (SIGN_IN_PENDING, SIGN_IN_ANSWERED, SIGN_IN_COMPLETED, SIGN_IN_REFUSED)
+_SIGN_IN_LIST = ", ".join(f"'{s}'" for s in SIGN_IN_STATUSES)
+
+
+class CardSignIn(Base):
+    """One card + PIN sign-in at a kiosk: a single-use challenge bound to one browser.
+
+    The browser holds a random secret (in its session cookie); only its hash is here. The
+    code is what the screen shows for the kiosk's reader to pick the challenge up with.
+    """
+
+    __tablename__ = "card_sign_ins"
+    __table_args__ = (CheckConstraint(f"status IN ({_SIGN_IN_LIST})", name="status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    challenge: Mapped[bytes] = mapped_column(LargeBinary(16))
+    status: Mapped[str] = mapped_column(String(16), default=SIGN_IN_PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: The reader that picked the challenge up; only it may answer.
+    reader_client_id: Mapped[str | None] = mapped_column(String(64))
+    resident_id: Mapped[str | None] = mapped_column(ForeignKey("residents.id", ondelete="CASCADE"))
+    card_id: Mapped[str | None] = mapped_column(String(36))
+    #: What the screen says next (wrong PIN, tries left, why the card was refused).
+    message: Mapped[str | None] = mapped_column(String(300))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -25,7 +25,10 @@ def init_app(app: Flask) -> None:
     app.extensions["kentcard_oauth_keys"] = KeyStore(
         app.extensions["kentcard_engine"], app.config["KENTCARD"]
     )
+    from idservice.oauth.lean import install as install_lean_token_path
+
     build_server(app)
+    install_lean_token_path(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(account_views.bp)
     app.extensions.setdefault("kentcard_demo_hooks", []).append(create_demo_client)

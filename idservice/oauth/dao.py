@@ -13,10 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from idservice.db import db_session
 from idservice.models.base import utcnow
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken
+from idservice.models.partner_api import PairwiseSubject
 
 
 def digest(value: str) -> str:
@@ -217,3 +220,20 @@ def dao_save_consent(resident_id: str, client_id: str, scope: str) -> Consent:
 
 def dao_delete_consent(consent: Consent) -> None:
     db_session.delete(consent)
+
+
+# -- pairwise subjects -----------------------------------------------------------------
+
+
+def dao_remember_subject(sector: str, subject: str, resident_id: str) -> None:
+    """Record a pairwise ``sub`` released to ``sector`` (nothing if already recorded).
+
+    A ``sub`` is an HMAC and cannot be reversed: this is how the partner API finds the
+    resident behind one, and only within the sector it was released to.
+    """
+    make = pg_insert if db_session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db_session.execute(
+        make(PairwiseSubject)
+        .values(sector=sector, subject=subject, resident_id=resident_id, created_at=utcnow())
+        .on_conflict_do_nothing()
+    )

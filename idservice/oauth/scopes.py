@@ -10,6 +10,17 @@ from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import list_to_scope, scope_to_list
 
+from entitlements.catalogue import load_catalogue
+
+#: The resident's own entitlements, read with their access token (the partner API's
+#: ``GET /api/v1/me/entitlements``).
+OWN_ENTITLEMENTS = "entitlements"
+
+
+def check_scope(service: str) -> str:
+    """The least-privilege scope a partner needs to check one catalogue service."""
+    return f"entitlements:{service}:check"
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -45,6 +56,18 @@ SCOPES: dict[str, Scope] = {
         Scope("cards:read", "whether a Kent Card is valid", resident=False),
         # Registered card readers: report a tap and receive the decision.
         Scope("taps:write", "decisions on Kent Card taps at a reader", resident=False),
+        # A kiosk's reader: answer a card + PIN sign-in challenge shown on its screen.
+        Scope("card-sign-in:write", "Kent Card sign-in at a kiosk reader", resident=False),
+        Scope(
+            OWN_ENTITLEMENTS,
+            "the council services you are entitled to, and until when",
+        ),
+        # The partner API: one scope per catalogue service, so a partner allowed library
+        # checks cannot ask about bus passes (docs/partner-api.md).
+        *(
+            Scope(check_scope(s.code), f"whether a resident holds: {s.name}", resident=False)
+            for s in load_catalogue()
+        ),
     )
 }
 

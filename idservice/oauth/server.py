@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidScopeError
+from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import current_app
 from flask import request as flask_request
@@ -39,8 +39,13 @@ if TYPE_CHECKING:
 EXTENSION = "kentcard_oauth_server"
 
 
+S = TypeVar("S", bound="KentAuthorizationServer")
+
+
 class KentAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Authlib has no type hints
-    def create_oauth2_request(self, request: Any) -> _OAuth2Request:
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request  # built from the WSGI environ by the lean path (oauth/lean.py)
         return _OAuth2Request(flask_request)
 
     def validate_requested_scope(self, scope: str | None) -> None:
@@ -82,7 +87,13 @@ def _query_client(client_id: str) -> OAuthClient | None:
 
 def build_server(app: Flask) -> KentAuthorizationServer:
     app.extensions[CLIENT_CACHE] = ClientCache(ttl=settings_of(app).client_cache_seconds)
-    server = KentAuthorizationServer()
+    server = configure_server(KentAuthorizationServer(), app)
+    app.extensions[EXTENSION] = server
+    return server
+
+
+def configure_server(server: S, app: Flask) -> S:
+    """Grants, extensions and endpoints: one setup for the Flask views and the lean path."""
     server.init_app(app, query_client=_query_client, save_token=save_token)
     server.register_token_generator("default", generate_tokens)
     server.register_grant(
@@ -96,7 +107,6 @@ def build_server(app: Flask) -> KentAuthorizationServer:
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(UserInfoEndpoint(resource_protector=resource_protector()))
     server.register_endpoint(EndSessionEndpoint)
-    app.extensions[EXTENSION] = server
     return server
 
 

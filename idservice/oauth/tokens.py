@@ -103,6 +103,12 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+#: Encoded JOSE headers by their JSON text: a token's header changes only with the key.
+_HEADER_SEGMENTS: dict[str, str] = {}
+
+
 def sign_es256(header: dict[str, Any], claims: dict[str, Any], key: ECKey) -> str:
     """A compact JWS (RFC 7515) signed with ES256 (RFC 7518 section 3.4).
 
@@ -110,15 +116,17 @@ def sign_es256(header: dict[str, Any], claims: dict[str, Any], key: ECKey) -> st
     JOSE library spends several times longer on the same few lines. Everything that
     verifies our tokens (tests, introspection, relying parties) uses a JOSE library.
     """
-    signing_input = (
-        _b64url(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    )
+    header_json = _COMPACT_JSON.encode(header)
+    header_segment = _HEADER_SEGMENTS.get(header_json)
+    if header_segment is None:
+        header_segment = _b64url(header_json.encode())
+        if len(_HEADER_SEGMENTS) < 64:  # one per signing key; bounded all the same
+            _HEADER_SEGMENTS[header_json] = header_segment
+    signing_input = header_segment + "." + _b64url(_COMPACT_JSON.encode(claims).encode())
     private = key.private_key
     if private is None:
         raise ValueError("the signing key has no private part")
-    der = private.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    der = private.sign(signing_input.encode("ascii"), _ECDSA_SHA256)
     r, s = decode_dss_signature(der)
     return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
@@ -152,6 +160,8 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         family_id = None
         refresh_expires = issued + timedelta(seconds=settings().refresh_token_lifetime)
         code_id = code.id if code is not None else None
+    if user is not None:  # the access and ID tokens release this resident's pairwise sub
+        dao.dao_remember_subject(user.sector, claims["sub"], user.resident.id)
     dao.dao_create_token(
         jti=claims["jti"],
         client_id=request.client.client_id,

@@ -23,6 +23,7 @@ from idservice.db import db_session
 from idservice.models.base import utcnow
 from idservice.oauth import consents, scopes
 from idservice.oauth.claims import EndUser
+from idservice.oauth.lean import finish_endpoint_response
 from idservice.oauth.metadata import provider_metadata
 from idservice.oauth.server import add_issuer, get_server
 from idservice.oauth.tokens import keystore, settings
@@ -163,14 +164,7 @@ def _consent_page(client: Any, scope: str, form: ConfirmForm, status: int = 200)
 
 def _finish(response: Response) -> Response:
     """Commit what an endpoint wrote only when it succeeded: an error issues nothing."""
-    session = db_session()
-    if not session.in_transaction():
-        return response  # nothing read or written (a service token from cached data)
-    if response.status_code == 200:
-        session.commit()
-    else:
-        session.rollback()
-    return response
+    return finish_endpoint_response(response)
 
 
 @bp.post("/oauth/token")

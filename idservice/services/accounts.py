@@ -15,7 +15,7 @@ from idservice.auth.sessions import current_session, end_all_sessions, end_sessi
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES, RESIDENT_CLOSED, Resident
-from idservice.services import mail, tokens
+from idservice.services import facts, mail, tokens
 from idservice.services.passwords import hash_password, verify_password
 from idservice.services.residents import dao_get_resident_by_email, dao_get_resident_by_id
 
@@ -89,6 +89,14 @@ def update_details(
             details={**(extra_details or {}), "fields": sorted(changed)},
             reason=reason,
         )
+        recorder = facts.Recorder(
+            actor_type,
+            actor_id if actor_id is not None else resident.id,
+            channel,
+            staff_role=(extra_details or {}).get("staff_role"),
+            reason=reason,
+        )
+        facts.record_from_resident(resident, changed, recorder)
     return changed
 
 

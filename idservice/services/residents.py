@@ -10,6 +10,7 @@ from sqlalchemy import select
 from idservice import audit
 from idservice.db import db_session
 from idservice.models.residents import Resident
+from idservice.services import facts
 from idservice.services.passwords import hash_password
 
 
@@ -79,6 +80,14 @@ def create_resident(
         },
         reason=reason,
     )
+    recorder = facts.Recorder(
+        actor_type,
+        actor_id if actor_id is not None else resident.id,
+        channel,
+        staff_role=(audit_details or {}).get("staff_role"),
+        reason=reason,
+    )
+    facts.record_from_resident(resident, ["date_of_birth", "postcode"], recorder)
     return resident
 
 

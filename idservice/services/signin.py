@@ -116,7 +116,9 @@ def check_password_sign_in(email: str, password: str, *, remote_addr: str) -> Si
     return SignInOutcome(resident, needs_code=resident.totp_enabled_at is not None)
 
 
-def complete_sign_in(resident: Resident, amr: list[str], method: str) -> None:
+def complete_sign_in(
+    resident: Resident, amr: list[str], method: str, **details: str | None
+) -> None:
     """Start the browser session and record the sign-in; the caller commits."""
     clear_failures(resident_key(resident))
     audit.record(
@@ -125,7 +127,7 @@ def complete_sign_in(resident: Resident, amr: list[str], method: str) -> None:
         actor_type="resident",
         actor_id=resident.id,
         channel="web",
-        details={"method": method},
+        details={"method": method, **details},
     )
     start_session(resident, amr)
 

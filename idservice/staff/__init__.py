@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, request
+from flask import Blueprint, has_request_context, request
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -19,7 +19,12 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 def init_app(app: Flask) -> None:
     # Importing the view modules adds their routes to the blueprint.
-    from idservice.staff import auth_views, views  # noqa: F401
+    from idservice.staff import (  # noqa: F401
+        auth_views,
+        life_event_views,
+        service_views,
+        views,
+    )
     from idservice.staff.auth import current_staff
     from idservice.staff.demo import create_demo_staff
     from idservice.staff.permissions import allowed, role_title
@@ -29,6 +34,6 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _staff_globals() -> dict[str, Any]:
-        if request.blueprint != "staff":
+        if not has_request_context() or request.blueprint != "staff":
             return {}
         return {"current_staff": current_staff(), "can": allowed, "role_title": role_title}

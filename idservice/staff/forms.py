@@ -321,3 +321,7 @@ class ReplaceCardForm(IssueCardForm):
     """Replacing the active card: say what happened to it; it is reported at once."""
 
     fields = (_hotlist_field("What happened to the current card?"), *IssueCardForm.fields)
+
+
+class UnblockPinForm(IssueCardForm):
+    """Unblocking at the counter: the resident chooses a new PIN, typed twice."""

@@ -2,8 +2,10 @@
 
 Each view names the one :class:`Action` it performs and asks :func:`allowed`; nothing
 else in the code decides access, so the table below is the whole policy and can be read
-(and reviewed) by someone who does not program. Card and entitlement actions join this
-table when those features arrive.
+(and reviewed) by someone who does not program. Adding services: Gateway officers and
+library staff see documents at the counter, so they record facts from them; the contact
+centre adds services on what residents tell it (self-declared) but sees no documents;
+only Gateway officers decide requests that wait for evidence.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class Action(StrEnum):
     VIEW_CARDS = "view-cards"
     ISSUE_CARD = "issue-card"
     REPORT_CARD = "report-card"
+    UNBLOCK_PIN = "unblock-pin"
+    RECORD_LIFE_EVENT = "record-life-event"
+    VIEW_PARTNER_EVENTS = "view-partner-events"
+    ADD_SERVICE = "add-service"
+    RECORD_FACT = "record-fact"
+    DECIDE_REQUEST = "decide-request"
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,11 @@ POLICIES: dict[Role, RolePolicy] = {
                 _A.VIEW_CARDS,
                 _A.ISSUE_CARD,
                 _A.REPORT_CARD,
+                _A.UNBLOCK_PIN,
+                _A.RECORD_LIFE_EVENT,
+                _A.ADD_SERVICE,
+                _A.RECORD_FACT,
+                _A.DECIDE_REQUEST,
             }
         ),
         reason_required=True,
@@ -76,6 +89,9 @@ POLICIES: dict[Role, RolePolicy] = {
                 _A.VIEW_CARDS,
                 _A.ISSUE_CARD,
                 _A.REPORT_CARD,
+                _A.UNBLOCK_PIN,
+                _A.ADD_SERVICE,
+                _A.RECORD_FACT,
             }
         ),
         reason_required=True,
@@ -84,7 +100,17 @@ POLICIES: dict[Role, RolePolicy] = {
     Role.CONTACT_CENTRE_OFFICER: RolePolicy(
         "Contact centre officer",
         "A contact centre officer",
-        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.CHANGE_DETAILS, _A.REGISTER_RESIDENT}),
+        frozenset(
+            {
+                _A.SEARCH,
+                _A.VIEW_RECORD,
+                _A.CHANGE_DETAILS,
+                _A.REGISTER_RESIDENT,
+                # Tell Us Once: families and registrars ring the contact centre.
+                _A.RECORD_LIFE_EVENT,
+                _A.ADD_SERVICE,
+            }
+        ),
         reason_required=True,
     ),
     # Looks a passholder up to answer a question at a travel desk (including why a card
@@ -99,7 +125,7 @@ POLICIES: dict[Role, RolePolicy] = {
     Role.ADMINISTRATOR: RolePolicy(
         "Administrator",
         "An administrator",
-        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.READ_AUDIT}),
+        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.READ_AUDIT, _A.VIEW_PARTNER_EVENTS}),
         reason_required=True,
     ),
     # Reads the audit trail only: never a resident's details, never a change.
@@ -122,6 +148,12 @@ ACTION_PHRASES = {
     Action.VIEW_CARDS: "see a resident's Kent Cards and their taps",
     Action.ISSUE_CARD: "issue or replace a Kent Card",
     Action.REPORT_CARD: "report a Kent Card lost, stolen or damaged",
+    Action.UNBLOCK_PIN: "unblock a Kent Card PIN",
+    Action.RECORD_LIFE_EVENT: "record a death, a move out of Kent or a change of name or address",
+    Action.VIEW_PARTNER_EVENTS: "see the delivery of events to partner services",
+    Action.ADD_SERVICE: "add a service for a resident",
+    Action.RECORD_FACT: "record a fact from a document or check",
+    Action.DECIDE_REQUEST: "approve or refuse a request for a service",
 }
 
 

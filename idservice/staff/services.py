@@ -423,6 +423,52 @@ def issue_card(
 CARD_ERRORS = (KentCardError, TransportError, TapRejected, MalformedResponseError, ApduError)
 
 
+def unblock_message(exc: Exception) -> str:
+    """What the counter says when a PIN could not be unblocked."""
+    if isinstance(exc, issuance.CardRefused):
+        return str(exc)
+    if isinstance(exc, TransportError):
+        return (
+            "The card was taken out of the reader, or there is no card in it. Put the "
+            "resident's card in the counter reader and try again"
+        )
+    if isinstance(exc, TapRejected):
+        return (
+            f"The card in the reader is not a genuine Kent Card of this resident "
+            f"({exc.reason.words}). Put the resident's card in the reader"
+        )
+    if isinstance(exc, KentCardError):
+        return f"The card answered {exc}. Try again, or order a replacement card"
+    if isinstance(exc, ApduError):
+        return f"The card refused the command (status {exc.sw:04X}). Try again"
+    return card_error_message(exc)
+
+
+def unblock_pin(
+    staff: StaffMember,
+    access: Access,
+    card_id: str,
+    connect: Callable[[], CardConnection],
+    pin: str,
+) -> Card:
+    """Unblock the PIN of this resident's card at the counter reader with a new PIN."""
+    if resident_card(access, card_id) is None:
+        raise CardProblem("This card is not on this resident's record")
+    try:
+        connection = connect()
+    except (TransportError, ApduError) as exc:
+        raise CardProblem(unblock_message(exc)) from None
+    try:
+        return issuance.unblock_pin(
+            _counter_actor(staff, access), card_id, connection, pin, date.today()
+        )
+    except (issuance.CardRefused, *CARD_ERRORS) as exc:
+        raise CardProblem(unblock_message(exc)) from None
+    finally:
+        with contextlib.suppress(TransportError):
+            connection.disconnect()
+
+
 @transactional
 def _active_card(resident_id: str) -> Card | None:
     return cards_dao.dao_get_active_card(resident_id)

@@ -42,6 +42,7 @@ from idservice.staff.forms import (
     ReplaceCardForm,
     ReportCardForm,
     SearchForm,
+    UnblockPinForm,
 )
 from idservice.staff.permissions import (
     ACTION_PHRASES,
@@ -262,6 +263,7 @@ CARD_STATUSES = {
     "hotlisted": "Reported",
     "expired": "Expired",
     "replaced": "Replaced",
+    "spoiled": "Spoiled at issue: never worked, number not reused",
 }
 
 
@@ -332,6 +334,38 @@ def issue_card(resident_id: str, access: services.Access) -> Any:
         resident_id=resident_id,
         resident=view.resident,
         active=active,
+    )
+
+
+@bp.route("/residents/<resident_id>/cards/<card_id>/unblock-pin", methods=["GET", "POST"])
+@requires(Action.UNBLOCK_PIN)
+@_with_access
+def unblock_pin(resident_id: str, card_id: str, access: services.Access) -> Any:
+    """A resident whose PIN is blocked chooses a new one at the counter reader."""
+    staff = _staff()
+    card = services.resident_card(access, card_id)
+    if card is None:
+        abort(404)
+    form = UnblockPinForm(request.form if request.method == "POST" else None)
+    if form.validate():
+        try:
+            services.unblock_pin(
+                staff, access, card_id, counter_reader(current_app), form.data["pin"]
+            )
+        except services.CardProblem as exc:
+            form = UnblockPinForm()  # PINs are never kept or shown again
+            form.add_error(FORM_ERROR, str(exc))
+        else:
+            flash(
+                f"The PIN on the card ending {card.card_number[-4:]} is unblocked. "
+                "The resident can use their new PIN now",
+                "success",
+            )
+            return redirect(url_for("staff.record", resident_id=resident_id))
+    elif not form.submitted:
+        services.view_record(staff, access, "unblock PIN")
+    return form_page(
+        "staff/unblock_pin.html", form, resident_id=resident_id, last4=card.card_number[-4:]
     )
 
 

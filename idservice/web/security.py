@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from idservice.auth.levels import ACR_MFA, ACR_VALUES_SUPPORTED, satisfies
+from idservice.auth.levels import ACR_CARD_PIN, ACR_MFA, ACR_VALUES_SUPPORTED, satisfies
 from idservice.auth.sessions import current_resident, current_session, login_required, safe_next_url
 from idservice.models.residents import Resident
 from idservice.services import passkeys, ratelimit, signin, totp
@@ -153,7 +153,10 @@ def step_up() -> Any:
     resident = _resident()
     form = CodeForm(request.form if request.method == "POST" else None)
     status = None
-    if resident.totp_enabled_at is not None:
+    if acr == ACR_CARD_PIN:  # only the card will do: the page sends the resident to it
+        if form.submitted:
+            status = 400
+    elif resident.totp_enabled_at is not None:
         if form.submitted and over_limit(ratelimit.ONE_TIME_CODE, form):
             status = 429
         elif form.validate():
@@ -172,6 +175,7 @@ def step_up() -> Any:
         has_passkeys=bool(passkeys.dao_get_passkeys(resident.id)),
         next_url=next_url,
         acr=acr,
+        card_needed=acr == ACR_CARD_PIN,
     )
 
 

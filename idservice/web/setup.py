@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from flask import jsonify, render_template, request
+from authlib.oauth2.rfc6749 import InsecureTransportError
+from flask import jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from idservice.auth.sessions import current_resident
@@ -20,13 +21,22 @@ log = logging.getLogger(__name__)
 
 #: Paths answered as JSON errors rather than pages.
 JSON_PREFIXES = ("/oauth/", "/api/", "/.well-known/")
+#: Our own APIs answer ``{"error", "message"}``; OAuth endpoints keep RFC 6749's shape.
+API_PREFIX = "/api/"
 
 
 def init_app(app: Flask) -> None:
     # Importing these modules adds their routes to the accounts blueprint.
-    from idservice.web import account_settings, registration, security  # noqa: F401
+    from idservice.web import (  # noqa: F401
+        account_settings,
+        card_sign_in,
+        registration,
+        security,
+        your_data,
+    )
     from idservice.web.accounts import bp as accounts_bp
     from idservice.web.core import bp as core_bp
+    from idservice.web.services_pages import services as _services  # noqa: F401
 
     settings = app.config["KENTCARD"]
     app.extensions[ratelimit.EXTENSION_KEY] = ratelimit.build(
@@ -44,6 +54,9 @@ def init_app(app: Flask) -> None:
     from idservice.cards import init_app as init_cards
 
     init_cards(app)
+    from idservice.partner_api import init_app as init_partner_api
+
+    init_partner_api(app)
     from idservice.services.demo_entitlements import grant_demo_entitlements
 
     app.extensions.setdefault("kentcard_demo_hooks", []).append(grant_demo_entitlements)
@@ -64,9 +77,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        if app.config["SESSION_COOKIE_SECURE"]:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        json_security_headers(response, hsts=app.config["SESSION_COOKIE_SECURE"])
         if response.mimetype != "text/html":
             return response  # JSON for machines: the page headers below mean nothing there
         headers.setdefault("Referrer-Policy", "no-referrer")
@@ -86,7 +97,19 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         code = exc.code or 500
-        return _error_response(code, _error_code(code), _TITLES.get(code, exc.name))
+        response = _error_response(code, _error_code(code), _TITLES.get(code, exc.name))
+        if code == 405 and getattr(exc, "valid_methods", None):  # RFC 9110: say what works
+            answer = make_response(response)
+            answer.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+            return answer
+        return response
+
+    @app.errorhandler(InsecureTransportError)
+    def _insecure_transport(_exc: InsecureTransportError) -> Any:
+        # Authlib refuses OAuth over plain http (outside loopback) before its own error
+        # handling runs; without this the client saw a 500. Usually a proxy that does not
+        # say it terminated TLS: KENTCARD_PROXY_HOPS.
+        return insecure_transport_response()
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
@@ -94,9 +117,37 @@ def init_app(app: Flask) -> None:
         return _error_response(500, "server_error", "Sorry, there is a problem with the service")
 
     def _error_response(code: int, error: str, title: str) -> Any:
+        if request.path.startswith(API_PREFIX):  # the API's contract: idservice/oauth/bearer.py
+            return jsonify(error=error, message=title), code
         if _wants_json():
-            return jsonify(error=error, error_description=title), code
+            return json_error_response(code, error, title)
         return render_template("errors/error.html", code=code, title=title), code
+
+
+def json_security_headers(response: Response, *, hsts: bool) -> None:
+    """The headers every answer gets, JSON ones included (the lean token path uses it)."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if hsts:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+def json_error_response(code: int, error: str | None = None, title: str | None = None) -> Response:
+    """``{"error", "error_description"}`` for an API path (needs an app context)."""
+    response = jsonify(error=error or _error_code(code), error_description=title or _TITLES[code])
+    response.status_code = code
+    return response
+
+
+#: What a client is told when an OAuth request came over plain http from outside.
+INSECURE_TRANSPORT_MESSAGE = "OAuth requests must use HTTPS"
+
+
+def insecure_transport_response() -> Response:
+    """400 ``invalid_request`` for OAuth over plain http (needs an app context)."""
+    response = json_error_response(400, "invalid_request", INSECURE_TRANSPORT_MESSAGE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 _CSP = (

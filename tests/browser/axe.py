@@ -39,7 +39,20 @@ def assert_accessible(page: Page, *, label: str = "") -> None:
         overflow = page.evaluate(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
-        assert overflow <= 0, f"{where} scrolls sideways by {overflow}px at 320px wide"
+        if overflow > 0:
+            culprits = page.evaluate(
+                """() => {
+                    const width = document.documentElement.clientWidth;
+                    return [...document.querySelectorAll('body *')]
+                        .filter(e => e.getBoundingClientRect().right > width)
+                        .slice(-5)
+                        .map(e => e.tagName.toLowerCase() + '.' + e.className + ' '
+                            + (e.textContent || '').trim().slice(0, 40));
+                }"""
+            )
+            raise AssertionError(
+                f"{where} scrolls sideways by {overflow}px at 320px wide: {culprits}"
+            )
         narrow = axe_violations(page)
         assert narrow == [], f"axe violations at 320px on {where}: {narrow}"
     finally:

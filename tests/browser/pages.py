@@ -16,13 +16,15 @@ import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import urlencode
 
 from playwright.sync_api import Page, Response
 
-from idservice.auth.levels import AMR_PASSWORD_OTP
+from idservice.auth.levels import ACR_CARD_PIN, AMR_PASSWORD_OTP
 from idservice.db import db_session
 from idservice.oauth.clients import register_client
+from idservice.services import card_signin
 from idservice.web.account_settings import CHANGE_PAGES
 from tests.browser.site import NEW_PASSWORD, REGISTRATION, Site, Someone
 from tests.factories import DEFAULT_PASSWORD
@@ -531,6 +533,64 @@ def _step_up_nothing(page: Page, site: Site) -> Response:
     return _goto(page, "/sign-in/step-up?next=/account")
 
 
+@visit("accounts.step_up", "Kent Card needed")
+def _step_up_card(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    query = urlencode({"next": "/account", "acr": ACR_CARD_PIN})
+    return _goto(page, f"/sign-in/step-up?{query}")
+
+
+# Card + PIN sign-in at a kiosk ----------------------------------------------------------
+
+
+@visit("accounts.card_sign_in")
+def _card_sign_in(page: Page, site: Site) -> Response:
+    return _goto(page, "/sign-in/card")
+
+
+@visit("accounts.card_sign_in", "page expired", status=400, errors="form")
+def _card_sign_in_expired(page: Page, site: Site) -> Response:
+    _card_sign_in(page, site)
+    _expire_csrf(page)
+    return site.submit("Start")
+
+
+@visit("accounts.card_sign_in_wait", "waiting for the card")
+def _card_wait(page: Page, site: Site) -> Response:
+    _card_sign_in(page, site)
+    return site.submit("Start")
+
+
+@visit("accounts.card_sign_in_wait", "page expired", status=400, errors="form")
+def _card_wait_expired(page: Page, site: Site) -> Response:
+    _card_wait(page, site)
+    _expire_csrf(page)
+    return site.submit("Continue")
+
+
+def _card_reader_reports(page: Page, site: Site, error: str, sw: int) -> Response:
+    """The kiosk's reader picks up the challenge and reports what the card said."""
+    _card_wait(page, site)
+    code = page.locator("#sign-in-code").inner_text()
+    with site.app.app_context():
+        try:
+            card_signin.reader_challenge(code, "kiosk-reader")
+            card_signin.reader_report(code, "kiosk-reader", error, sw)
+        finally:
+            db_session.remove()
+    return _goto(page, "/sign-in/card/wait")
+
+
+@visit("accounts.card_sign_in_wait", "wrong PIN")
+def _card_wrong_pin(page: Page, site: Site) -> Response:
+    return _card_reader_reports(page, site, "wrong_pin", 0x63C2)
+
+
+@visit("accounts.card_sign_in_wait", "PIN blocked", status=400)
+def _card_blocked(page: Page, site: Site) -> Response:
+    return _card_reader_reports(page, site, "pin_blocked", 0x6983)
+
+
 # Closing the account ----------------------------------------------------------------------
 
 
@@ -650,5 +710,131 @@ def _connected_one(page: Page, site: Site) -> Response:
     return _goto(page, "/account/connected-services")
 
 
-# The staff console adds its pages to VISITS.
-from tests.browser import staff_pages  # noqa: E402, F401
+# Adding a service (issue 4) --------------------------------------------------------------
+
+OLDER = {"date_of_birth": date(1948, 6, 2)}
+
+
+def _sixth_former() -> dict[str, object]:
+    from tests.services.conftest import sixth_former
+
+    return {"date_of_birth": sixth_former()}
+
+
+def _services_signed_in(page: Page, site: Site, **overrides: object) -> Someone:
+    someone = site.resident(**overrides)
+    site.signed_in(someone)
+    return someone
+
+
+def _send_bus_pass_request(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site, **OLDER)
+    page.goto("/account/services/bus-pass-older/check")
+    return site.submit("Send request")
+
+
+@visit("accounts.services")
+def _services(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site)
+    return _goto(page, "/account/services")
+
+
+@visit("accounts.services", "holding one, one waiting")
+def _services_held(page: Page, site: Site) -> Response:
+    _send_bus_pass_request(page, site)
+    page.goto("/account/services/library/check")
+    site.submit("Add this service")
+    return _goto(page, "/account/services")
+
+
+@visit("accounts.service_start", "facts reused")
+def _service_start(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site, **OLDER)
+    return _goto(page, "/account/services/bus-pass-older")
+
+
+@visit("accounts.service_start", "a question to answer")
+def _service_start_question(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site, **_sixth_former())
+    return _goto(page, "/account/services/16-plus-travel-saver")
+
+
+@visit("accounts.service_question")
+def _service_question(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site, date_of_birth=date(1980, 1, 1))
+    return _goto(page, "/account/services/bus-pass-disabled/question/disability")
+
+
+@visit("accounts.service_question", "nothing chosen", status=400, errors="fields")
+def _service_question_empty(page: Page, site: Site) -> Response:
+    _service_question(page, site)
+    return site.submit("Continue")
+
+
+@visit("accounts.service_question", "none of these")
+def _service_question_none(page: Page, site: Site) -> Response:
+    _service_question(page, site)
+    page.get_by_label("None of these").check()
+    return site.submit("Continue")
+
+
+@visit("accounts.service_check", "granted next")
+def _service_check(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site)
+    return _goto(page, "/account/services/library/check")
+
+
+@visit("accounts.service_check", "evidence needed")
+def _service_check_evidence(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site, **_sixth_former())
+    page.goto("/account/services/16-plus-travel-saver/question/full_time_education")
+    page.get_by_label("Yes").check()
+    return site.submit("Continue")
+
+
+@visit("accounts.service_check", "expired page", status=400, errors="form")
+def _service_check_expired(page: Page, site: Site) -> Response:
+    _service_check(page, site)
+    _expire_csrf(page)
+    return site.submit("Add this service")
+
+
+@visit("accounts.service_outcome", "granted")
+def _service_granted(page: Page, site: Site) -> Response:
+    _service_check(page, site)
+    return site.submit("Add this service")
+
+
+@visit("accounts.service_outcome", "not eligible")
+def _service_not_eligible(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site, date_of_birth=date(1990, 1, 1))
+    page.goto("/account/services/bus-pass-older/check")
+    return site.submit("Finish")
+
+
+@visit("accounts.service_outcome", "waiting")
+def _service_waiting(page: Page, site: Site) -> Response:
+    return _send_bus_pass_request(page, site)
+
+
+@visit("accounts.service_request", "waiting")
+def _service_request(page: Page, site: Site) -> Response:
+    _send_bus_pass_request(page, site)
+    page.get_by_role("link", name="See or withdraw your request").click()
+    return _goto(page, page.url)
+
+
+@visit("accounts.service_request", "expired page", status=400, errors="form")
+def _service_request_expired(page: Page, site: Site) -> Response:
+    _service_request(page, site)
+    _expire_csrf(page)
+    return site.submit("Withdraw request")
+
+
+# The staff console, life events and your data, and the partner API add their pages to
+# VISITS.
+from tests.browser import (  # noqa: E402
+    life_event_pages,  # noqa: F401
+    partner_pages,  # noqa: F401
+    staff_pages,  # noqa: F401
+)

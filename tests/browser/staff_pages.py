@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from playwright.sync_api import Page, Response
 
-from cardio.issuer import IssuerStore
 from hardware.virtual_card import InProcessConnection, VirtualKentCard
 from idservice.cards import issuance
+from idservice.cards.issuer_keys import issuer_store
 from idservice.db import db_session
 from idservice.models import StaffMember
 from tests.browser.pages import _expire_csrf, _goto, _uncheck_all, visit
@@ -282,7 +283,7 @@ def _audit_bad(page: Page, site: Site) -> Response:
 
 def _card_for(site: Site, resident_id: str) -> str:
     """An active card on the resident's record, issued through the service; its id."""
-    store = IssuerStore(site.app.config["KENTCARD"].instance_path / "issuer")
+    store = issuer_store(site.app.config["KENTCARD"].instance_path, create_development=True)
     issuer = store.load() if store.exists() else store.init()
     with site.app.app_context():
         try:
@@ -335,6 +336,27 @@ def _issue_forbidden(page: Page, site: Site) -> Response:
     return _goto(page, f"/staff/residents/{resident_id}/cards/issue")
 
 
+@visit("staff.unblock_pin")
+def _unblock(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site)
+    card_id = _card_for(site, resident_id)
+    return _goto(page, f"/staff/residents/{resident_id}/cards/{card_id}/unblock-pin")
+
+
+@visit("staff.unblock_pin", "PINs differ", status=400, errors="fields")
+def _unblock_pins_differ(page: Page, site: Site) -> Response:
+    _unblock(page, site)
+    site.fill({"pin": "4826", "pin_confirm": "4862"})
+    return site.submit("Unblock PIN")
+
+
+@visit("staff.unblock_pin", "not allowed", status=403)
+def _unblock_forbidden(page: Page, site: Site) -> Response:
+    resident_id = open_record(page, site, "transport-officer")
+    card_id = _card_for(site, resident_id)
+    return _goto(page, f"/staff/residents/{resident_id}/cards/{card_id}/unblock-pin")
+
+
 @visit("staff.report_card")
 def _report(page: Page, site: Site) -> Response:
     resident_id = open_record(page, site)
@@ -346,3 +368,133 @@ def _report(page: Page, site: Site) -> Response:
 def _report_empty(page: Page, site: Site) -> Response:
     _report(page, site)
     return site.submit("Report card")
+
+
+# Adding a service for a resident, facts and requests (issue 4) ----------------------------
+
+
+def _open_older_record(page: Page, site: Site, role: str = "gateway-officer") -> str:
+    """A resident past bus pass age, their record open; the resident's id."""
+    resident = site.resident(date_of_birth=date(1948, 6, 2))
+    staff_signed_in(site, role)
+    page.goto(f"/staff/residents/{resident.id}/open")
+    page.get_by_label("Face to face").check()
+    site.fill({"reason": "Resident at the desk asking for a bus pass"})
+    site.submit("Open record")
+    return resident.id
+
+
+def _staff_request(page: Page, site: Site, role: str = "gateway-officer") -> str:
+    resident_id = _open_older_record(page, site, role)
+    page.goto(f"/staff/residents/{resident_id}/services/bus-pass-older/check")
+    site.submit("Send request")
+    return resident_id
+
+
+@visit("staff.services")
+def _staff_services(page: Page, site: Site) -> Response:
+    resident_id = _open_older_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/services")
+
+
+@visit("staff.services", "one waiting")
+def _staff_services_waiting(page: Page, site: Site) -> Response:
+    resident_id = _staff_request(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/services")
+
+
+@visit("staff.service_start")
+def _staff_service_start(page: Page, site: Site) -> Response:
+    resident_id = _open_older_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/services/bus-pass-older")
+
+
+@visit("staff.service_question")
+def _staff_question(page: Page, site: Site) -> Response:
+    resident_id = _open_older_record(page, site)
+    return _goto(
+        page, f"/staff/residents/{resident_id}/services/blue-badge/question/qualifying_award"
+    )
+
+
+@visit("staff.service_question", "nothing chosen", status=400, errors="fields")
+def _staff_question_empty(page: Page, site: Site) -> Response:
+    _staff_question(page, site)
+    return site.submit("Continue")
+
+
+@visit("staff.service_check")
+def _staff_check(page: Page, site: Site) -> Response:
+    resident_id = _open_older_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/services/bus-pass-older/check")
+
+
+@visit("staff.service_check", "expired page", status=400, errors="form")
+def _staff_check_expired(page: Page, site: Site) -> Response:
+    _staff_check(page, site)
+    _expire_csrf(page)
+    return site.submit("Send request")
+
+
+@visit("staff.service_outcome", "granted")
+def _staff_granted(page: Page, site: Site) -> Response:
+    resident_id = _open_older_record(page, site)
+    page.goto(f"/staff/residents/{resident_id}/services/library/check")
+    return site.submit("Add this service")
+
+
+@visit("staff.service_outcome", "waiting")
+def _staff_waiting(page: Page, site: Site) -> Response:
+    resident_id = _staff_request(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/services/bus-pass-older/outcome")
+
+
+@visit("staff.record_fact")
+def _record_fact(page: Page, site: Site) -> Response:
+    resident_id = _open_older_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/facts/new?fact=date_of_birth")
+
+
+@visit("staff.record_fact", "bad value", status=400, errors="fields")
+def _record_fact_bad(page: Page, site: Site) -> Response:
+    _record_fact(page, site)
+    site.fill({"value": "31/02/2000", "reference": "P1234567"})
+    page.get_by_label("Passport", exact=True).check()
+    return site.submit("Record")
+
+
+@visit("staff.requests")
+def _requests(page: Page, site: Site) -> Response:
+    _staff_request(page, site)
+    return _goto(page, "/staff/requests")
+
+
+@visit("staff.requests", "not allowed", status=403)
+def _requests_forbidden(page: Page, site: Site) -> Response:
+    staff_signed_in(site, "library-staff")
+    return _goto(page, "/staff/requests")
+
+
+def _decide(page: Page, site: Site) -> Response:
+    _staff_request(page, site)
+    page.get_by_role("link", name="Decide the request").click()
+    return _goto(page, page.url)
+
+
+@visit("staff.decide_request")
+def _decide_request(page: Page, site: Site) -> Response:
+    return _decide(page, site)
+
+
+@visit("staff.decide_request", "approved too early", status=400, errors="form")
+def _decide_too_early(page: Page, site: Site) -> Response:
+    _decide(page, site)
+    page.get_by_label("Approve: grant the service now").check()
+    return site.submit("Save decision")
+
+
+@visit("staff.decide_request", "refused without a reason", status=400, errors="fields")
+def _decide_no_reason(page: Page, site: Site) -> Response:
+    _decide(page, site)
+    page.get_by_label("Refuse", exact=True).check()
+    return site.submit("Save decision")

@@ -135,7 +135,7 @@ def test_three_wrong_pins_block_and_the_block_survives_power_off(
         assert caught.value.tries_left == tries_left
     with pytest.raises(PinBlockedError) as blocked:
         session.verify_pin(PIN)
-    assert str(blocked.value) == "6983 PIN blocked: ask a Gateway to unblock the card"
+    assert str(blocked.value) == "6983 PIN blocked: go to a Gateway or library to unblock it"
     # Power off: a new card object from the same state file.
     card.power_off()
     reloaded = VirtualKentCard.from_file(CardStateFile(tmp_path / "card.json"))

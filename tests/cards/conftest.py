@@ -10,12 +10,13 @@ import pytest
 from flask import Flask
 
 from cardio.connection import CardConnection, CardRemovedError
-from cardio.issuer import Issuer, IssuerStore
+from cardio.issuer import Issuer
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
 from hardware.virtual_card import InProcessConnection, VirtualKentCard
 from idservice.cards import COUNTER_READER_KEY
 from idservice.cards.issuance import CounterActor
+from idservice.cards.issuer_keys import issuer_store
 from idservice.config import Settings
 from idservice.models.base import utcnow
 from tests.accounts.conftest import in_app
@@ -28,7 +29,7 @@ TODAY = date(2026, 11, 23)
 @pytest.fixture(scope="session")
 def issuer(settings: Settings) -> Issuer:
     """The issuer of this test instance (``kentcard issuer init`` on the app's folder)."""
-    store = IssuerStore(settings.instance_path / "issuer")
+    store = issuer_store(settings.instance_path, create_development=True)
     return store.load() if store.exists() else store.init()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from pathlib import Path
 
 from flask import Flask
@@ -12,6 +13,7 @@ from cardio.issuer import Issuer
 from cardio.online import OnlineDecisionSource
 from cardio.station import ReaderStation, TapOutcome
 from cardio.taplog import TapLog
+from cardio.verify import authenticate, challenge_time, new_challenge
 from hardware.virtual_card import InProcessConnection, VirtualKentCard
 from idservice.cards import issuance
 from tests.accounts.conftest import in_app
@@ -98,3 +100,38 @@ def test_a_reader_with_a_wrong_secret_gets_no_decision(
     source = OnlineDecisionSource(live_server.url, reader.client_id, "wrong secret")
     outcome = tap(source, issuer, card, Mode.TRANSPORT, tmp_path / "taps.jsonl")
     assert outcome.decision == "deny" and outcome.code == "offline"
+
+
+def test_the_reader_shows_a_replayed_or_stale_answer_as_refused(
+    app: Flask, live_server, issuer: Issuer, blank_card, resident_and_actor
+) -> None:
+    """The reader's own challenges carry its clock; the service refuses an answer it has
+    decided before (``replayed_tap``) or one made too long ago (``stale_challenge``)."""
+    resident_id, actor = resident_and_actor
+    grant(app, resident_id, "library")
+    reader = make_rp(
+        app,
+        name="Library",
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scope="taps:write",
+    )
+    source = OnlineDecisionSource(live_server.url, reader.client_id, reader.client_secret)
+    card = blank_card()
+    issue_one(app, actor, resident_id, card)
+    keyring = issuer.keyring()
+
+    verified, _ = authenticate(InProcessConnection(card), keyring, date.today())
+    assert verified.evidence is not None
+    assert abs(challenge_time(verified.evidence.challenge) - time.time()) < 5
+    first = source.decide(verified.card_number, Mode.LIBRARY, date.today(), verified.evidence)
+    assert first.allowed and first.reason == "library member"
+    again = source.decide(verified.card_number, Mode.LIBRARY, date.today(), verified.evidence)
+    assert not again.allowed and again.code == "replayed_tap"
+
+    old, _ = authenticate(
+        InProcessConnection(card), keyring, date.today(), new_challenge(time.time() - 120)
+    )
+    stale = source.decide(old.card_number, Mode.LIBRARY, date.today(), old.evidence)
+    assert not stale.allowed and stale.code == "stale_challenge"
+    assert "reader's clock" in stale.reason

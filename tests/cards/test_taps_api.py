@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -40,10 +41,12 @@ def bearer(client: FlaskClient, rp: RP, scope: str = "taps:write") -> dict[str, 
     return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
 
 
-def tap_body(card: VirtualKentCard, mode: str = "transport") -> dict[str, Any]:
+def tap_body(
+    card: VirtualKentCard, mode: str = "transport", now: float | None = None
+) -> dict[str, Any]:
     connection = InProcessConnection(card)
     session = KentCardSession(connection)
-    challenge = new_challenge()
+    challenge = new_challenge(now)
     signature = session.internal_authenticate(challenge)
     return {
         "select_answer": session.info.raw.hex(),
@@ -92,6 +95,73 @@ def test_a_replayed_or_altered_answer_is_denied(
     body["challenge"] = new_challenge().hex()  # the signature was over another challenge
     response = client.post("/api/v1/taps", json=body, headers=bearer(client, reader))
     assert response.get_json()["code"] == "not_genuine"
+
+
+def test_the_same_answer_is_decided_once(
+    app: Flask, client: FlaskClient, reader: RP, blank_card, resident_and_actor
+) -> None:
+    """A recorded (SELECT answer, challenge, signature) sent again is refused, whoever
+    sends it, even while the card is entitled; a fresh tap of the same card is decided."""
+    resident_id, actor = resident_and_actor
+    grant(app, resident_id, "bus-pass-older")
+    card = blank_card()
+    issued = issue_one(app, actor, resident_id, card)
+    headers = bearer(client, reader)
+    body = tap_body(card)
+    first = client.post("/api/v1/taps", json=body, headers=headers)
+    assert first.status_code == 200 and first.get_json()["decision"] == "allow"
+    replayed = client.post("/api/v1/taps", json=body, headers=headers)
+    assert replayed.status_code == 409
+    assert replayed.get_json()["error"] == "replayed_tap"
+    other_reader = make_rp(
+        app, name="Bus 43", redirect_uris=[], grant_types=["client_credentials"], scope="taps:write"
+    )
+    again = client.post("/api/v1/taps", json=body, headers=bearer(client, other_reader))
+    assert again.status_code == 409
+    fresh = client.post("/api/v1/taps", json=tap_body(card), headers=headers)
+    assert fresh.status_code == 200 and fresh.get_json()["decision"] == "allow"
+    with in_app(app):
+        taps = db_session.scalars(select(Tap).order_by(Tap.id)).all()
+    assert [(t.card_number, t.challenge is not None) for t in taps] == [
+        (issued.card_number, True),
+        (issued.card_number, True),
+    ]
+
+
+@pytest.mark.parametrize("offset", [-31.0, 31.0, -3600.0, None])
+def test_a_challenge_outside_the_window_is_stale(
+    app: Flask,
+    client: FlaskClient,
+    reader: RP,
+    blank_card,
+    resident_and_actor,
+    offset: float | None,
+) -> None:
+    """None: a challenge with no time in it at all (16 random bytes, the old readers)."""
+    resident_id, actor = resident_and_actor
+    card = blank_card()
+    issue_one(app, actor, resident_id, card)
+    body = tap_body(card, now=time.time() + offset if offset is not None else 0.0)
+    response = client.post("/api/v1/taps", json=body, headers=bearer(client, reader))
+    assert response.status_code == 422
+    assert response.get_json()["error"] == "stale_challenge"
+    assert "reader's clock" in response.get_json()["message"]
+    with in_app(app):
+        assert db_session.scalars(select(Tap)).all() == []
+
+
+@pytest.mark.parametrize("offset", [-25.0, 0.0, 25.0])
+def test_a_challenge_inside_the_window_is_decided(
+    app: Flask, client: FlaskClient, reader: RP, blank_card, resident_and_actor, offset: float
+) -> None:
+    resident_id, actor = resident_and_actor
+    grant(app, resident_id, "library")
+    card = blank_card()
+    issue_one(app, actor, resident_id, card)
+    body = tap_body(card, "library", now=time.time() + offset)
+    response = client.post("/api/v1/taps", json=body, headers=bearer(client, reader))
+    assert response.status_code == 200
+    assert response.get_json()["reason"] == "library member"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from entitlements.ledger.events import Channel, EventError, EventKind, LedgerEvent
 from entitlements.ledger.signing import SigningKey, load_or_create_key
@@ -119,6 +119,45 @@ def test_tampering_names_the_sequence_number(
     ok, first_bad, problem = check(engine, key)
     assert not ok
     assert first_bad == 7, problem
+
+
+@pytest.mark.parametrize(
+    "tamper", [_edit_body, _edit_column, _delete, _delete_and_renumber, _reorder, _insert]
+)
+def test_tampering_is_named_across_read_batches(
+    engine: Engine, key: SigningKey, tamper: Tamper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of 3 put tree heads (10, 20) and the tampered event mid-batch."""
+    monkeypatch.setattr("entitlements.ledger.verify._READ_BATCH", 3)
+    filled(engine, key)
+    assert check(engine, key) == (True, None, None)
+    tamper(engine)
+    ok, first_bad, problem = check(engine, key)
+    assert not ok
+    assert first_bad == 7, problem
+
+
+def test_appends_while_verifying_are_not_taken_for_tampering(
+    engine: Engine, key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verify reads the head and the events in one snapshot: a writer that appends in
+    between is not "events added outside the ledger" (it was, before the snapshot)."""
+    from entitlements.ledger import verify as verify_module
+
+    filled(engine, key)
+    read_head = verify_module.read_head
+
+    def read_head_then_someone_appends(conn: Connection, for_update: bool) -> tuple[int, bytes]:
+        head = read_head(conn, for_update)
+        append(engine, [event(i) for i in range(21, 24)])  # another connection, committed
+        return head
+
+    monkeypatch.setattr(verify_module, "read_head", read_head_then_someone_appends)
+    report = verify(engine, {key.key_id: key.public_key})
+    assert report.ok and report.size == 20, report.problem
+    monkeypatch.undo()
+    report = verify(engine, {key.key_id: key.public_key})
+    assert report.ok and report.size == 23, report.problem
 
 
 def test_appending_behind_the_ledgers_back_is_caught(engine: Engine, key: SigningKey) -> None:

@@ -6,6 +6,7 @@ import hashlib
 
 from entitlements.ledger.merkle import (
     EMPTY_ROOT,
+    RootBuilder,
     inclusion_proof,
     leaf_hash,
     node_hash,
@@ -58,3 +59,14 @@ def test_known_vector_for_three_leaves() -> None:
     assert root_of([a, b, c]) == node_hash(node_hash(a, b), c)
     assert inclusion_proof(2, [a, b, c]) == [node_hash(a, b)]
     assert inclusion_proof(0, [a, b, c]) == [b, c]
+
+
+def test_root_builder_in_batches_matches_the_recursive_definition() -> None:
+    """``verify`` feeds leaves a batch at a time and asks for roots between batches."""
+    for batch in (1, 2, 3, 7, 64):
+        builder = RootBuilder()
+        for start in range(0, len(LEAVES), batch):
+            builder.extend(LEAVES[start : start + batch])
+            size = min(start + batch, len(LEAVES))
+            assert builder.size == size
+            assert builder.root() == reference_root(LEAVES[:size]), (batch, size)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cardio.connection import TransportError
-from cardio.issuer import Issuer, IssuerStore
+from cardio.issuer import Issuer
 from cardio.pcsc import PcscReader
 from cardio.personalise import personalise
 from cardio.session import KentCardSession
@@ -25,6 +25,7 @@ from hardware.card_state import CardStateFile
 from hardware.rig import Pcscd, missing_parts
 from hardware.virtual_card import InProcessConnection, VirtualKentCard
 from hardware.vpcd import VpcdCard
+from idservice.cards.issuer_keys import issuer_store
 
 # One lock per machine, like pcscd itself.
 LOCK_FILE = Path(tempfile.gettempdir()) / "kentcard-pcsc-rig.lock"
@@ -59,6 +60,7 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcscd]:
             if in_ci() and not rig.started_here:
                 rig.take_over()  # CI's machine is ours: the fault test needs its own pcscd
         except (RuntimeError, TimeoutError) as exc:
+            rig.stop()  # a pcscd started here that never listed the readers: not left behind
             if in_ci():
                 pytest.fail(f"pcscd did not start: {exc}")
             pytest.skip(f"pcscd did not start: {exc}")
@@ -72,7 +74,7 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcscd]:
 def issuer_instance(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Issuer]:
     """An instance folder with a development issuer and the reader keyring."""
     instance = tmp_path_factory.mktemp("instance")
-    issuer = IssuerStore(instance / "issuer").init()
+    issuer = issuer_store(instance, create_development=True).init()  # dev passphrase file
     issuer.keyring().save(instance / "reader" / "issuer-keys.json")
     return instance, issuer
 

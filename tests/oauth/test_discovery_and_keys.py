@@ -150,9 +150,10 @@ def test_old_key_is_kept_until_its_tokens_expire_then_dropped(
 
 
 def test_discovery_advertises_only_levels_a_resident_can_reach(client: FlaskClient) -> None:
-    """Card + PIN sign-in does not exist yet, so its level must not be offered."""
+    """Card + PIN sign-in exists at kiosks (tests/cards/test_card_sign_in.py)."""
     metadata = client.get("/.well-known/openid-configuration").get_json()
     assert metadata["acr_values_supported"] == [
         "urn:kentcard:acr:password",
         "urn:kentcard:acr:mfa",
+        "urn:kentcard:acr:card-pin",
     ]

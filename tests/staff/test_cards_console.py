@@ -301,11 +301,13 @@ def test_bad_pins_say_what_is_wrong_are_never_shown_again_and_write_nothing(
 
 def test_a_card_error_shows_the_status_words_message_and_activates_nothing(
     app: Flask,
+    issuer,
     staff_client: StaffClient,
     make_resident: Callable[..., Resident],
     audit_rows,
 ) -> None:
-    """A card from another issuer refuses the personalisation key (6982)."""
+    """A card from another issuer refuses the personalisation key (6982). ``issuer``: the
+    instance has its own issuer (the test failed with a 500 when it ran first)."""
     stranger = Issuer.generate().personalisation_key.public_point
     before = app.extensions[COUNTER_READER_KEY]
     app.extensions[COUNTER_READER_KEY] = lambda: InProcessConnection(
@@ -322,7 +324,7 @@ def test_a_card_error_shows_the_status_words_message_and_activates_nothing(
     page = text(response)
     assert "The card refused the issuer&#39;s signature" in page
     assert 'class="kc-error-summary"' in page and 'value="4826"' not in page
-    assert [status for _, status, _ in _cards(app, resident.id)] == ["ordered"]
+    assert [status for _, status, _ in _cards(app, resident.id)] == ["spoiled"]
     assert audit_rows("card.issued") == []
 
 
@@ -344,12 +346,15 @@ def test_a_card_pulled_out_half_way_can_be_run_again(
         first = submit(client, url, PIN)
         assert first.status_code == 400
         assert "taken out of the reader" in text(first)
-        assert [s for _, s, _ in _cards(app, resident.id)] == ["ordered"]
+        assert [s for _, s, _ in _cards(app, resident.id)] == ["spoiled"]
         second = submit(client, url, PIN)
     finally:
         app.extensions[COUNTER_READER_KEY] = before
     assert second.status_code == 302
-    assert [s for _, s, _ in _cards(app, resident.id)] == ["active"]  # same number, run again
+    # The same blank card, run again under a new number; the first number stays burnt.
+    assert [s for _, s, _ in _cards(app, resident.id)] == ["active", "spoiled"]
+    record = text(client.get(f"/staff/residents/{resident.id}"))
+    assert "Spoiled at issue" in record and "Not finished" not in record
 
 
 def test_replace_reports_the_old_card_and_links_the_new_one(
@@ -444,7 +449,7 @@ def test_two_staff_issuing_at_once_one_gets_the_services_clear_message(
         response_b
     )
     statuses = sorted(s for _, s, _ in _cards(app, resident.id))
-    assert statuses == ["active", "personalised"]
+    assert statuses == ["active", "spoiled"]
     with in_app(app):
         active = db_session.scalars(
             select(Card).where(Card.resident_id == resident.id, Card.status == "active")

@@ -34,6 +34,12 @@ ALLOWED = {
     "view-cards": {G, L, T},
     "issue-card": {G, L},
     "report-card": {G, L},
+    "unblock-pin": {G, L},
+    "record-life-event": {G, C},
+    "view-partner-events": {AD},
+    "add-service": {G, L, C},
+    "record-fact": {G, L},
+    "decide-request": {G},
 }
 REASON_REQUIRED = {G, L, C, AD}
 ROLES = [G, L, C, T, AD, AU]
@@ -47,6 +53,11 @@ PAGES = {
     "register-resident": "/staff/residents/new",
     "read-audit": "/staff/audit",
     "issue-card": "/staff/residents/{rid}/cards/issue",
+    "record-life-event": "/staff/residents/{rid}/life-events/death",
+    "view-partner-events": "/staff/partner-events",
+    "add-service": "/staff/residents/{rid}/services",
+    "record-fact": "/staff/residents/{rid}/facts/new",
+    "decide-request": "/staff/requests",
     # view-cards is a section of the record, not a page: tests/staff/test_cards_console.py
 }
 

@@ -1,0 +1,274 @@
+"""Kent-scale data for benchmarks: residents, active Kent Cards, entitlements (PostgreSQL).
+
+Kent has about 1.6 million residents. :func:`populate` fills an empty, migrated PostgreSQL
+database with ``count`` residents, one **active** card each (a valid certificate signed by
+the instance's issuer certificate key, a card key of its own) and the ledger projection
+(``entitlement_states``) of what each holds, with ``COPY`` so that 1.6 million of each
+take minutes. Everything is derived from a seed, so a load generator can make genuine
+tap answers for any card without storing 1.6 million private keys.
+
+Interface (for the online tap benchmark and, later, the partner API benchmark)::
+
+    from benchmarks.kent_scale import KentScale, populate, open_existing
+
+    scale = open_existing(url, instance)           # a database populated before, or None
+    scale = scale or populate(url, instance, count=1_600_000)
+    scale.count                                    # residents = active cards
+    scale.resident_id(i), scale.card_number(i)     # 0 <= i < count
+    scale.card_key(i)                              # the card's private key (ECDSA P-256)
+    scale.select_answer(i)                         # what card i answers to SELECT
+    scale.tap_answer(i, challenge)                 # its INTERNAL AUTHENTICATE signature
+    scale.services(i)                              # services resident i holds ("library"...)
+    scale.issuer                                   # cardio.issuer.Issuer of the instance
+
+``url`` is a SQLAlchemy/psycopg URL of a database already upgraded to the migrations'
+head (``idservice.migrate.upgrade``); ``instance`` is the folder the server will use as
+``KENTCARD_INSTANCE_PATH``: the issuer keys go in ``instance/issuer`` (made if missing)
+and the seed in ``instance/kent-scale.json``. Who holds what: every resident whose index
+is not a multiple of 10 is a library member (90 %); every fifth resident was born
+1940-1958 and holds the older person's bus pass (20 %); the others were born 1960-2008.
+No personal data is real: names and addresses are made up from the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import multiprocessing
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cached_property
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cardio import certificate as cert
+from cardio import spec, tlv
+from cardio.cardnumber import luhn_check_digit, to_bcd
+from cardio.dates import encode_expiry
+from cardio.issuer import Issuer
+from idservice.cards.issuer_keys import issuer_store
+
+PREFIX = "982601"
+#: Card serials for the benchmark data start here, far above what issuing at a counter
+#: hands out in a test database; the counter row is moved past them.
+FIRST_SERIAL = 100_000_000
+EXPIRY = date(2031, 12, 31)
+STATE_FILE = "kent-scale.json"
+#: The order of the P-256 group: card key scalars are taken modulo it.
+_ORDER = int("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551", 16)
+CHUNK = 20_000
+
+
+def _pg_dsn(url: str) -> str:
+    """A libpq URL for psycopg from a SQLAlchemy one."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@dataclass(frozen=True)
+class KentScale:
+    """What :func:`populate` wrote, and how to act as any of its cards."""
+
+    instance: Path
+    count: int
+    seed: bytes
+
+    @cached_property
+    def issuer(self) -> Issuer:
+        return issuer_store(self.instance).load()
+
+    @cached_property
+    def issuer_key_id(self) -> bytes:
+        return self.issuer.certificate_key_id
+
+    def resident_id(self, i: int) -> str:
+        return str(uuid.UUID(int=(0xB5 << 120) | i))
+
+    def card_id(self, i: int) -> str:
+        return str(uuid.UUID(int=(0xCA << 120) | i))
+
+    def card_number(self, i: int) -> str:
+        payload = PREFIX + str(FIRST_SERIAL + i).zfill(9)
+        return payload + luhn_check_digit(payload)
+
+    def card_key(self, i: int) -> ec.EllipticCurvePrivateKey:
+        digest = hmac.new(self.seed, i.to_bytes(8, "big"), hashlib.sha256).digest()
+        scalar = int.from_bytes(digest, "big") % (_ORDER - 1) + 1
+        return ec.derive_private_key(scalar, ec.SECP256R1())
+
+    def services(self, i: int) -> tuple[str, ...]:
+        held = []
+        if i % 5 == 0:
+            held.append("bus-pass-older")
+        if i % 10 != 9:
+            held.append("library")
+        return tuple(held)
+
+    def date_of_birth(self, i: int) -> date:
+        if i % 5 == 0:
+            return date(1940, 1, 1) + timedelta(days=(i * 7919) % (19 * 365))
+        return date(1960, 1, 1) + timedelta(days=(i * 7919) % (48 * 365))
+
+    def card_data(self, i: int) -> bytes:
+        return tlv.encode(spec.TAG_CARD_NUMBER, to_bcd(self.card_number(i))) + tlv.encode(
+            spec.TAG_EXPIRY, encode_expiry(EXPIRY)
+        )
+
+    def certificate(self, i: int, point: bytes | None = None) -> bytes:
+        point = point or cert.point_of(self.card_key(i).public_key())
+        key = self.issuer.certificate_key
+        body = cert.encode_body(self.issuer_key_id, self.card_number(i), EXPIRY, point)
+        signature = cert.sign_raw(key, spec.LABEL_CERTIFICATE + body)
+        return tlv.encode(
+            spec.TAG_CERTIFICATE, body + tlv.encode(spec.TAG_CERTIFICATE_SIGNATURE, signature)
+        )
+
+    def select_answer(self, i: int) -> bytes:
+        """The FCI card ``i`` answers to SELECT (as the virtual card builds it)."""
+        fields = (
+            tlv.encode(spec.TAG_VERSION, bytes([spec.APPLICATION_VERSION]))
+            + tlv.encode(spec.TAG_LIFE_CYCLE, bytes([spec.LifeCycle.LOCKED]))
+            + self.card_data(i)
+            + self.certificate(i)
+        )
+        return tlv.encode(
+            spec.TAG_FCI,
+            tlv.encode(spec.TAG_DF_NAME, spec.AID) + tlv.encode(spec.TAG_FCI_PROPRIETARY, fields),
+        )
+
+    def tap_answer(self, i: int, challenge: bytes) -> bytes:
+        """Card ``i``'s DER signature over the tap message, as INTERNAL AUTHENTICATE."""
+        message = spec.tap_message(challenge, self.card_data(i))
+        return self.card_key(i).sign(message, ec.ECDSA(hashes.SHA256()))
+
+
+def _bytea(value: bytes) -> str:
+    return "\\\\x" + value.hex()
+
+
+def _rows(scale_args: tuple[Path, int, bytes], start: int, stop: int) -> tuple[str, str, str]:
+    """COPY text for residents, cards and states of indexes ``start``..``stop`` (a worker)."""
+    scale = KentScale(*scale_args)
+    residents, cards, states = io.StringIO(), io.StringIO(), io.StringIO()
+    now = "2026-01-01 00:00:00+00"
+    key_id = scale.issuer_key_id.hex()
+    for i in range(start, stop):
+        rid = scale.resident_id(i)
+        residents.write(
+            f"{rid}\tResident\tNumber {i}\t{scale.date_of_birth(i).isoformat()}\t"
+            f"{i} High Street\tMaidstone\tME14 {i % 10}XQ\ten\t[]\tf\tactive\t"
+            f"documents-seen\t{now}\t{now}\n"
+        )
+        point = cert.point_of(scale.card_key(i).public_key())
+        certificate = scale.certificate(i, point)
+        cards.write(
+            f"{scale.card_id(i)}\t{scale.card_number(i)}\t{rid}\tactive\t"
+            f"{EXPIRY.isoformat()}\t{_bytea(point)}\t{_bytea(certificate)}\t"
+            f"{key_id}\t{now}\t{now}\t{now}\n"
+        )
+        for service in scale.services(i):
+            until = "2031-12-31" if service == "library" else "\\N"
+            states.write(f"{rid}\t{service}\tactive\t2026-01-01\t{until}\t{i + 1}\n")
+    return residents.getvalue(), cards.getvalue(), states.getvalue()
+
+
+def _rows_star(job: tuple[tuple[Path, int, bytes], int, int]) -> tuple[str, str, str]:
+    return _rows(*job)
+
+
+_TABLES = ("residents", "cards", "entitlement_states")
+_COLUMNS = (
+    "id, given_name, family_name, date_of_birth, address_line_1, town, postcode, language, "
+    "alternative_formats, text_relay, status, identity_level, created_at, updated_at",
+    "id, card_number, resident_id, status, expiry, public_key, certificate, issuer_key_id, "
+    "ordered_at, issued_at, status_changed_at",
+    "resident, service, status, valid_from, valid_until, last_seq",
+)
+
+
+def _chunks(count: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, count, CHUNK):
+        yield start, min(count, start + CHUNK)
+
+
+def open_existing(url: str, instance: Path) -> KentScale | None:
+    """The data a previous :func:`populate` left in this database and instance, if whole."""
+    import psycopg
+
+    state = instance / STATE_FILE
+    if not state.exists() or not (instance / "issuer").exists():
+        return None
+    saved = json.loads(state.read_text())
+    scale = KentScale(instance, int(saved["count"]), bytes.fromhex(saved["seed"]))
+    with psycopg.connect(_pg_dsn(url)) as conn:
+        try:
+            cards = conn.execute(
+                "SELECT count(*) FROM cards WHERE card_number >= %s AND status = 'active'",
+                (scale.card_number(0),),
+            ).fetchone()
+            last = conn.execute(
+                "SELECT issuer_key_id FROM cards WHERE card_number = %s",
+                (scale.card_number(scale.count - 1),),
+            ).fetchone()
+        except psycopg.Error:
+            return None
+    if not cards or cards[0] != scale.count or not last:
+        return None
+    if last[0] != scale.issuer.certificate_key_id.hex():
+        return None
+    return scale
+
+
+def populate(
+    url: str,
+    instance: Path,
+    count: int = 1_600_000,
+    workers: int = 2,
+    progress: Callable[[str], None] = print,
+) -> KentScale:
+    """Fill a migrated, empty PostgreSQL database with ``count`` residents and cards.
+
+    The issuer in ``instance/issuer`` is made if missing; a new seed is saved. One
+    transaction: a failure leaves the database as it was.
+    """
+    import psycopg
+
+    # A benchmark instance of its own: a development passphrase file is fine here.
+    store = issuer_store(instance, create_development=True)
+    if not store.exists():
+        store.init()
+    scale = KentScale(instance, count, secrets.token_bytes(32))
+    args = (scale.instance, scale.count, scale.seed)
+    done = 0
+    with (
+        psycopg.connect(_pg_dsn(url)) as conn,
+        multiprocessing.get_context("fork").Pool(workers) as pool,
+    ):
+        conn.execute("SET synchronous_commit = off")
+        with conn.cursor() as cur:
+            # Chunk by chunk (workers sign ahead), residents before the cards that refer to
+            # them; all in one transaction.
+            chunks = [(args, a, b) for a, b in _chunks(count)]
+            for block, (_, _, stop) in zip(pool.imap(_rows_star, chunks), chunks, strict=True):
+                for table, columns, text in zip(_TABLES, _COLUMNS, block, strict=True):
+                    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        copy.write(text)
+                if stop % 200_000 < CHUNK or stop == count:
+                    progress(f"kent_scale: {stop:,} of {count:,} residents and cards")
+            done = count
+            cur.execute(
+                "INSERT INTO card_number_counters (issuer_prefix, next_serial) VALUES (%s, %s) "
+                "ON CONFLICT (issuer_prefix) DO UPDATE SET next_serial = EXCLUDED.next_serial",
+                (PREFIX, FIRST_SERIAL + count),
+            )
+        conn.commit()
+        for table in ("residents", "cards", "entitlement_states"):
+            conn.execute(f"ANALYZE {table}")
+    (instance / STATE_FILE).write_text(json.dumps({"count": done, "seed": scale.seed.hex()}))
+    return scale

@@ -1,0 +1,315 @@
+"""``kentcard partners``, ``kentcard events`` and ``kentcard life-events``.
+
+Partners are registered with ``kentcard clients create --partner`` (idservice/cli/oauth.py);
+these commands list and change them, run the delivery worker, and take a registrar's
+feed of life events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from datetime import date
+from typing import Any
+
+import click
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from idservice.cli.app import with_app
+from idservice.db import db_session
+from idservice.models.base import utcnow
+from idservice.models.partners import (
+    DELIVERY_DEAD,
+    DELIVERY_PENDING,
+    DELIVERY_STATUSES,
+    PartnerEvent,
+)
+from idservice.models.residents import Resident
+from idservice.partners import registry
+from idservice.partners.delivery import Backoff, Worker
+from idservice.partners.secevent import EVENT_TYPES
+from idservice.services import life_events
+from idservice.services.residents import NotFound
+
+
+def register(main: click.Group) -> None:
+    main.add_command(partners_group)
+    main.add_command(events_group)
+    main.add_command(life_events_group)
+    residents = main.commands.get("residents")
+    if isinstance(residents, click.Group):
+        residents.add_command(residents_erase)
+
+
+# --- partners -----------------------------------------------------------------------------
+
+
+@click.group("partners", help="Partner services: contacts, webhooks and subscriptions.")
+def partners_group() -> None:
+    pass
+
+
+@partners_group.command("list", help="Partners (never their secrets).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_app
+def partners_list(as_json: bool) -> None:
+    rows = [registry.partner_view(p).as_dict() for p in registry.dao_list_partners()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "active" if row["active"] else "inactive"
+        click.echo(
+            f"{row['client_id']}  {row['display_name']}  [{state}]  "
+            f"{row['webhook_url'] or '(no webhook)'}  services: {' '.join(row['services']) or '-'}"
+        )
+
+
+@partners_group.command("update", help="Change a partner's record.")
+@click.argument("client_id")
+@click.option("--display-name", default=None)
+@click.option("--contact-email", default=None)
+@click.option("--webhook-url", default=None, help="https (http only to 127.0.0.1 in development).")
+@click.option("--service", "services", multiple=True, help="Replaces the list; repeatable.")
+@click.option(
+    "--event", "events", multiple=True, type=click.Choice(list(EVENT_TYPES)), help="Replaces."
+)
+@click.option("--active/--inactive", default=None)
+@with_app
+def partners_update(
+    client_id: str,
+    display_name: str | None,
+    contact_email: str | None,
+    webhook_url: str | None,
+    services: tuple[str, ...],
+    events: tuple[str, ...],
+    active: bool | None,
+) -> None:
+    try:
+        changed = registry.update_partner(
+            client_id,
+            display_name=display_name,
+            contact_email=contact_email,
+            webhook_url=webhook_url,
+            services=list(services) if services else None,
+            events=list(events) if events else None,
+            active=active,
+        )
+    except registry.PartnerError as exc:
+        db_session.rollback()
+        raise click.UsageError(str(exc)) from None
+    db_session.commit()
+    click.echo(f"Changed: {', '.join(changed)}" if changed else "Nothing was changed")
+
+
+# --- events: the delivery worker ------------------------------------------------------------
+
+
+@click.group("events", help="Security Event Tokens for partners: the outbox and its delivery.")
+def events_group() -> None:
+    pass
+
+
+@events_group.command("deliver", help="Push due events to partners' webhooks.")
+@click.option("--once", is_flag=True, help="Stop when nothing is due (for cron and tests).")
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 128))
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 120))
+@click.option(
+    "--lease",
+    default=None,
+    type=click.FloatRange(0.5),
+    help="Seconds (default 4 timeouts, at least 60).",
+)
+@click.option("--max-attempts", default=12, show_default=True, type=click.IntRange(1, 100))
+@click.option("--backoff-base", default=30.0, show_default=True, type=click.FloatRange(0.0))
+@click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(0.01))
+@with_app
+def events_deliver(
+    once: bool,
+    batch: int,
+    concurrency: int,
+    timeout: float,
+    lease: float | None,
+    max_attempts: int,
+    backoff_base: float,
+    poll: float,
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    worker = Worker(
+        engine=current_app.extensions["kentcard_engine"],
+        keys=current_app.extensions["kentcard_oauth_keys"],
+        issuer=current_app.config["KENTCARD"].issuer,
+        batch=batch,
+        concurrency=concurrency,
+        timeout=timeout,
+        lease=lease,
+        backoff=Backoff(base=backoff_base, max_attempts=max_attempts),
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        total = worker.run(once=once, poll=poll, stop=stop)
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        return
+    finally:
+        worker.close()
+    click.echo(f"Delivered {total.delivered}, to retry {total.retrying}, dead {total.dead}.")
+
+
+@events_group.command("list", help="Delivery status counts per status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_app
+def events_list(as_json: bool) -> None:
+    counts = dict(
+        db_session.execute(
+            select(PartnerEvent.status, func.count()).group_by(PartnerEvent.status)
+        ).all()
+    )
+    data = {status: int(counts.get(status, 0)) for status in DELIVERY_STATUSES}
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for status, count in data.items():
+        click.echo(f"{status}: {count}")
+
+
+@events_group.command("requeue", help="Send dead events again (after the partner is fixed).")
+@click.option("--partner", "client_id", default=None, help="Only this partner's (client id).")
+@with_app
+def events_requeue(client_id: str | None) -> None:
+    query = update(PartnerEvent).where(PartnerEvent.status == DELIVERY_DEAD)
+    if client_id is not None:
+        partner = registry.get_partner(client_id)
+        query = query.where(PartnerEvent.partner_id == partner.id)
+    result = db_session.execute(
+        query.values(
+            status=DELIVERY_PENDING, attempts=0, next_attempt_at=utcnow(), lease_until=None
+        ).execution_options(synchronize_session=False)
+    )
+    db_session.commit()
+    click.echo(f"{getattr(result, 'rowcount', 0)} events queued again (same jti).")
+
+
+# --- life events: a registrar's feed --------------------------------------------------------
+
+
+@click.group("life-events", help="Life events told once (registrar feed, scripts).")
+def life_events_group() -> None:
+    pass
+
+
+def _match(row: dict[str, Any]) -> str:
+    """The resident a feed row is about: by id, or by exact name, date of birth, postcode."""
+    if row.get("resident_id"):
+        return str(row["resident_id"])
+    needed = ("given_name", "family_name", "date_of_birth", "postcode")
+    if not all(row.get(k) for k in needed):
+        raise life_events.LifeEventRefused(
+            "give resident_id, or given_name, family_name, date_of_birth and postcode"
+        )
+    ids = db_session.scalars(
+        select(Resident.id).where(
+            func.lower(Resident.given_name) == str(row["given_name"]).lower(),
+            func.lower(Resident.family_name) == str(row["family_name"]).lower(),
+            Resident.date_of_birth == date.fromisoformat(str(row["date_of_birth"])),
+            func.upper(func.replace(Resident.postcode, " ", ""))
+            == str(row["postcode"]).upper().replace(" ", ""),
+        )
+    ).all()
+    if len(ids) != 1:
+        raise life_events.LifeEventRefused(
+            "no record matches" if not ids else "more than one record matches: check by hand"
+        )
+    return str(ids[0])
+
+
+def apply_row(row: dict[str, Any], source: str = "registrar") -> str:
+    """Apply one feed row; returns the life event's id. Raises on anything refused."""
+    kind = str(row.get("kind", ""))
+    if kind not in life_events.KINDS:
+        raise life_events.LifeEventRefused(f"unknown kind {kind!r}")
+    on = date.fromisoformat(str(row["date"]))
+    notifier = life_events.Notifier(
+        source=source,
+        actor_id=str(row.get("notifier") or source),
+        channel="system",
+        reference=str(row["reference"])[:64] if row.get("reference") else None,
+    )
+    resident_id = _match(row)
+    db_session.rollback()  # the match read nothing we keep; each service is one transaction
+    if kind == "death":
+        outcome = life_events.record_death(notifier, resident_id, on)
+    elif kind == "moved-out-of-kent":
+        outcome = life_events.record_move_out(notifier, resident_id, on)
+    elif kind == "name-changed":
+        outcome = life_events.record_name_change(
+            notifier, resident_id, on, str(row["given_name_new"]), str(row["family_name_new"])
+        )
+    else:
+        address = {f: row.get(f"{f}_new") for f in life_events.ADDRESS_FIELDS}
+        outcome = life_events.record_address_change(notifier, resident_id, on, address)
+    return outcome.life_event.id
+
+
+@life_events_group.command("import", help="Apply a feed: one JSON object per line.")
+@click.argument("feed", type=click.File("r"))
+@with_app
+def life_events_import(feed: Any) -> None:
+    """Each line: ``{"kind", "date", "reference", and resident_id or given_name,
+    family_name, date_of_birth, postcode}``; a change of name adds ``given_name_new`` and
+    ``family_name_new``, a change of address ``address_line_1_new`` and so on. Rows that
+    do not match exactly one record are reported and left for a person to check."""
+    applied = refused = 0
+    for number, line in enumerate(feed, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not an object")
+            life_id = apply_row(row)
+        except life_events.AlreadyRecorded as exc:
+            click.echo(f"line {number}: already recorded ({exc})")
+            db_session.rollback()
+            continue
+        except (life_events.LifeEventRefused, NotFound, ValueError, KeyError) as exc:
+            db_session.rollback()
+            refused += 1
+            click.echo(f"line {number}: not applied: {exc}", err=True)
+            continue
+        applied += 1
+        click.echo(f"line {number}: recorded life event {life_id}")
+    click.echo(f"{applied} applied, {refused} refused")
+    if refused:
+        sys.exit(1)
+
+
+@click.command("erase", help="Erase a resident's personal data (a request by post or in person).")
+@click.argument("resident_id")
+@click.option("--reason", required=True, help="The request's reference, for the audit record.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_app
+def residents_erase(resident_id: str, reason: str, yes: bool) -> None:
+    from idservice.services import your_data
+
+    if not yes:
+        click.confirm("Erase this resident's personal data? This cannot be undone", abort=True)
+    try:
+        your_data.erase(
+            resident_id,
+            password=None,
+            actor_type="system",
+            actor_id="cli",
+            channel="system",
+            reason=reason[:500],
+        )
+    except NotFound:
+        raise click.UsageError(f"No resident with id {resident_id}") from None
+    except your_data.ErasureRefused as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"Erased the personal data of {resident_id}; pseudonymous records kept.")

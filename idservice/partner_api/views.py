@@ -1,0 +1,224 @@
+"""``/api/v1``: the partner entitlement API (flask-smorest, OpenAPI 3 from the schemas).
+
+Authentication, the service's existence, scope and rate limit are decided in one
+``before_request`` hook, before the body is even parsed, so a caller without a valid token
+learns nothing from validation messages. Every failure is ``{"error", "message"}``
+(:mod:`idservice.oauth.bearer`), documented per operation in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+from flask import Response, current_app, g, request
+from flask_smorest import Blueprint
+from werkzeug.exceptions import HTTPException
+
+from idservice.oauth import scopes
+from idservice.oauth.bearer import ApiError, bearer_token, error_response, require_scope
+from idservice.oauth.dao import dao_get_client
+from idservice.oauth.server import CLIENT_CACHE
+from idservice.partner_api import checks
+from idservice.partner_api.schemas import (
+    CardCheckSchema,
+    CheckResultSchema,
+    ErrorSchema,
+    OwnEntitlementsSchema,
+    SubjectCheckSchema,
+)
+from idservice.services import ratelimit
+
+bp = Blueprint(
+    "partner_api",
+    __name__,
+    url_prefix="/api/v1",
+    description="Entitlement checks for partner services, and a resident's own entitlements.",
+)
+
+RATE_LIMIT_ACTION = "partner-api"
+#: Checks per client per minute in each worker (Redis: in all workers) unless
+#: ``rate_limits["partner-api"]`` is configured.
+DEFAULT_RATE_PER_MINUTE = 120_000
+
+_TEXT = {"schema": {"type": "string"}}
+_WWW_AUTHENTICATE = {"WWW-Authenticate": {**_TEXT, "description": "RFC 6750 challenge"}}
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
+
+
+@functools.cache
+def _service_codes() -> frozenset[str]:
+    return frozenset(checks.catalogue().codes)
+
+
+_CHECK_OPERATIONS = {"partner_api.check_card_number", "partner_api.check_subject"}
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Answers are about residents: never cached anywhere on the way."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> tuple[Response, int]:
+    return error_response(exc)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    """webargs' validation failures (400 bad JSON, 422 fields) in the API's error shape."""
+    code = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") or data.get("errors") or {}
+    # webargs keys messages by location ("json"); partners only need the field names.
+    fields: dict[str, Any] = {}
+    for location in messages.values() if isinstance(messages, dict) else ():
+        if isinstance(location, dict):
+            fields.update({k: _as_list(v) for k, v in location.items()})
+    if code == 422:
+        return error_response(
+            ApiError(422, "invalid_request", "Some fields are not valid", errors=fields)
+        )
+    if code == 400:
+        return error_response(ApiError(400, "invalid_request", "Send a JSON object"))
+    return error_response(ApiError(code, "invalid_request", exc.description or exc.name))
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, dict):  # a nested field: flatten its messages
+        return [f"{k}: {m}" for k, v in value.items() for m in _as_list(v)]
+    return [str(value)]
+
+
+def _partner(client_id: str) -> checks.Partner:
+    client = current_app.extensions[CLIENT_CACHE].get(client_id, dao_get_client)
+    if client is None:  # withdrawn since the token was checked
+        raise ApiError(401, "invalid_token", "The access token is not valid or has expired")
+    return checks.Partner(
+        client_id=client.client_id,
+        name=client.name,
+        sector=client.sector,
+        registered=frozenset(scopes.parse(client.scope)),
+    )
+
+
+def _rate_limit(client_id: str) -> None:
+    limiter: ratelimit.RateLimiter = current_app.extensions[ratelimit.EXTENSION_KEY]
+    settings = current_app.config["KENTCARD"]
+    limits = settings.extra.get("rate_limits", {})
+    limit = int(limits.get(RATE_LIMIT_ACTION, DEFAULT_RATE_PER_MINUTE))
+    if not limiter.allow(RATE_LIMIT_ACTION, client_id, limit):
+        wait = int(limiter.window - time.time() % limiter.window) + 1
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many requests from this service: try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+@bp.before_request
+def _authenticate() -> None:
+    endpoint = request.endpoint or ""
+    found = bearer_token()
+    if endpoint in _CHECK_OPERATIONS:
+        service = (request.view_args or {}).get("service", "")
+        if service not in _service_codes():
+            raise ApiError(404, "not_found", "There is no service with that code")
+        needed = scopes.check_scope(service)
+        if found.row.resident_id is not None:
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                f"Checks need a service token (client credentials) with the {needed} scope",
+                scope=needed,
+            )
+        require_scope(found, needed)
+        g.partner = _partner(str(found.row.client_id))
+        _rate_limit(g.partner.client_id)
+    else:
+        if found.row.resident_id is None:
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                f"This needs a resident's access token with the {scopes.OWN_ENTITLEMENTS} scope",
+                scope=scopes.OWN_ENTITLEMENTS,
+            )
+        require_scope(found, scopes.OWN_ENTITLEMENTS)
+        g.resident_id = str(found.row.resident_id)
+
+
+def _document_errors(*statuses: int) -> Any:
+    """Declare each failure an operation can answer, all in the ``ErrorSchema`` shape."""
+    words = {
+        400: ("The body is not JSON", {}),
+        401: ("invalid_token: no, a malformed, an expired or a revoked token", _WWW_AUTHENTICATE),
+        403: ("insufficient_scope: the token lacks the scope for this", _WWW_AUTHENTICATE),
+        404: ("not_found: no service with that code", {}),
+        429: ("rate_limited: too many requests from this service", _RETRY_AFTER),
+    }
+
+    def decorate(func: Any) -> Any:
+        for status in reversed(statuses):
+            description, headers = words[status]
+            func = bp.alt_response(
+                status, schema=ErrorSchema, description=description, headers=headers or None
+            )(func)
+        return func
+
+    return decorate
+
+
+_SERVICE_PARAMETER = {
+    "in": "path",
+    "name": "service",
+    "required": True,
+    "description": "A catalogue service code; the token needs `entitlements:<code>:check`",
+    "schema": {"type": "string", "enum": checks.catalogue().codes},
+}
+
+
+@bp.route("/checks/<service>/by-card-number", methods=["POST"], parameters=[_SERVICE_PARAMETER])
+@bp.arguments(CardCheckSchema)
+@bp.response(200, CheckResultSchema)
+@_document_errors(400, 401, 403, 404, 429)
+@bp.doc(security=[{"partner": []}], operationId="checkByCardNumber")
+def check_card_number(body: dict[str, Any], service: str) -> dict[str, Any]:
+    """Does the holder of this Kent Card hold the service?
+
+    Needs a client credentials token with the service's `entitlements:<code>:check`
+    scope. The card must be active and in date, else `card_not_valid`.
+    """
+    return checks.check(g.partner, service, card_number=body["card_number"]).as_dict()
+
+
+@bp.route("/checks/<service>/by-subject", methods=["POST"], parameters=[_SERVICE_PARAMETER])
+@bp.arguments(SubjectCheckSchema)
+@bp.response(200, CheckResultSchema)
+@_document_errors(400, 401, 403, 404, 429)
+@bp.doc(security=[{"partner": []}], operationId="checkBySubject")
+def check_subject(body: dict[str, Any], service: str) -> dict[str, Any]:
+    """Does the resident with this pairwise subject hold the service?
+
+    Needs a client credentials token with the service's `entitlements:<code>:check`
+    scope. Only subjects given to your service (your sector) resolve.
+    """
+    return checks.check(g.partner, service, subject=body["subject"]).as_dict()
+
+
+@bp.route("/me/entitlements", methods=["GET"])
+@bp.response(200, OwnEntitlementsSchema)
+@_document_errors(401, 403)
+@bp.doc(security=[{"resident": [scopes.OWN_ENTITLEMENTS]}], operationId="listOwnEntitlements")
+def own_entitlements() -> dict[str, Any]:
+    """The signed-in resident's own entitlements (an access token from sign-in).
+
+    Needs a resident's access token with the `entitlements` scope.
+    """
+    items = checks.own_entitlements(g.resident_id)
+    return {"entitlements": items}

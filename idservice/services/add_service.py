@@ -1,0 +1,433 @@
+"""Adding a service to a resident's account, online or with staff help.
+
+The same functions serve the resident's own pages and the staff console; only the
+:class:`Applicant` differs (who, through which channel, and for staff their role and the
+reason the record is open). Facts already held are reused; answers given in the journey
+are stored as self-declared facts in the same transaction as the outcome, so the next
+service does not ask again. The outcome is one of:
+
+- **granted**: the rules are met on evidence good enough for the service; a ``grant``
+  event goes into the ledger (pseudonymous resident id, actor, channel, the stored facts it
+  relied on as evidence references) with the audit record, in one transaction;
+- **waiting**: the rules are met on what we know but evidence must be checked, or the
+  council must assess; a :class:`ServiceRequest` is stored with the date the resident is
+  told to expect a decision (catalogue ``decision_days``, working days);
+- **not eligible**: nothing is granted or requested, and the reasons are shown.
+
+Staff with the permission approve a waiting request (only once the facts on record meet
+the rules: they record what they saw first) or refuse it with a reason.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import cast
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.exc import IntegrityError
+
+from entitlements.catalogue import Catalogue, Service, load_catalogue
+from entitlements.engine import decide
+from entitlements.facts import Fact, FactName, FactValue, Provenance, Source, VerificationLevel
+from entitlements.gazetteer import built_in_gazetteer
+from entitlements.journey import Route, expected_decision, facts_read, next_question, route
+from entitlements.ledger import store as ledger
+from entitlements.ledger.events import Channel, EventKind, LedgerEvent
+from entitlements.ledger.tables import EntitlementStateRow
+from entitlements.results import Decision
+from idservice import audit
+from idservice.db import db_session, transactional
+from idservice.models.base import utcnow
+from idservice.models.residents import Resident
+from idservice.models.service_requests import (
+    REQUEST_APPROVED,
+    REQUEST_REFUSED,
+    REQUEST_WAITING,
+    REQUEST_WITHDRAWN,
+    ServiceRequest,
+)
+from idservice.services import facts
+from idservice.services.residents import NotFound, dao_get_resident_by_id
+
+STATES = cast(Table, EntitlementStateRow.__table__)
+#: A held service is not offered again: suspended is still held.
+HELD = ("active", "suspended")
+
+#: Answers given in the journey: a value, or None for "none of these".
+Answers = Mapping[FactName, FactValue | None]
+
+
+@functools.cache
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+def service_for(code: str) -> Service:
+    """The catalogue entry, or :class:`NotFound` (a 404) for a code that is not in it."""
+    try:
+        return catalogue().get(code)
+    except KeyError:
+        raise NotFound("service") from None
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """Who is applying for the resident: the resident online, or staff helping them."""
+
+    resident_id: str
+    recorder: facts.Recorder
+
+    @classmethod
+    def resident(cls, resident_id: str) -> Applicant:
+        return cls(resident_id, facts.Recorder("resident", resident_id, "web"))
+
+    @classmethod
+    def staff(
+        cls, resident_id: str, staff_id: str, staff_role: str, channel: str, reason: str | None
+    ) -> Applicant:
+        return cls(resident_id, facts.Recorder("staff", staff_id, channel, staff_role, reason))
+
+    @property
+    def staff_id(self) -> str | None:
+        return self.recorder.id if self.recorder.type == "staff" else None
+
+    @property
+    def ledger_actor(self) -> str:
+        return self.staff_id or "resident"
+
+    def audit(self, action: str, **details: object) -> None:
+        extra: dict[str, object] = dict(details)
+        if self.recorder.staff_role:
+            extra.update(staff_role=self.recorder.staff_role, assisted=True)
+        audit.record(
+            action,
+            resident_id=self.resident_id,
+            actor_type=self.recorder.type,
+            actor_id=self.recorder.id,
+            channel=self.recorder.channel,
+            details=extra,
+            reason=self.recorder.reason,
+        )
+
+
+# --- data access --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Held:
+    service: Service
+    status: str
+    valid_from: date | None
+    valid_until: date | None
+
+
+def dao_held(resident_id: str) -> dict[str, Held]:
+    """The resident's current entitlements from the ledger's projection, by service code."""
+    rows = db_session.execute(
+        select(STATES).where(STATES.c.resident == resident_id, STATES.c.status.in_(HELD))
+    )
+    held = {}
+    codes = set(catalogue().codes)
+    for row in rows:
+        if row.service in codes:
+            held[row.service] = Held(
+                service_for(row.service), row.status, row.valid_from, row.valid_until
+            )
+    return held
+
+
+def dao_requests_for(resident_id: str) -> list[ServiceRequest]:
+    query = (
+        select(ServiceRequest)
+        .where(ServiceRequest.resident_id == resident_id)
+        .order_by(ServiceRequest.requested_at.desc())
+    )
+    return list(db_session.scalars(query))
+
+
+def dao_waiting_request(resident_id: str, code: str) -> ServiceRequest | None:
+    return db_session.scalar(
+        select(ServiceRequest).where(
+            ServiceRequest.resident_id == resident_id,
+            ServiceRequest.service == code,
+            ServiceRequest.status == REQUEST_WAITING,
+        )
+    )
+
+
+def dao_get_request(request_id: str) -> ServiceRequest:
+    request = db_session.get(ServiceRequest, request_id)
+    if request is None:
+        raise NotFound("service request")
+    return request
+
+
+def dao_waiting_requests(limit: int = 200) -> list[tuple[ServiceRequest, Resident]]:
+    query = (
+        select(ServiceRequest, Resident)
+        .join(Resident, Resident.id == ServiceRequest.resident_id)
+        .where(ServiceRequest.status == REQUEST_WAITING)
+        .order_by(ServiceRequest.expected_by, ServiceRequest.requested_at)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in db_session.execute(query)]
+
+
+# --- what the resident has and can add -------------------------------------------------------
+
+
+@dataclass
+class Overview:
+    held: list[Held] = field(default_factory=list)
+    requests: list[tuple[ServiceRequest, Service]] = field(default_factory=list)
+    addable: list[Service] = field(default_factory=list)
+
+
+@transactional
+def overview(resident_id: str) -> Overview:
+    dao_get_resident_by_id(resident_id)
+    held = dao_held(resident_id)
+    requests = [
+        (r, service_for(r.service))
+        for r in dao_requests_for(resident_id)
+        if r.service in catalogue().codes
+    ]
+    waiting = {r.service for r, _ in requests if r.status == REQUEST_WAITING}
+    addable = [s for s in catalogue() if s.code not in held and s.code not in waiting]
+    return Overview(list(held.values()), requests, addable)
+
+
+def _declared(name: FactName, value: FactValue, applicant: Applicant) -> Fact:
+    """An answer not yet saved, as the engine will see it once it is."""
+    provenance = Provenance(
+        Source.SELF_DECLARED,
+        VerificationLevel.DECLARED,
+        applicant.recorder.id or applicant.recorder.type,
+        datetime.now(UTC),
+    )
+    return Fact(name, value, provenance)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where an application stands: the decision on what we know and the answers so far."""
+
+    service: Service
+    decision: Decision
+    route: Route
+    question: FactName | None
+    reused: list[facts.ShownFact]
+    held: Held | None
+    waiting: ServiceRequest | None
+
+
+@transactional
+def plan(applicant: Applicant, code: str, answers: Answers, on: date) -> Plan:
+    service = service_for(code)
+    resident_id = applicant.resident_id
+    dao_get_resident_by_id(resident_id)
+    extra = [_declared(n, v, applicant) for n, v in answers.items() if v is not None]
+    decision = decide(service, facts.facts_for(resident_id, extra), on, built_in_gazetteer())
+    reads = set(facts_read(service))
+    reused = [
+        facts.shown(row)
+        for row in facts.dao_current_fact_rows(resident_id)
+        if FactName(row.name) in reads and FactName(row.name) not in answers
+    ]
+    return Plan(
+        service,
+        decision,
+        route(decision, answers),
+        next_question(decision, answers),
+        reused,
+        dao_held(resident_id).get(code),
+        dao_waiting_request(resident_id, code),
+    )
+
+
+# --- applying -----------------------------------------------------------------------------
+
+
+class ApplicationProblem(Exception):
+    """The application cannot go ahead; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class Result:
+    route: Route
+    decision: Decision
+    request: ServiceRequest | None = None
+    ledger_seq: int | None = None
+
+
+def _grant(
+    applicant: Applicant, service: Service, decision: Decision, reason: str, *refs: str
+) -> int:
+    """Append the grant in the caller's transaction. The ledger's head row is locked first
+    and the projection read again, so two applications sent at once cannot both grant."""
+    db_session.execute(
+        update(ledger.HEAD).where(ledger.HEAD.c.id == 1).values(size=ledger.HEAD.c.size)
+    )
+    if service.code in dao_held(applicant.resident_id):
+        raise ApplicationProblem(f"{service.name} has just been added")
+    event = LedgerEvent(
+        kind=EventKind.GRANT,
+        resident=applicant.resident_id,
+        service=service.code,
+        actor=applicant.ledger_actor,
+        channel=Channel(applicant.recorder.channel),
+        reason=reason,
+        occurred_at=utcnow(),
+        evidence=(*decision.evidence, *refs),
+        valid_from=decision.valid_from,
+        valid_until=decision.valid_until,
+    )
+    return ledger.append_in(db_session.connection(), [event])[0]
+
+
+@transactional
+def apply(applicant: Applicant, code: str, answers: Answers, on: date) -> Result:
+    """Save the answers as facts, decide, and grant, request or explain, all at once."""
+    service = service_for(code)
+    resident = dao_get_resident_by_id(applicant.resident_id)
+    if not resident.is_active:
+        raise ApplicationProblem("This account is closed, so services cannot be added to it")
+    if code in dao_held(resident.id):
+        raise ApplicationProblem(f"You already have {service.name}")
+    waiting = dao_waiting_request(resident.id, code)
+    if waiting is not None:
+        raise ApplicationProblem(f"A request for {service.name} is already waiting for a decision")
+    for name, value in answers.items():
+        if value is not None:
+            facts.record(
+                resident.id,
+                name,
+                value,
+                source="self-declared",
+                level=VerificationLevel.DECLARED,
+                by=applicant.recorder,
+                expires_on=facts.default_expiry(name, on),
+            )
+    decision = decide(service, facts.facts_for(resident.id), on, built_in_gazetteer())
+    where = route(decision, answers)
+    if where is Route.GRANT:
+        seq = _grant(applicant, service, decision, "eligible: rules met on the evidence held")
+        applicant.audit("service.granted", service=code, ledger_seq=seq)
+        return Result(where, decision, ledger_seq=seq)
+    if where is Route.NOT_ELIGIBLE:
+        applicant.audit("service.not_eligible", service=code)
+        return Result(where, decision)
+    if where is Route.ASK:  # answers were saved; the pages ask the next question
+        return Result(where, decision)
+    request = ServiceRequest(
+        resident_id=resident.id,
+        service=code,
+        status=REQUEST_WAITING,
+        channel=applicant.recorder.channel,
+        requested_by_staff_id=applicant.staff_id,
+        expected_by=expected_decision(service, on),
+        needs=sorted({need.fact.value for need in decision.needs}),
+    )
+    try:
+        with db_session.begin_nested():
+            db_session.add(request)
+            db_session.flush()
+    except IntegrityError:  # the same request sent twice at once: one waits
+        raise ApplicationProblem(
+            f"A request for {service.name} is already waiting for a decision"
+        ) from None
+    applicant.audit("service.requested", service=code, request=request.id, needs=request.needs)
+    return Result(where, decision, request=request)
+
+
+# --- requests: the resident's view, withdrawing, and staff decisions -------------------------
+
+
+@transactional
+def request_for_resident(resident_id: str, request_id: str) -> ServiceRequest:
+    """The resident's own request; anybody else's is "not found", never "forbidden"."""
+    request = db_session.get(ServiceRequest, request_id)
+    if request is None or request.resident_id != resident_id:
+        raise NotFound("service request")
+    return request
+
+
+@transactional
+def withdraw(applicant: Applicant, request_id: str) -> ServiceRequest:
+    request = db_session.get(ServiceRequest, request_id)
+    if request is None or request.resident_id != applicant.resident_id:
+        raise NotFound("service request")
+    if request.status != REQUEST_WAITING:
+        raise ApplicationProblem("This request has already been decided, so it cannot be withdrawn")
+    request.status = REQUEST_WITHDRAWN
+    request.decided_at = utcnow()
+    applicant.audit("service.request_withdrawn", service=request.service, request=request.id)
+    return request
+
+
+def _waiting_for(applicant: Applicant, request_id: str) -> ServiceRequest:
+    request = db_session.get(ServiceRequest, request_id)
+    if request is None or request.resident_id != applicant.resident_id:
+        raise NotFound("service request")
+    if request.status != REQUEST_WAITING:
+        raise ApplicationProblem("This request has already been decided")
+    return request
+
+
+@transactional
+def approve(applicant: Applicant, request_id: str, on: date) -> ServiceRequest:
+    """Grant a waiting request, if the facts on record now meet the service's rules."""
+    request = _waiting_for(applicant, request_id)
+    service = service_for(request.service)
+    decision = decide(service, facts.facts_for(request.resident_id), on, built_in_gazetteer())
+    if route(decision) is not Route.GRANT:
+        still = "; ".join(need.why for need in decision.needs) or " ".join(decision.reasons)
+        raise ApplicationProblem(
+            "The facts on record do not meet the rules yet, so this cannot be approved. "
+            f"{still} Record what you have seen first, or refuse the request"
+        )
+    assert applicant.staff_id is not None
+    request.ledger_seq = _grant(
+        applicant, service, decision, "approved after evidence checked", f"request:{request.id}"
+    )
+    request.status = REQUEST_APPROVED
+    request.decided_at = utcnow()
+    request.decided_by_staff_id = applicant.staff_id
+    applicant.audit(
+        "service.request_approved",
+        service=request.service,
+        request=request.id,
+        ledger_seq=request.ledger_seq,
+    )
+    return request
+
+
+@transactional
+def refuse(applicant: Applicant, request_id: str, why: str) -> ServiceRequest:
+    """Refuse with a reason the resident is shown on their request page."""
+    request = _waiting_for(applicant, request_id)
+    assert applicant.staff_id is not None
+    request.status = REQUEST_REFUSED
+    request.decided_at = utcnow()
+    request.decided_by_staff_id = applicant.staff_id
+    request.decision_reason = why
+    applicant.audit("service.request_refused", service=request.service, request=request.id)
+    return request
+
+
+@transactional
+def waiting_requests(staff_id: str, staff_role: str) -> list[tuple[ServiceRequest, Resident]]:
+    """The queue, soonest due first; looking at it is audited (without a resident)."""
+    rows = dao_waiting_requests()
+    audit.record(
+        "staff.viewed_requests",
+        resident_id=None,
+        actor_type="staff",
+        actor_id=staff_id,
+        channel="web",
+        details={"staff_role": staff_role, "shown": len(rows)},
+    )
+    return rows

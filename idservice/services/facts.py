@@ -1,0 +1,452 @@
+"""Residents' facts: stored once, reused by every service, never asked twice.
+
+Data access (``dao_*``) and the services built on it. Every write supersedes the current
+row of the same name (history kept) and is audited in the caller's transaction with the
+fact's *name*, source and level, never its value. :func:`facts_for` turns the current rows
+into the engine's :class:`~entitlements.facts.FactSet`.
+
+Registration and change of details record the date of birth and address as self-declared
+facts (:func:`record_from_resident`). Whether someone lives in Kent is never stored from a
+guess: the engine derives it from the address through the gazetteer (a postcode district
+that crosses Kent's boundary answers "needs evidence"), and a ``lives_in_kent`` fact is
+only recorded by staff who saw proof. Moving house supersedes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from entitlements.codec import from_json, to_json
+from entitlements.conditions import AWARD_WORDS, CATEGORY_WORDS
+from entitlements.dates import academic_year_bounds, academic_year_start, long_date
+from entitlements.facts import (
+    Address,
+    BlueBadgeDecision,
+    Disability,
+    Fact,
+    FactName,
+    FactSet,
+    FactValue,
+    Provenance,
+    QualifyingAward,
+    SchoolYear,
+    Source,
+    VerificationLevel,
+)
+from entitlements.gazetteer import Postcode, PostcodeError, Residency, built_in_gazetteer
+from idservice import audit
+from idservice.db import db_session, transactional
+from idservice.models.base import utcnow
+from idservice.models.facts import ResidentFact
+from idservice.models.residents import Resident
+
+#: Stored source codes and what they mean to the engine.
+SOURCES: Mapping[str, Source] = {
+    "self-declared": Source.SELF_DECLARED,
+    "staff-seen-document": Source.STAFF_SEEN_DOCUMENT,
+    "trusted-partner": Source.TRUSTED_PARTNER,
+    "government-department": Source.GOVERNMENT_DEPARTMENT,
+    "council-decision": Source.COUNCIL_DECISION,
+}
+SOURCE_CODES: Mapping[Source, str] = {source: code for code, source in SOURCES.items()}
+
+#: How each source is described to the resident ("You told us", ...).
+SOURCE_WORDS: Mapping[str, str] = {
+    "self-declared": "you told us",
+    "staff-seen-document": "council staff saw a document",
+    "trusted-partner": "checked by a trusted partner",
+    "government-department": "confirmed by a government department",
+    "council-decision": "a council decision",
+}
+
+LEVEL_WORDS: Mapping[int, str] = {
+    VerificationLevel.DECLARED: "Not checked",
+    VerificationLevel.CHECKED: "Checked",
+    VerificationLevel.VERIFIED: "Confirmed",
+}
+
+#: Short names for facts in lists and tables.
+FACT_LABELS: Mapping[FactName, str] = {
+    FactName.DATE_OF_BIRTH: "Date of birth",
+    FactName.ADDRESS: "Home postcode",
+    FactName.LIVES_IN_KENT: "Lives in Kent",
+    FactName.WORKS_IN_KENT: "Works in Kent",
+    FactName.STUDIES_IN_KENT: "Studies in Kent",
+    FactName.SCHOOL_YEAR: "School year",
+    FactName.FULL_TIME_EDUCATION: "In full-time education or training",
+    FactName.DISABILITY: "Disability",
+    FactName.BLUE_BADGE_DECISION: "Blue Badge decision",
+    FactName.QUALIFYING_AWARD: "Qualifying benefit or award",
+    FactName.PARENTAL_CONSENT: "Parent or guardian's consent",
+    FactName.NEEDS_COMPANION: "Needs a companion to travel",
+}
+
+
+@dataclass(frozen=True)
+class EvidenceType:
+    """A document or check staff can record a fact from, and what it makes the fact."""
+
+    label: str
+    source: str
+    level: VerificationLevel
+
+
+_CHECKED = VerificationLevel.CHECKED
+EVIDENCE_TYPES: Mapping[str, EvidenceType] = {
+    "passport": EvidenceType("Passport", "staff-seen-document", _CHECKED),
+    "driving-licence": EvidenceType("Photocard driving licence", "staff-seen-document", _CHECKED),
+    "birth-certificate": EvidenceType("Birth certificate", "staff-seen-document", _CHECKED),
+    "council-tax-bill": EvidenceType("Council Tax bill", "staff-seen-document", _CHECKED),
+    "utility-bill": EvidenceType("Utility bill", "staff-seen-document", _CHECKED),
+    "bank-statement": EvidenceType("Bank statement", "staff-seen-document", _CHECKED),
+    "school-or-college-letter": EvidenceType(
+        "Letter from a school, college or training provider", "staff-seen-document", _CHECKED
+    ),
+    "employer-letter": EvidenceType(
+        "Letter from an employer or payslip", "staff-seen-document", _CHECKED
+    ),
+    "medical-letter": EvidenceType(
+        "Letter from a GP, consultant, audiologist or therapist", "staff-seen-document", _CHECKED
+    ),
+    "vision-certificate": EvidenceType(
+        "Certificate of Vision Impairment", "staff-seen-document", _CHECKED
+    ),
+    "benefit-award-letter": EvidenceType(
+        "Benefit award letter (PIP, DLA, War Pension, AFCS)", "staff-seen-document", _CHECKED
+    ),
+    "dvla-letter": EvidenceType("Letter from the DVLA", "staff-seen-document", _CHECKED),
+    "post-office-check": EvidenceType("Post Office check", "trusted-partner", _CHECKED),
+    "dwp-check": EvidenceType(
+        "Department for Work and Pensions record check",
+        "government-department",
+        VerificationLevel.VERIFIED,
+    ),
+    "council-assessment": EvidenceType(
+        "Council assessment", "council-decision", VerificationLevel.VERIFIED
+    ),
+}
+
+
+class FactRefused(ValueError):
+    """The fact cannot be recorded as given; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Who is recording a fact, through which channel, and (for staff) role and reason."""
+
+    type: str  # resident, staff, partner, system
+    id: str | None
+    channel: str
+    staff_role: str | None = None
+    reason: str | None = None
+
+    @property
+    def audit_actor(self) -> str:
+        return "client" if self.type == "partner" else self.type
+
+
+# --- data access --------------------------------------------------------------------------
+
+
+def dao_current_fact_rows(resident_id: str) -> list[ResidentFact]:
+    query = (
+        select(ResidentFact)
+        .where(ResidentFact.resident_id == resident_id, ResidentFact.superseded_at.is_(None))
+        .order_by(ResidentFact.recorded_at, ResidentFact.id)
+    )
+    return list(db_session.scalars(query))
+
+
+def dao_fact_history(resident_id: str) -> list[ResidentFact]:
+    query = (
+        select(ResidentFact)
+        .where(ResidentFact.resident_id == resident_id)
+        .order_by(ResidentFact.recorded_at.desc(), ResidentFact.id.desc())
+    )
+    return list(db_session.scalars(query))
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def to_fact(row: ResidentFact | Any) -> Fact:
+    """A stored row (or a Core row with the same columns) as the engine's fact."""
+    name = FactName(row.name)
+    return Fact(
+        name,
+        from_json(name, row.value),
+        Provenance(
+            SOURCES[row.source],
+            VerificationLevel(row.level),
+            row.recorded_by_id or row.recorded_by_type,
+            row.recorded_at,
+            row.expires_on,
+            reference=f"fact:{row.id}",
+        ),
+    )
+
+
+def facts_for(resident_id: str, extra: Iterable[Fact] = ()) -> FactSet:
+    """The resident's current facts for the engine, plus ``extra`` (answers not yet saved,
+    which win over stored facts of the same name because they are newer)."""
+    return FactSet.of([*(to_fact(row) for row in dao_current_fact_rows(resident_id)), *extra])
+
+
+def describe(name: FactName, value: FactValue) -> str:
+    """A fact's value in words for the resident and staff."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, date):
+        return long_date(value)
+    if isinstance(value, Address):
+        return value.postcode + (f" (property reference {value.uprn})" if value.uprn else "")
+    if isinstance(value, SchoolYear):
+        first, last = academic_year_bounds(value.academic_year)
+        label = "Reception" if value.year_group == 0 else f"Year {value.year_group}"
+        return f"{label} in the {first.year} to {last.year} school year"
+    if isinstance(value, Disability):
+        return CATEGORY_WORDS[value.category][0].upper() + CATEGORY_WORDS[value.category][1:]
+    if isinstance(value, BlueBadgeDecision):
+        if not value.approved:
+            return f"Not awarded ({long_date(value.decided_on)})"
+        ends = f", ends {long_date(value.expires_on)}" if value.expires_on else ""
+        return f"Awarded on {long_date(value.decided_on)}{ends}"
+    if isinstance(value, QualifyingAward):
+        words = AWARD_WORDS[value]
+        return words[0].upper() + words[1:]
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ShownFact:
+    """One current fact as the pages show it."""
+
+    name: FactName
+    label: str
+    value: str
+    source: str
+    level: str
+    evidence: str | None
+    recorded_at: str
+    expires_on: date | None
+
+
+def shown(row: ResidentFact) -> ShownFact:
+    name = FactName(row.name)
+    evidence = None
+    if row.evidence_type:
+        kind = EVIDENCE_TYPES.get(row.evidence_type)
+        label = kind.label if kind else row.evidence_type
+        evidence = f"{label} ending {row.evidence_last4}" if row.evidence_last4 else label
+    return ShownFact(
+        name,
+        FACT_LABELS[name],
+        describe(name, from_json(name, row.value)),
+        SOURCE_WORDS.get(row.source, row.source),
+        LEVEL_WORDS.get(row.level, str(row.level)),
+        evidence,
+        long_date(row.recorded_at.date()),
+        row.expires_on,
+    )
+
+
+def residency(address: Address) -> tuple[Residency, list[str]]:
+    """Whether the address is in Kent, from the gazetteer; never a guess."""
+    try:
+        postcode = Postcode.parse(address.postcode)
+    except PostcodeError:
+        return Residency.UNKNOWN, []
+    lookup = built_in_gazetteer().lookup(postcode)
+    return lookup.residency, lookup.authority_names
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def record(
+    resident_id: str,
+    name: FactName,
+    value: FactValue,
+    *,
+    source: str,
+    level: VerificationLevel,
+    by: Recorder,
+    expires_on: date | None = None,
+    evidence_type: str | None = None,
+    evidence_last4: str | None = None,
+) -> ResidentFact | None:
+    """Store a fact in the caller's transaction, superseding the current one of its name.
+
+    The same value again at the same or a lower level changes nothing (a resident
+    re-declaring a date of birth staff have checked does not weaken it); returns None then.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+    if evidence_type is not None and evidence_type not in EVIDENCE_TYPES:
+        raise ValueError(f"unknown evidence type {evidence_type!r}")
+    stored = to_json(name, value)
+    current = [row for row in dao_current_fact_rows(resident_id) if row.name == name.value]
+    for row in current:
+        if row.value == stored and row.level >= level and row.expires_on == expires_on:
+            return None
+    now = utcnow()
+    for row in current:
+        row.superseded_at = now
+    fact = ResidentFact(
+        resident_id=resident_id,
+        name=name.value,
+        value=stored,
+        source=source,
+        level=int(level),
+        recorded_by_type=by.type,
+        recorded_by_id=by.id,
+        channel=by.channel,
+        recorded_at=now,
+        expires_on=expires_on,
+        evidence_type=evidence_type,
+        evidence_last4=evidence_last4,
+    )
+    db_session.add(fact)
+    db_session.flush()
+    details: dict[str, object] = {
+        "fact": name.value,
+        "source": source,
+        "level": int(level),
+        "replaces": bool(current),
+    }
+    if evidence_type:
+        details["evidence_type"] = evidence_type
+    if by.staff_role:
+        details.update(staff_role=by.staff_role, assisted=True)
+    audit.record(
+        "fact.recorded",
+        resident_id=resident_id,
+        actor_type=by.audit_actor,
+        actor_id=by.id,
+        channel=by.channel,
+        details=details,
+        reason=by.reason,
+    )
+    return fact
+
+
+def supersede(resident_id: str, name: FactName, by: Recorder, why: str) -> bool:
+    """End the current fact of ``name`` without a new value (it no longer applies)."""
+    current = [row for row in dao_current_fact_rows(resident_id) if row.name == name.value]
+    if not current:
+        return False
+    now = utcnow()
+    for row in current:
+        row.superseded_at = now
+    audit.record(
+        "fact.ended",
+        resident_id=resident_id,
+        actor_type=by.audit_actor,
+        actor_id=by.id,
+        channel=by.channel,
+        details={"fact": name.value, "why": why},
+        reason=by.reason,
+    )
+    return True
+
+
+ADDRESS_FIELDS = frozenset({"address_line_1", "address_line_2", "town", "postcode", "uprn"})
+
+
+def record_from_resident(resident: Resident, fields: Iterable[str], by: Recorder) -> None:
+    """The record's date of birth and address as self-declared facts, after ``fields``
+    changed (registration passes every field). Moving ends a ``lives_in_kent`` fact, which
+    was about the old address; the engine derives residency from the new one."""
+    changed = set(fields)
+    if "date_of_birth" in changed:
+        record(
+            resident.id,
+            FactName.DATE_OF_BIRTH,
+            resident.date_of_birth,
+            source="self-declared",
+            level=VerificationLevel.DECLARED,
+            by=by,
+        )
+    if changed & ADDRESS_FIELDS:
+        moved = record(
+            resident.id,
+            FactName.ADDRESS,
+            Address(resident.postcode, resident.uprn),
+            source="self-declared",
+            level=VerificationLevel.DECLARED,
+            by=by,
+        )
+        if moved is not None:
+            supersede(resident.id, FactName.LIVES_IN_KENT, by, "address changed")
+
+
+def default_expiry(name: FactName, on: date) -> date | None:
+    """Facts about this school year end with it; others last until they change."""
+    if name is FactName.FULL_TIME_EDUCATION:
+        return academic_year_bounds(academic_year_start(on))[1]
+    return None
+
+
+@transactional
+def record_fact(
+    resident_id: str,
+    name: FactName,
+    value: FactValue,
+    *,
+    evidence_type: str,
+    evidence_last4: str,
+    by: Recorder,
+    expires_on: date | None = None,
+) -> ResidentFact | None:
+    """A fact staff recorded from a document or check they saw (its own transaction).
+
+    A date of birth or postcode must match the record (change the record's details first),
+    so the record and its facts never disagree; a UPRN seen for the same address is kept
+    on the record too.
+    """
+    kind = EVIDENCE_TYPES[evidence_type]
+    resident = db_session.get(Resident, resident_id)
+    if resident is None:
+        raise FactRefused("There is no such resident")
+    if name is FactName.DATE_OF_BIRTH and value != resident.date_of_birth:
+        raise FactRefused(
+            "This date of birth is different from the one on the record. Change the "
+            "record's date of birth first, then record what you saw"
+        )
+    if isinstance(value, Address):
+        if value.postcode != resident.postcode:
+            raise FactRefused(
+                "This postcode is different from the one on the record. Change the "
+                "resident's address first, then record what you saw"
+            )
+        if value.uprn and value.uprn != resident.uprn:
+            resident.uprn = value.uprn
+    return record(
+        resident_id,
+        name,
+        value,
+        source=kind.source,
+        level=kind.level,
+        by=by,
+        expires_on=expires_on,
+        evidence_type=evidence_type,
+        evidence_last4=evidence_last4,
+    )
+
+
+def current_shown(resident_id: str) -> list[ShownFact]:
+    return [shown(row) for row in dao_current_fact_rows(resident_id)]
+
+
+def current_value(resident_id: str, name: FactName) -> FactValue | None:
+    """The value held now for ``name``, or None."""
+    for row in dao_current_fact_rows(resident_id):
+        if row.name == name.value:
+            return from_json(name, row.value)
+    return None

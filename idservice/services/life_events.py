@@ -1,0 +1,373 @@
+"""Life events told to us once: death, move out of Kent, change of name, change of address.
+
+Each is one transaction: the resident record, the ledger events (the life event itself
+and every entitlement it ends), cards cancelled, the ``life_events`` row, the outbox rows
+for partners, mail to the resident and the audit record land together or not at all.
+The first statement touches the resident's row, so two notifications of the same event
+serialise on it (and on SQLite take the write lock before anything is read).
+
+A death or move out ends entitlements with ``revoke`` events (or, for a move on a later
+date, a ``renew`` that cuts the grant short to the day before the move). Ledger events
+carry the kind of life event and a reason code only; the date and who told us are in
+``life_events``, the new name or address only on the resident record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+from sqlalchemy import select, update
+
+from entitlements.catalogue import load_catalogue
+from entitlements.ledger import store as ledger
+from entitlements.ledger.events import Channel, EventKind, LedgerEvent
+from entitlements.ledger.projection import EntitlementState
+from idservice import audit
+from idservice.auth.sessions import end_all_sessions
+from idservice.db import db_session, transactional
+from idservice.models.base import utcnow
+from idservice.models.cards import (
+    CARD_ACTIVE,
+    CARD_HOTLISTED,
+    CARD_ORDERED,
+    CARD_PERSONALISED,
+    Card,
+)
+from idservice.models.oauth import OAuthToken
+from idservice.models.partners import LifeEvent
+from idservice.models.residents import RESIDENT_ACTIVE, RESIDENT_DECEASED, Resident
+from idservice.partners import outbox
+from idservice.partners.secevent import ADDRESS_CHANGED, DEATH, MOVED_OUT, NAME_CHANGED
+from idservice.services import mail
+from idservice.services.residents import NotFound
+
+KINDS = {
+    DEATH: "Death",
+    MOVED_OUT: "Moved out of Kent",
+    NAME_CHANGED: "Change of name",
+    ADDRESS_CHANGED: "Change of address",
+}
+SOURCES = ("registrar", "staff", "resident")
+ENDING_STATUSES = ("active", "suspended")
+#: A catalogue check that makes a service residency-based: it ends on a move out of Kent.
+RESIDENCY_TEST = "lives-in-kent"
+
+
+class LifeEventRefused(ValueError):
+    """The event cannot be recorded; the message says why, in words staff can act on."""
+
+
+class AlreadyRecorded(LifeEventRefused):
+    """The same death was told to us before (a registrar feed sent it twice)."""
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """Who told us: a registrar feed, a member of staff (with role and channel) or the
+    resident. ``channel`` is the audit channel; ``reference`` the notifier's own."""
+
+    source: str
+    actor_id: str
+    channel: str = "system"
+    staff_role: str | None = None
+    reason: str | None = None
+    reference: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}")
+
+    @property
+    def ledger_actor(self) -> str:
+        return self.actor_id if self.source == "staff" else self.source
+
+    @property
+    def ledger_channel(self) -> Channel:
+        return Channel(self.channel)
+
+
+@dataclass
+class Outcome:
+    life_event: LifeEvent
+    ended: list[outbox.EndedEntitlement] = field(default_factory=list)
+    cards_cancelled: int = 0
+    partner_events: int = 0
+
+
+def residency_services() -> frozenset[str]:
+    return frozenset(
+        s.code for s in load_catalogue() if any(c.test == RESIDENCY_TEST for c in s.conditions)
+    )
+
+
+def _lock(resident_id: str) -> Resident:
+    """Touch the row first (the lock), then read it."""
+    result = db_session.execute(
+        update(Resident)
+        .where(Resident.id == resident_id)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        raise NotFound("resident")
+    resident = db_session.get(Resident, resident_id, populate_existing=True)
+    assert resident is not None
+    return resident
+
+
+def _states(resident_id: str, services: frozenset[str] | None = None) -> list[EntitlementState]:
+    query = select(ledger.STATES).where(
+        ledger.STATES.c.resident == resident_id, ledger.STATES.c.status.in_(ENDING_STATUSES)
+    )
+    if services is not None:
+        query = query.where(ledger.STATES.c.service.in_(sorted(services)))
+    return [
+        ledger._state_from_row(r)
+        for r in db_session.execute(query.order_by(ledger.STATES.c.service))
+    ]
+
+
+def _event(
+    kind: EventKind,
+    notifier: Notifier,
+    resident_id: str,
+    service: str,
+    reason: str,
+    **dates: date | None,
+) -> LedgerEvent:
+    return LedgerEvent(
+        kind=kind,
+        resident=resident_id,
+        service=service,
+        actor=notifier.ledger_actor,
+        channel=notifier.ledger_channel,
+        reason=reason,
+        occurred_at=utcnow(),
+        evidence=(),
+        **dates,
+    )
+
+
+def _begin(resident: Resident, kind: str, on: date, notifier: Notifier) -> LifeEvent:
+    if on > date.today() and kind != MOVED_OUT:
+        raise LifeEventRefused("The date cannot be in the future")
+    if resident.status != RESIDENT_ACTIVE and kind != DEATH:
+        raise LifeEventRefused("This record is closed: no change can be recorded on it")
+    event = LifeEvent(
+        resident_id=resident.id,
+        kind=kind,
+        occurred_on=on,
+        source=notifier.source,
+        actor_id=notifier.actor_id,
+        reference=notifier.reference,
+        ledger_seqs=[],
+    )
+    db_session.add(event)
+    db_session.flush()
+    return event
+
+
+def _finish(
+    outcome: Outcome,
+    notifier: Notifier,
+    events: list[LedgerEvent],
+    payload: dict[str, object],
+    fields: list[str] | None = None,
+) -> Outcome:
+    life = outcome.life_event
+    marker = _event(
+        EventKind.LIFE_EVENT, notifier, life.resident_id, life.kind, f"{life.kind} notified"
+    )
+    marker = replace(marker, evidence=(f"life-event:{life.id}",))
+    seqs = ledger.append_in(db_session.connection(), [marker, *events])
+    life.ledger_seqs = seqs
+    rows = outbox.notify(life.resident_id, life.kind, payload, outcome.ended, life.id)
+    outcome.partner_events = len(rows)
+    audit.record(
+        "life_event.recorded",
+        resident_id=life.resident_id,
+        actor_type="staff" if notifier.source == "staff" else notifier.source,
+        actor_id=notifier.actor_id,
+        channel=notifier.channel,
+        reason=notifier.reason,
+        details={
+            **({"staff_role": notifier.staff_role} if notifier.staff_role else {}),
+            "kind": life.kind,
+            "life_event_id": life.id,
+            "services_ended": [e.service for e in outcome.ended],
+            "cards_cancelled": outcome.cards_cancelled,
+            "partners_told": outcome.partner_events,
+            "fields": sorted(fields or []),
+        },
+    )
+    return outcome
+
+
+def cancel_cards(resident_id: str, notifier: Notifier, why: str) -> list[LedgerEvent]:
+    """Hotlist every card that could still be used (no reason code: cancelled by us)."""
+    events = []
+    cards = db_session.scalars(
+        select(Card).where(
+            Card.resident_id == resident_id,
+            Card.status.in_((CARD_ACTIVE, CARD_ORDERED, CARD_PERSONALISED)),
+        )
+    ).all()
+    for card in cards:
+        card.status = CARD_HOTLISTED
+        card.hotlist_reason = None
+        card.status_changed_at = utcnow()
+        events.append(
+            LedgerEvent(
+                kind=EventKind.CARD_HOTLISTED,
+                resident=resident_id,
+                service="kent-card",
+                actor=notifier.ledger_actor,
+                channel=notifier.ledger_channel,
+                reason=f"card cancelled: {why}",
+                occurred_at=utcnow(),
+                evidence=(f"card:{card.id}",),
+            )
+        )
+    return events
+
+
+def revoke_access(resident_id: str) -> None:
+    """No more signing in: sessions ended, every OAuth token revoked."""
+    end_all_sessions(resident_id)
+    db_session.execute(
+        update(OAuthToken)
+        .where(OAuthToken.resident_id == resident_id, OAuthToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+@transactional
+def record_death(notifier: Notifier, resident_id: str, died_on: date) -> Outcome:
+    resident = _lock(resident_id)
+    if resident.status == RESIDENT_DECEASED:
+        raise AlreadyRecorded("A death is already recorded on this record")
+    life = _begin(resident, DEATH, died_on, notifier)
+    outcome = Outcome(life)
+    events = []
+    for state in _states(resident.id):
+        events.append(
+            _event(EventKind.REVOKE, notifier, resident.id, state.service, "death notified")
+        )
+        outcome.ended.append(outbox.EndedEntitlement(state.service, died_on, DEATH))
+    card_events = cancel_cards(resident.id, notifier, "death notified")
+    outcome.cards_cancelled = len(card_events)
+    resident.status = RESIDENT_DECEASED
+    resident.closed_at = utcnow()
+    revoke_access(resident.id)
+    return _finish(
+        outcome,
+        notifier,
+        events + card_events,
+        {"occurred_on": died_on.isoformat()},
+        ["status", "closed_at"],
+    )
+
+
+@transactional
+def record_move_out(notifier: Notifier, resident_id: str, moved_on: date) -> Outcome:
+    """Residency-based entitlements end: now if the move has happened, else the day before."""
+    resident = _lock(resident_id)
+    if moved_on > date.today() + timedelta(days=366):
+        raise LifeEventRefused("The move date must be within the next year")
+    life = _begin(resident, MOVED_OUT, moved_on, notifier)
+    outcome = Outcome(life)
+    events = []
+    last_day = moved_on - timedelta(days=1)
+    for state in _states(resident.id, residency_services()):
+        if moved_on <= date.today():
+            events.append(
+                _event(EventKind.REVOKE, notifier, resident.id, state.service, "moved out of Kent")
+            )
+            ended_on = moved_on
+        else:
+            until = min(state.valid_until or last_day, last_day)
+            events.append(
+                _event(
+                    EventKind.RENEW,
+                    notifier,
+                    resident.id,
+                    state.service,
+                    "ends on moving out of Kent",
+                    valid_from=state.valid_from,
+                    valid_until=until,
+                )
+            )
+            ended_on = moved_on
+        outcome.ended.append(outbox.EndedEntitlement(state.service, ended_on, MOVED_OUT))
+    if resident.email and outcome.ended:
+        catalogue = load_catalogue()
+        mail.queue(
+            resident.email,
+            "moved_out_of_kent",
+            moved_on=moved_on,
+            services=[catalogue.get(e.service).name for e in outcome.ended],
+        )
+    return _finish(outcome, notifier, events, {"occurred_on": moved_on.isoformat()})
+
+
+@transactional
+def record_name_change(
+    notifier: Notifier, resident_id: str, changed_on: date, given_name: str, family_name: str
+) -> Outcome:
+    resident = _lock(resident_id)
+    life = _begin(resident, NAME_CHANGED, changed_on, notifier)
+    changed = [
+        name
+        for name, value in (("given_name", given_name), ("family_name", family_name))
+        if getattr(resident, name) != value
+    ]
+    if not changed:
+        raise LifeEventRefused("The new name is the same as the name on the record")
+    resident.given_name = given_name
+    resident.family_name = family_name
+    has_card = (
+        db_session.scalar(
+            select(Card.id).where(Card.resident_id == resident.id, Card.status == CARD_ACTIVE)
+        )
+        is not None
+    )
+    if resident.email:
+        mail.queue(resident.email, "name_changed", card_reissue=has_card)
+    return _finish(Outcome(life), notifier, [], {"occurred_on": changed_on.isoformat()}, changed)
+
+
+ADDRESS_FIELDS = ("address_line_1", "address_line_2", "town", "postcode")
+
+
+@transactional
+def record_address_change(
+    notifier: Notifier, resident_id: str, changed_on: date, address: dict[str, str | None]
+) -> Outcome:
+    """The address is held once, on the record: every service reads it from there."""
+    resident = _lock(resident_id)
+    life = _begin(resident, ADDRESS_CHANGED, changed_on, notifier)
+    if not all(address.get(f) for f in ("address_line_1", "town", "postcode")):
+        raise LifeEventRefused("Give the first line of the address, the town and the postcode")
+    changed = [f for f in ADDRESS_FIELDS if getattr(resident, f) != (address.get(f) or None)]
+    if not changed:
+        raise LifeEventRefused("The new address is the same as the address on the record")
+    for name in ADDRESS_FIELDS:
+        setattr(resident, name, address.get(name) or None)
+    resident.uprn = None
+    if resident.email:
+        mail.queue(resident.email, "address_changed")
+    return _finish(
+        Outcome(life), notifier, [], {"occurred_on": changed_on.isoformat()}, [*changed, "uprn"]
+    )
+
+
+def dao_life_events(resident_id: str) -> list[LifeEvent]:
+    return list(
+        db_session.scalars(
+            select(LifeEvent)
+            .where(LifeEvent.resident_id == resident_id)
+            .order_by(LifeEvent.recorded_at.desc())
+        )
+    )
