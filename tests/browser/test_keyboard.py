@@ -140,6 +140,9 @@ DESCRIBE_JS = """
 def assert_focus_is_visible_on_everything(page: Page, label: str) -> int:
     """Tab through the whole page; each stop must look different with focus. Returns the
     number of stops."""
+    # A click that submits a form returns once the navigation starts; the snapshots below
+    # are only meaningful once the new page's stylesheet has been applied.
+    page.wait_for_load_state("load")
     page.evaluate(f"""() => {{
         const snap = {SNAPSHOT_JS};
         window.__kcBefore = new Map();
@@ -180,6 +183,7 @@ def test_every_reachable_element_shows_focus(page: Page, live_app: Flask) -> Non
     assert assert_focus_is_visible_on_everything(page, "home") >= 8
     page.goto("/register")
     page.get_by_role("button", name="Create account").click()
+    expect(page.locator(".kc-error-summary")).to_be_visible()
     assert assert_focus_is_visible_on_everything(page, "register with errors") >= 20
 
     someone = site.resident()
