@@ -90,6 +90,10 @@ class KeyStore:
         self._records: list[KeyRecord] = []
         self._loaded_at = float("-inf")
         self._private: dict[str, ECKey] = {}
+        #: Claims of access tokens already verified against these keys, by token
+        #: (:func:`idservice.oauth.tokens.verified_claims`); emptied whenever the keys
+        #: are read afresh and differ, or the cache is reset.
+        self.verified_tokens: dict[str, dict[str, Any]] = {}
 
     # -- reading --------------------------------------------------------------------
 
@@ -99,6 +103,7 @@ class KeyStore:
             self._records = []
             self._loaded_at = float("-inf")
             self._private.clear()
+            self.verified_tokens.clear()
 
     def _load(self, force: bool = False) -> list[KeyRecord]:
         clock = time.monotonic()
@@ -117,6 +122,10 @@ class KeyStore:
                 ]
             if not records:
                 records = [self._create(utcnow())]
+            if [(r.kid, r.signs_from) for r in records] != [
+                (r.kid, r.signs_from) for r in self._records
+            ]:
+                self.verified_tokens.clear()
             self._records = records
             self._loaded_at = clock
             return records

@@ -235,6 +235,44 @@ def verify_access_token(token: str) -> FoundToken | None:
     ``alg: none``, another algorithm, a changed signature, an unknown ``kid`` or ``jti``
     all give None; so does an expired token.
     """
+    claims = verified_claims(token)
+    if claims is None:
+        return None
+    row = dao.dao_get_token_by_jti(str(claims["jti"]))
+    if row is None and is_service_token(claims):
+        row = _unrecorded_service_token(claims)
+    if row is None or row.client_id != claims["client_id"]:
+        return None
+    return FoundToken("access_token", row, claims)
+
+
+#: A reader or a partner sends the same token thousands of times an hour, and checking
+#: an ES256 signature costs more than the rest of an online check: the claims of a token
+#: whose signature, issuer and form were checked are kept by the key store until the token
+#: expires or the keys change. Only what the token itself proves is kept; revocation and
+#: the client are looked up on every use. Bounded: emptied when full.
+VERIFIED_CACHE_SIZE = 4096
+
+
+def verified_claims(token: str) -> dict[str, Any] | None:
+    """The claims of an access token we signed for this issuer and that has not expired,
+    or None. Says nothing about revocation or whether its client still exists."""
+    cache = keystore().verified_tokens
+    cached = cache.get(token)
+    if cached is not None:
+        if cached["exp"] > time.time():
+            return cached
+        cache.pop(token, None)
+        return None
+    claims = _verify_signed(token)
+    if claims is not None:
+        if len(cache) >= VERIFIED_CACHE_SIZE:
+            cache.clear()
+        cache[token] = claims
+    return claims
+
+
+def _verify_signed(token: str) -> dict[str, Any] | None:
     if token.count(".") != 2 or len(token) > 4096:
         return None
     try:
@@ -256,15 +294,12 @@ def verify_access_token(token: str) -> FoundToken | None:
     except (JoseError, ValueError, TypeError):
         return None
     claims = dict(decoded.claims)
-    row = dao.dao_get_token_by_jti(str(claims["jti"]))
-    if row is None and _is_service_token(claims):
-        row = _unrecorded_service_token(claims)
-    if row is None or row.client_id != claims["client_id"]:
+    if not isinstance(claims.get("exp"), int | float):
         return None
-    return FoundToken("access_token", row, claims)
+    return claims
 
 
-def _is_service_token(claims: dict[str, Any]) -> bool:
+def is_service_token(claims: dict[str, Any]) -> bool:
     """A client_credentials token: its subject is the client itself, no resident."""
     return claims.get("sub") == claims.get("client_id") and "auth_time" not in claims
 
