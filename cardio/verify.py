@@ -75,6 +75,8 @@ class VerifiedCard:
     expiry: date
     issuer_key_id: bytes
     evidence: TapEvidence | None = None
+    #: The card's public key (uncompressed point) from its certificate.
+    public_point: bytes | None = None
 
 
 def verify_tap(
@@ -133,7 +135,13 @@ def _verify(
     if not cert.verify_der(certificate.public_key(), signature, message):
         raise TapRejected(Reason.NOT_GENUINE, card_number=number)
     evidence = TapEvidence(answer.raw, challenge, signature) if answer.raw else None
-    return VerifiedCard(number, certificate.expiry, certificate.issuer_key_id, evidence)
+    return VerifiedCard(
+        number,
+        certificate.expiry,
+        certificate.issuer_key_id,
+        evidence,
+        certificate.public_point,
+    )
 
 
 #: The first bytes of a reader's challenge: its clock, in milliseconds since the Unix

@@ -48,3 +48,6 @@ def init_app(app: Flask) -> None:
     )
     app.register_blueprint(bp)
     app.register_blueprint(sign_in_bp)
+    from idservice.cards.lean import install as install_lean_tap_path
+
+    install_lean_tap_path(app)

@@ -17,23 +17,24 @@ answer to this challenge was decided before): see docs/card-protocol.md.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from cardio import certificate as cert
 from cardio import spec
 from cardio.errors import MalformedResponseError
 from cardio.issuer import IssuerError
 from cardio.keyring import IssuerKeyring
-from cardio.session import parse_select_answer
-from cardio.verify import TapRejected, challenge_time, verify_tap
+from cardio.session import SelectAnswer, parse_select_answer
+from cardio.verify import TapRejected, VerifiedCard, challenge_time, verify_tap
 from idservice.cards import dao
-from idservice.cards.decisions import MODE_SERVICES, TapDecision, decide
+from idservice.cards.decisions import MODE_SERVICES, TapDecision, decide_rows
 from idservice.cards.issuance import issuer_keyring
-from idservice.db import transaction
+from idservice.db import db_session, transaction
 from idservice.oauth.bearer import ApiError, bearer_token, error_response, require_scope
 
 bp = Blueprint("cards_api", __name__, url_prefix="/api/v1")
@@ -61,33 +62,18 @@ def _hex_field(body: dict[str, Any], name: str) -> bytes:
         raise ApiError(400, "invalid_request", f"{name} must be hex") from None
 
 
-def _keyring() -> IssuerKeyring:
-    try:
-        return issuer_keyring()
-    except IssuerError as exc:
-        message = f"The issuer keyring cannot be read: {exc}"
-        raise ApiError(503, "issuer_unavailable", message) from None
+@dataclass(frozen=True)
+class TapInput:
+    """A tap as the reader sent it, checked for form (not yet for genuineness)."""
+
+    answer: SelectAnswer
+    challenge: bytes
+    signature: bytes
+    mode: str
 
 
-def _check_fresh(challenge: bytes) -> None:
-    """Refuse a challenge made more than the window away from now (replay protection)."""
-    window = current_app.config["KENTCARD"].tap_challenge_window
-    skew = challenge_time(challenge) - time.time()
-    if abs(skew) > window:
-        when = "old" if skew < 0 else "ahead of the service's clock"
-        raise ApiError(
-            422,
-            "stale_challenge",
-            f"The challenge is {abs(skew):.0f} s {when} (at most {window} s): tap again, "
-            "and check the reader's clock",
-        )
-
-
-@bp.post("/taps")
-def taps() -> Response:
-    dao.dao_autocommit_for_request()
-    client_id = _reader_client_id()
-    body = request.get_json(silent=True)
+def parse_tap(body: object) -> TapInput:
+    """The request body as a :class:`TapInput`, or the documented 400/422 ``ApiError``."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "Send a JSON object")
     select_answer = _hex_field(body, "select_answer")
@@ -102,41 +88,60 @@ def taps() -> Response:
         answer = parse_select_answer(select_answer)
     except MalformedResponseError as exc:
         raise ApiError(422, "unprocessable_tap", f"select_answer: {exc}") from None
-    _check_fresh(challenge)
-    today = date.today()
+    return TapInput(answer, challenge, signature, str(mode))
+
+
+def tap_keyring() -> IssuerKeyring:
     try:
-        verified = verify_tap(answer, challenge, signature, _keyring(), today)
+        return issuer_keyring()
+    except IssuerError as exc:
+        message = f"The issuer keyring cannot be read: {exc}"
+        raise ApiError(503, "issuer_unavailable", message) from None
+
+
+def check_fresh(challenge: bytes, window: float, now: float | None = None) -> None:
+    """Refuse a challenge made more than the window away from now (replay protection)."""
+    skew = challenge_time(challenge) - (time.time() if now is None else now)
+    if abs(skew) > window:
+        when = "old" if skew < 0 else "ahead of the service's clock"
+        raise ApiError(
+            422,
+            "stale_challenge",
+            f"The challenge is {abs(skew):.0f} s {when} (at most {window} s): tap again, "
+            "and check the reader's clock",
+        )
+
+
+@dataclass(frozen=True)
+class RejectedTap:
+    """A refusal before any lookup: the card was not a genuine Kent Card."""
+
+    decision: TapDecision
+    card_number: str | None
+
+
+def verify(tap: TapInput, keyring: IssuerKeyring, today: date) -> VerifiedCard | RejectedTap:
+    """The card proved genuine, or the refusal to record when it was not."""
+    try:
+        return verify_tap(tap.answer, tap.challenge, tap.signature, keyring, today)
     except TapRejected as rejected:
         decision = TapDecision(False, rejected.reason.code, rejected.reason.words)
-        with transaction():
-            _record(client_id, rejected.card_number, mode, decision, None)
-    else:
-        point = cert.decode(answer.certificate or b"").public_point
-        try:
-            with transaction():
-                decision = decide(verified.card_number, mode, today, point)
-                # The challenge is kept only for a genuine answer: its unique index with
-                # the card number is what refuses the same answer a second time.
-                _record(client_id, verified.card_number, mode, decision, challenge)
-        except IntegrityError:
-            current_app.logger.warning("replayed tap refused (reader %s)", client_id)
-            raise ApiError(
-                409,
-                "replayed_tap",
-                "This card answer was decided before: tap the card again",
-            ) from None
-    current_app.logger.debug("tap decided: %s", decision.code)
-    return jsonify(decision.as_dict())
+        return RejectedTap(decision, rejected.card_number)
 
 
-def _record(
+def insert_tap(
+    connection: Connection,
     client_id: str,
     card_number: str | None,
     mode: str,
     decision: TapDecision,
     challenge: bytes | None,
 ) -> None:
+    """Record a decision. With a ``challenge`` (kept only for a genuine answer) its
+    unique index with the card number raises :class:`IntegrityError` for an answer seen
+    before."""
     dao.dao_record_tap(
+        connection,
         reader_client_id=client_id,
         card_number=card_number,
         mode=mode,
@@ -145,3 +150,43 @@ def _record(
         reason=decision.reason,
         challenge=challenge,
     )
+
+
+def record(
+    connection: Connection,
+    client_id: str,
+    card_number: str | None,
+    mode: str,
+    decision: TapDecision,
+    challenge: bytes | None,
+) -> None:
+    """:func:`insert_tap`, answering a replayed answer with 409 ``replayed_tap``."""
+    try:
+        insert_tap(connection, client_id, card_number, mode, decision, challenge)
+    except IntegrityError:
+        current_app.logger.warning("replayed tap refused (reader %s)", client_id)
+        raise ApiError(
+            409, "replayed_tap", "This card answer was decided before: tap the card again"
+        ) from None
+
+
+@bp.post("/taps")
+def taps() -> Response:
+    dao.dao_autocommit_for_request()
+    client_id = _reader_client_id()
+    tap = parse_tap(request.get_json(silent=True))
+    check_fresh(tap.challenge, current_app.config["KENTCARD"].tap_challenge_window)
+    today = date.today()
+    connection = db_session.connection()
+    checked = verify(tap, tap_keyring(), today)
+    if isinstance(checked, RejectedTap):
+        decision = checked.decision
+        with transaction():
+            record(connection, client_id, checked.card_number, tap.mode, decision, None)
+    else:
+        with transaction():
+            rows = dao.dao_card_with_states(checked.card_number, MODE_SERVICES[tap.mode])
+            decision = decide_rows(rows, tap.mode, today, checked.public_point)
+            record(connection, client_id, checked.card_number, tap.mode, decision, tap.challenge)
+    current_app.logger.debug("tap decided: %s", decision.code)
+    return jsonify(decision.as_dict())

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from cardio.cardnumber import CARD_NUMBER_LENGTH, luhn_check_digit
@@ -18,6 +29,7 @@ from idservice.models.cards import (
     CardNumberCounter,
     Tap,
 )
+from idservice.models.oauth import OAuthClient, OAuthToken
 from idservice.services.residents import NotFound
 
 
@@ -143,25 +155,86 @@ def dao_autocommit_for_request() -> None:
     db_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
-def dao_card_with_states(card_number: str, services: Sequence[str]) -> list[Any]:
+def dao_card_with_states(
+    card_number: str, services: Sequence[str], connection: Connection | None = None
+) -> list[Any]:
     """The card (status, key, expiry) with its resident's active states for ``services``.
 
     One row per state held, or one row with ``service`` NULL; no rows for an unknown card.
     A single query on two indexes (the card number, the states' primary key).
     """
-    connection = db_session.connection()
+    connection = connection or db_session.connection()
     found = connection.execute(
         _CARD_WITH_STATES, {"card_number": card_number, "services": list(services)}
     )
     return list(found.all())
 
 
-def dao_record_tap(**values: Any) -> None:
+_CLIENTS = cast(Table, OAuthClient.__table__)
+_TOKENS = cast(Table, OAuthToken.__table__)
+_ONE = select(literal(1).label("one")).subquery("one")
+
+#: The lean tap path's one query (idservice/cards/lean.py): whether the reader's client is
+#: still active and its token not revoked, with the card and its states as above. The
+#: outer joins from a one-row table keep the token's answer when the card is unknown.
+_TAP_LOOKUP = select(
+    select(_CLIENTS.c.active)
+    .where(_CLIENTS.c.client_id == bindparam("client_id"))
+    .scalar_subquery()
+    .label("client_active"),
+    exists()
+    .where(
+        _TOKENS.c.jti == bindparam("jti"),
+        or_(_TOKENS.c.revoked_at.is_not(None), _TOKENS.c.client_id != bindparam("client_id")),
+    )
+    .label("token_refused"),
+    *_CARD_WITH_STATES.selected_columns,
+).select_from(
+    _ONE.outerjoin(_CARDS, _CARDS.c.card_number == bindparam("card_number")).outerjoin(
+        STATES,
+        and_(
+            STATES.c.resident == _CARDS.c.resident_id,
+            STATES.c.service.in_(bindparam("services", expanding=True)),
+            STATES.c.status == "active",
+        ),
+    )
+)
+
+
+def dao_tap_lookup(
+    connection: Connection,
+    *,
+    client_id: str,
+    jti: str,
+    card_number: str | None,
+    services: Sequence[str],
+) -> tuple[bool, list[Any]]:
+    """(the service token is still good, the card rows) in one round trip.
+
+    The token is good when its client is registered and active and no row says the token
+    was revoked (a service token has no row until it is revoked). The card rows are as
+    :func:`dao_card_with_states` returns them, or one row with ``status`` None for an
+    unknown card (or no card number).
+    """
+    rows = connection.execute(
+        _TAP_LOOKUP,
+        {
+            "client_id": client_id,
+            "jti": jti,
+            "card_number": card_number,
+            "services": list(services),
+        },
+    ).all()
+    first = rows[0]
+    return bool(first.client_active) and not first.token_refused, list(rows)
+
+
+def dao_record_tap(connection: Connection | None = None, **values: Any) -> None:
     """Insert one tap row. With a ``challenge``, the unique index on (card number,
     challenge) raises :class:`IntegrityError` for an answer seen before."""
     values.setdefault("at", utcnow())
     values.setdefault("challenge", None)
-    db_session.connection().execute(_INSERT_TAP, values)
+    (connection or db_session.connection()).execute(_INSERT_TAP, values)
 
 
 def dao_recent_taps(card_number: str, limit: int = 20) -> list[Tap]:

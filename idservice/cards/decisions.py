@@ -7,8 +7,10 @@ resident the card belongs to, so a replacement card is entitled the moment it is
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from entitlements.catalogue import load_catalogue
 from idservice.cards import dao
@@ -66,8 +68,18 @@ def decide(
     for this card number, so a second card written with the same number is refused.
     One indexed query: the card row joined to its resident's states for the mode.
     """
+    return decide_rows(
+        dao.dao_card_with_states(card_number, MODE_SERVICES[mode]), mode, today, public_point
+    )
+
+
+def decide_rows(
+    rows: Sequence[Any], mode: str, today: date, public_point: bytes | None = None
+) -> TapDecision:
+    """:func:`decide` on the rows :func:`dao.dao_card_with_states` returned: rows whose
+    ``status`` is None (an outer join that found no card) mean an unknown card."""
     services = MODE_SERVICES[mode]
-    rows = dao.dao_card_with_states(card_number, services)
+    rows = [r for r in rows if r.status is not None]
     if not rows:
         return TapDecision(False, "unknown_card", "card is not on the card register")
     card = rows[0]

@@ -14,8 +14,7 @@ import io
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -24,12 +23,14 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idservice import create_app
 from idservice.config import Settings
 from idservice.db import db_session
 from idservice.models.oauth import OAuthToken
 from idservice.oauth import lean, tokens
+from tests import lean_paths
 from tests.conftest import _APPS
 from tests.oauth.conftest import RP, jwks_of, make_rp
 
@@ -48,38 +49,17 @@ def service(app: Flask) -> RP:
 
 
 def middleware(app: Flask) -> lean.LeanTokenEndpoint:
-    wsgi = app.wsgi_app
-    assert isinstance(wsgi, lean.LeanTokenEndpoint), "the app is deployed with the lean path"
-    return wsgi
+    return lean_paths.middleware(app, lean.LeanTokenEndpoint)
 
 
-@contextmanager
-def flask_only(app: Flask) -> Iterator[None]:
+def flask_only(app: Flask) -> AbstractContextManager[None]:
     """Take the lean path out for a moment: requests go straight to the Flask views."""
-    wsgi = middleware(app)
-    app.wsgi_app = wsgi.wrapped  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        app.wsgi_app = wsgi  # type: ignore[method-assign]
+    return lean_paths.without(app, lean.LeanTokenEndpoint)
 
 
-@contextmanager
-def flask_must_not_see(app: Flask) -> Iterator[list[str]]:
-    """Fail if a request reaches Flask: the lean path must answer it alone."""
-    wsgi = middleware(app)
-    original = wsgi.wrapped
-    seen: list[str] = []
-
-    def refuse(environ: dict[str, Any], start_response: Any) -> Any:
-        seen.append(environ["PATH_INFO"])
-        return original(environ, start_response)
-
-    wsgi.wrapped = refuse
-    try:
-        yield seen
-    finally:
-        wsgi.wrapped = original
+def flask_must_not_see(app: Flask) -> AbstractContextManager[list[str]]:
+    """Record requests that reach Flask: the lean path must answer them alone."""
+    return lean_paths.flask_must_not_see(app, lean.LeanTokenEndpoint)
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
@@ -430,8 +410,8 @@ def test_behind_a_trusted_proxy_the_forwarded_scheme_counts(
     monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
     proxied = create_app(dataclasses.replace(settings, proxy_hops=1))
     _APPS.append(proxied)
-    lean_path = proxied.wsgi_app.app  # type: ignore[attr-defined]  # ProxyFix wraps it
-    assert isinstance(lean_path, lean.LeanTokenEndpoint)
+    assert isinstance(proxied.wsgi_app, ProxyFix)
+    middleware(proxied)  # behind it
     client = proxied.test_client()
     request = token_request(service)
     outside = "http://account.example.org"
