@@ -40,3 +40,7 @@ clean:
 .PHONY: bench-taps
 bench-taps: setup
 	$(BIN)/python benchmarks/online_taps/run.py
+
+.PHONY: bench-checks
+bench-checks: setup
+	$(BIN)/python benchmarks/partner_checks/run.py

@@ -7,11 +7,14 @@ the instance's issuer certificate key, a card key of its own) and the ledger pro
 take minutes. Everything is derived from a seed, so a load generator can make genuine
 tap answers for any card without storing 1.6 million private keys.
 
-Interface (for the online tap benchmark and, later, the partner API benchmark)::
+Interface (for the online tap and the partner check benchmarks)::
 
-    from benchmarks.kent_scale import KentScale, populate, open_existing
+    from benchmarks.kent_scale import KentScale, open_or_populate
 
+    url, scale = open_or_populate(admin_url, "kentcard_kent_scale", instance, 1_600_000)
+    # or step by step:
     scale = open_existing(url, instance)           # a database populated before, or None
+    upgrade_existing(url)                          # ... brought to the migrations' head
     scale = scale or populate(url, instance, count=1_600_000)
     scale.count                                    # residents = active cards
     scale.resident_id(i), scale.card_number(i)     # 0 <= i < count
@@ -20,6 +23,7 @@ Interface (for the online tap benchmark and, later, the partner API benchmark)::
     scale.tap_answer(i, challenge)                 # its INTERNAL AUTHENTICATE signature
     scale.services(i)                              # services resident i holds ("library"...)
     scale.issuer                                   # cardio.issuer.Issuer of the instance
+    ensure_pairwise_subjects(url, scale, sector, subject_of)  # a sector's pairwise subjects
 
 ``url`` is a SQLAlchemy/psycopg URL of a database already upgraded to the migrations'
 head (``idservice.migrate.upgrade``); ``instance`` is the folder the server will use as
@@ -28,6 +32,13 @@ and the seed in ``instance/kent-scale.json``. Who holds what: every resident who
 is not a multiple of 10 is a library member (90 %); every fifth resident was born
 1940-1958 and holds the older person's bus pass (20 %); the others were born 1960-2008.
 No personal data is real: names and addresses are made up from the index.
+
+Pairwise subjects (``pairwise_subjects``: what the service keeps of each ``sub`` it
+released to a sector, so a partner can check by subject) are added per sector by
+:func:`ensure_pairwise_subjects`, as if every resident had signed in to that partner
+once. The subject comes from the caller (``subject_of(resident_id)``, the server's own
+``idservice.oauth.claims.pairwise_sub`` with the server's settings), since it depends on
+the server's secret or pairwise salt, not on the seed.
 """
 
 from __future__ import annotations
@@ -272,3 +283,116 @@ def populate(
             conn.execute(f"ANALYZE {table}")
     (instance / STATE_FILE).write_text(json.dumps({"count": done, "seed": scale.seed.hex()}))
     return scale
+
+
+def upgrade_existing(url: str) -> None:
+    """Bring a database populated by an earlier version to the migrations' head.
+
+    Later migrations add nullable columns and new tables (0010 the card photo reference,
+    0011 facts and service requests), which the rows written here do not need; without
+    this the server would meet a schema older than its models.
+    """
+    from idservice import migrate
+
+    migrate.upgrade(url)
+
+
+def open_or_populate(
+    admin_url: str,
+    db_name: str,
+    instance: Path,
+    count: int,
+    rebuild: bool = False,
+    progress: Callable[[str], None] = print,
+) -> tuple[str, KentScale]:
+    """The SQLAlchemy URL of ``db_name`` and its data: reused when an earlier run left
+    ``count`` residents there (brought to the migrations' head), else built afresh.
+
+    ``admin_url`` is a libpq URL of a maintenance database (``.../postgres``) with the
+    right to create databases. The tap and the partner check benchmarks share the default
+    database, so 1.6 million residents are built once.
+    """
+    import re
+    import shutil
+    import time
+
+    import psycopg
+
+    from idservice import migrate
+
+    url = re.sub(r"/[^/]*$", "/" + db_name, admin_url).replace(
+        "postgresql://", "postgresql+psycopg://", 1
+    )
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,)).fetchone()
+        scale = None
+        if exists and not rebuild:
+            scale = open_existing(url, instance)
+            if scale is not None and scale.count != count:
+                scale = None
+        if scale is None:
+            progress(f"building {db_name}: {count:,} residents and cards (takes minutes)")
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+            shutil.rmtree(instance, ignore_errors=True)
+            instance.mkdir(parents=True)
+            migrate.upgrade(url)
+            started = time.monotonic()
+            scale = populate(url, instance, count, progress=progress)
+            progress(f"built in {time.monotonic() - started:.0f} s")
+        else:
+            upgrade_existing(url)
+            progress(f"reusing {db_name} ({scale.count:,} residents and cards)")
+    return url, scale
+
+
+def ensure_pairwise_subjects(
+    url: str,
+    scale: KentScale,
+    sector: str,
+    subject_of: Callable[[str], str],
+    progress: Callable[[str], None] = print,
+) -> None:
+    """Every resident's pairwise subject for ``sector``, as if each had signed in to that
+    partner once; nothing to do when they are already there.
+
+    Whole means one row per resident in the sector and the stored subjects of the first
+    and last residents equal ``subject_of`` now (a new secret or salt changes every
+    subject). Otherwise the sector's rows are replaced with ``COPY``, chunk by chunk, in
+    one transaction.
+    """
+    import psycopg
+
+    sample = (0, scale.count - 1)
+    with psycopg.connect(_pg_dsn(url)) as conn:
+        have = conn.execute(
+            "SELECT count(*) FROM pairwise_subjects WHERE sector = %s", (sector,)
+        ).fetchone()
+        stored = {
+            str(row[0]): row[1]
+            for row in conn.execute(
+                "SELECT resident_id, subject FROM pairwise_subjects "
+                "WHERE sector = %s AND resident_id = ANY(%s)",
+                (sector, [scale.resident_id(i) for i in sample]),
+            )
+        }
+        wanted = {scale.resident_id(i): subject_of(scale.resident_id(i)) for i in sample}
+        if have and have[0] == scale.count and stored == wanted:
+            return
+        progress(f"kent_scale: pairwise subjects for {sector}: {scale.count:,} residents")
+        conn.execute("DELETE FROM pairwise_subjects WHERE sector = %s", (sector,))
+        now = "2026-01-01 00:00:00+00"
+        with conn.cursor() as cur:
+            for start, stop in _chunks(scale.count):
+                text = io.StringIO()
+                for i in range(start, stop):
+                    rid = scale.resident_id(i)
+                    text.write(f"{sector}\t{subject_of(rid)}\t{rid}\t{now}\n")
+                with cur.copy(
+                    "COPY pairwise_subjects (sector, subject, resident_id, created_at) FROM STDIN"
+                ) as copy:
+                    copy.write(text.getvalue())
+                if stop % 200_000 < CHUNK or stop == scale.count:
+                    progress(f"kent_scale: {stop:,} of {scale.count:,} pairwise subjects")
+        conn.commit()
+        conn.execute("ANALYZE pairwise_subjects")

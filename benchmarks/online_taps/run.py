@@ -2,7 +2,8 @@
 
 PostgreSQL holds 1.6 million residents with an active Kent Card each and their
 entitlements (:mod:`benchmarks.kent_scale`, built once and reused). The app is served by
-the production command in the README (gunicorn, gthread workers). ``wrk`` sends
+the production command in the README (granian; :mod:`benchmarks.serving`, ``--server
+gunicorn`` for gthread workers as the figures before the switch). ``wrk`` sends
 pre-generated tap bodies: each is a genuine card answer (certificate from the issuer key,
 signature by the card's key) over a fresh timestamped challenge, for a random card, in
 transport (80 %) or library mode, and each body is sent once, so the replay and time
@@ -23,86 +24,24 @@ import multiprocessing
 import os
 import platform
 import random
-import re
-import resource
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.kent_scale import KentScale, open_existing, populate  # noqa: E402
+from benchmarks import serving  # noqa: E402
+from benchmarks.kent_scale import KentScale, open_or_populate  # noqa: E402
+from benchmarks.serving import CpuMeter, Result, log, post  # noqa: E402
 from cardio.verify import new_challenge  # noqa: E402
 
 LUA = HERE / "taps.lua"
-HOST = "127.0.0.1"
-BIN = Path(sys.executable).parent
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(env: dict[str, str], port: int, workers: int, threads: int, log_path: Path):  # type: ignore[no-untyped-def]
-    """The README's production command (keep this the one place that says how we serve)."""
-    command = [
-        str(BIN / "gunicorn"),
-        "--worker-class",
-        "gthread",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--keep-alive",
-        "30",
-        "--bind",
-        f"{HOST}:{port}",
-        "idservice:create_app()",
-    ]
-    out = log_path.open("ab")
-    return subprocess.Popen(
-        command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
-    ), " ".join(command[1:])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with status {process.returncode}")
-        try:
-            discovery = url + "/.well-known/openid-configuration"
-            with urllib.request.urlopen(discovery, timeout=2):  # noqa: S310 - our server
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the server did not answer in time")
-
-
-def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+HOST = serving.HOST
 
 
 # -- the database ----------------------------------------------------------------------------
@@ -111,34 +50,9 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str,
 def prepare(args: argparse.Namespace) -> tuple[str, KentScale]:
     import psycopg
 
-    from idservice import migrate
-
-    admin = args.pg_url
-    url = re.sub(r"/[^/]*$", "/" + args.db_name, admin).replace(
-        "postgresql://", "postgresql+psycopg://", 1
+    url, scale = open_or_populate(
+        args.pg_url, args.db_name, Path(args.instance), args.count, args.rebuild, progress=log
     )
-    instance = Path(args.instance)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (args.db_name,)
-        ).fetchone()
-        scale = None
-        if exists and not args.rebuild:
-            scale = open_existing(url, instance)
-            if scale is not None and scale.count != args.count:
-                scale = None
-        if scale is None:
-            log(f"building {args.db_name}: {args.count:,} residents and cards (takes minutes)")
-            conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{args.db_name}"')
-            shutil.rmtree(instance, ignore_errors=True)
-            instance.mkdir(parents=True)
-            migrate.upgrade(url)
-            started = time.monotonic()
-            scale = populate(url, instance, args.count, progress=log)
-            log(f"built in {time.monotonic() - started:.0f} s")
-        else:
-            log(f"reusing {args.db_name} ({scale.count:,} residents and cards)")
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
         conn.execute("TRUNCATE taps")  # taps of earlier runs; each run starts alike
         conn.execute("DELETE FROM oauth_clients WHERE name = 'bench reader'")
@@ -193,74 +107,6 @@ def make_bodies(
 # -- load ------------------------------------------------------------------------------------
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far (0 when it has gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-class CpuMeter:
-    """CPU the server (gunicorn master and workers) and PostgreSQL's backends for the bench
-    database used: a figure that depends much less on what else the machine runs than
-    wall-clock throughput does."""
-
-    def __init__(self, server_pid: int, pg_url: str, db_name: str) -> None:
-        self.server_pid, self.pg_url, self.db_name = server_pid, pg_url, db_name
-
-    def sample(self) -> dict[str, dict[int, float]]:
-        import psycopg
-
-        server = [self.server_pid, *_children(self.server_pid)]
-        with psycopg.connect(self.pg_url, autocommit=True) as conn:
-            backends = [
-                int(row[0])
-                for row in conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db_name,)
-                )
-            ]
-        return {
-            "server": {pid: _cpu(pid) for pid in server},
-            "postgres": {pid: _cpu(pid) for pid in backends},
-        }
-
-    @staticmethod
-    def used(
-        before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
-    ) -> dict[str, float]:
-        return {
-            kind: sum(cpu - before[kind].get(pid, 0.0) for pid, cpu in after[kind].items())
-            for kind in after
-        }
-
-
-@dataclass
-class Result:
-    requests: int
-    seconds: float
-    p50: float
-    p99: float
-    wrk_cpu: float  # share of one core wrk used
-    server_ms: float = 0.0  # gunicorn CPU per tap
-    postgres_ms: float = 0.0  # PostgreSQL backends' CPU per tap
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-
 def run_wrk(
     url: str,
     token: str,
@@ -270,55 +116,14 @@ def run_wrk(
     delay_ms: int,
     meter: CpuMeter | None = None,
 ) -> Result:
-    env = {
-        **os.environ,
-        "TAP_BODIES": str(bodies),
-        "TAP_TOKEN": token,
-        "TAP_DELAY_MS": str(delay_ms),
-    }
-    cpu_before = meter.sample() if meter else None
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(LUA),
-            url,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=duration + 60,
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    used = CpuMeter.used(cpu_before, meter.sample()) if meter and cpu_before else {}
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
-    if line is None:
-        raise SystemExit(f"wrk gave no result: {done.stdout}\n{done.stderr}")
-    found = json.loads(line.removeprefix("BENCH_RESULT "))
-    if found["non2xx"] or found["socket_errors"]:
-        raise SystemExit(
-            f"{found['non2xx']} answers were not 2xx (first {found['first_bad_status']}; 404 "
-            f"means the bodies ran out: raise --bodies-per-second), "
-            f"{found['socket_errors']} socket errors"
-        )
-    seconds = found["duration_us"] / 1e6
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    latency = found["latency_us"]
-    requests = max(1, found["requests"])
-    return Result(
-        found["requests"],
-        seconds,
-        latency["p50"] / 1000,
-        latency["p99"] / 1000,
-        cpu / seconds,
-        used.get("server", 0.0) * 1000 / requests,
-        used.get("postgres", 0.0) * 1000 / requests,
+    return serving.run_wrk(
+        LUA,
+        url,
+        {"TAP_BODIES": str(bodies), "TAP_TOKEN": token, "TAP_DELAY_MS": str(delay_ms)},
+        connections,
+        duration,
+        meter,
+        bad_hint="; 404 means the bodies ran out: raise --bodies-per-second",
     )
 
 
@@ -363,7 +168,10 @@ def main() -> int:
     parser.add_argument("--rate-connections", type=int, default=32)
     parser.add_argument("--bodies-per-second", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--server", choices=serving.SERVERS, default="granian")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="per worker (default: granian 4, gunicorn 8)"
+    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--db-name", default="kentcard_kent_scale")
     parser.add_argument(
@@ -378,8 +186,10 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
+    threads = args.threads or serving.DEFAULT_THREADS[args.server]
+    log(f"{serving.load_line()} at the start")
     url, scale = prepare(args)
-    port = free_port()
+    port = serving.free_port()
     base = f"http://{HOST}:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="kentcard-bench-taps-"))
     log(f"logs and bodies in {workdir}")
@@ -390,50 +200,22 @@ def main() -> int:
         "KENTCARD_ISSUER": base,
         **dict(kv.split("=", 1) for kv in args.server_env),
     }
-    made = subprocess.run(
-        [
-            str(BIN / "kentcard"),
-            "clients",
-            "create",
-            "--name",
-            "bench reader",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "taps:write",
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    client = serving.create_client(
+        env, "--name", "bench reader", "--grant", "client_credentials", "--scope", "taps:write"
     )
-    client = json.loads(made.stdout)
-    server, command = start_server(env, port, args.workers, args.threads, workdir / "server.log")
+    server, command = serving.start_server(
+        env, port, args.workers, threads, workdir / "server.log", args.server
+    )
     try:
-        wait_ready(base, server)
-        form = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": "taps:write"})
-        status, answer = post(
-            base + "/oauth/token",
-            form.encode(),
-            {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Authorization": "Basic "
-                + __import__("base64")
-                .b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
-                .decode(),
-            },
-        )
-        if status != 200:
-            raise SystemExit(f"no token: {status} {answer}")
-        token = answer["access_token"]
+        serving.wait_ready(base, server)
+        token = serving.client_credentials_token(base, client, "taps:write")
         check_decisions(base, token, scale)
         if args.check:
             return 0
         rng = random.Random(20261123)
         bodies = workdir / "bodies.jsonl"
         per_round = max(5000, args.bodies_per_second * args.duration)
-        delay = max(1, round(args.rate_connections * 1000 / args.rate))
+        delay = serving.pause_ms(args.rate_connections, args.rate)
         calibrate = 1000
         per_body = make_bodies(scale, calibrate, bodies, rng) / calibrate
         warmup_bodies = max(2000, args.bodies_per_second * args.warmup)
@@ -459,15 +241,14 @@ def main() -> int:
                     f"bodies made in {took:.1f} s)"
                 )
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        serving.stop_server(server)
     import psycopg
 
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
         recorded = conn.execute("SELECT count(*) FROM taps").fetchone()
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    print(f"server: gunicorn {command}; PostgreSQL {args.db_name}, {scale.count:,} cards")
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {serving.load_line()}")
+    print(f"server: {command}; PostgreSQL {args.db_name}, {scale.count:,} cards")
     print(f"taps recorded by the server: {recorded[0] if recorded else 0}")
     for kind, results, connections in (
         ("throughput", saturated, args.connections),

@@ -1,0 +1,384 @@
+"""Partner entitlement checks per second and p99 latency at Kent scale (issue 6).
+
+PostgreSQL holds 1.6 million residents with an active Kent Card each and their
+entitlements (:mod:`benchmarks.kent_scale`: the same database as the tap benchmark, built
+once and reused), and every resident's pairwise subject for the bench partner's sector,
+as if each had signed in to that partner once. The app is served by the README's
+production command (granian; :mod:`benchmarks.serving`). The partner is registered as
+``kentcard clients create --partner`` does it, for the checks of ``bus-pass-older`` and
+``library``, and takes a client credentials token with both check scopes. ``wrk`` sends
+checks for random residents from a file made before the clock starts: 80 % by card
+number, 20 % by the partner's pairwise subject, each service half the time. Two loads per
+round:
+
+* **throughput**: ``--connections`` connections as fast as they go (saturation);
+* **latency at a rate**: ``--rate-connections`` connections, each pausing so that together
+  they offer about ``--rate`` checks/s: the p99 a partner sees at that load.
+
+    .venv/bin/python benchmarks/partner_checks/run.py [--count 1600000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks import serving  # noqa: E402
+from benchmarks.kent_scale import (  # noqa: E402
+    KentScale,
+    ensure_pairwise_subjects,
+    open_or_populate,
+)
+from benchmarks.serving import CpuMeter, Result, log, post  # noqa: E402
+
+LUA = HERE / "checks.lua"
+HOST = serving.HOST
+PARTNER = "bench partner"
+#: A fixed sector, so the 1.6 million pairwise subjects survive the client made afresh
+#: each run (without ``--sector`` a client's sector is ``client:<its id>``).
+SECTOR = "partner-bench.kentcard.example"
+SERVICES = ("bus-pass-older", "library")
+SCOPE = " ".join(f"entitlements:{service}:check" for service in SERVICES)
+BY_SUBJECT_SHARE = 0.2
+#: What kent_scale gives library members (the bus pass has no end date).
+LIBRARY_UNTIL = "2031-12-31"
+#: Issue 6's target: checks/s, and p99 in ms at that rate.
+TARGET_RATE, TARGET_P99 = 1500, 20.0
+
+SubjectOf = Callable[[str], str]
+
+
+# -- the database ----------------------------------------------------------------------------
+
+
+def prepare(args: argparse.Namespace) -> tuple[str, KentScale]:
+    import psycopg
+
+    url, scale = open_or_populate(
+        args.pg_url, args.db_name, Path(args.instance), args.count, args.rebuild, progress=log
+    )
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        # Checks of earlier runs and their audit records; each run starts alike.
+        conn.execute("TRUNCATE partner_queries")
+        conn.execute(
+            "DELETE FROM audit_records WHERE action = 'partner.entitlement_checked' "
+            "AND actor_type = 'client' AND details->>'client_name' = %s",
+            (PARTNER,),
+        )
+        conn.execute("DELETE FROM oauth_clients WHERE name = %s", (PARTNER,))  # and partner row
+        # Signing keys are encrypted with the secret of the run that made them.
+        conn.execute("DELETE FROM oauth_tokens")
+        conn.execute("DELETE FROM oauth_signing_keys")
+    return url, scale
+
+
+def subject_function() -> SubjectOf:
+    """The partner's ``sub`` for a resident id, as the server computes it: its settings
+    (secret key or pairwise salt) come from the same environment and instance folder."""
+    from idservice.config import Settings
+    from idservice.oauth.claims import pairwise_sub
+
+    return functools.partial(pairwise_sub, Settings.from_env(), SECTOR)
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+
+def request(
+    scale: KentScale, subject_of: SubjectOf, i: int, service: str, by_subject: bool
+) -> tuple[str, str]:
+    """Path and JSON body of a check of resident ``i``."""
+    if by_subject:
+        kind, body = "by-subject", {"subject": subject_of(scale.resident_id(i))}
+    else:
+        kind, body = "by-card-number", {"card_number": scale.card_number(i)}
+    return f"/api/v1/checks/{service}/{kind}", json.dumps(body, separators=(",", ":"))
+
+
+def expected(scale: KentScale, i: int, service: str) -> dict[str, Any]:
+    """The whole answer for resident ``i`` (nobody consented to share more with us)."""
+    held = service in scale.services(i)
+    return {
+        "service": service,
+        "entitled": held,
+        "valid_until": LIBRARY_UNTIL if held and service == "library" else None,
+        "reason": "entitled" if held else "not_entitled",
+    }
+
+
+def make_requests(
+    scale: KentScale, subject_of: SubjectOf, count: int, path: Path, rng: random.Random
+) -> float:
+    """``count`` checks of random residents into ``path``; returns the share entitled."""
+    lines, entitled = [], 0
+    for _ in range(count):
+        i = rng.randrange(scale.count)
+        service = rng.choice(SERVICES)
+        target, body = request(scale, subject_of, i, service, rng.random() < BY_SUBJECT_SHARE)
+        lines.append(f"{target}\t{body}")
+        entitled += service in scale.services(i)
+    path.write_text("\n".join(lines) + "\n")
+    return entitled / count
+
+
+def check_answers(base: str, token: str, scale: KentScale, subject_of: SubjectOf) -> int:
+    """Each kind of request answers 200 with the expected JSON before any load; a made-up
+    subject and a wrong check digit are unknown, a service the token lacks is refused."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    last_older = (scale.count - 1) // 5 * 5  # holds the bus pass, as every fifth does
+    asked = 0
+    for i, service in (
+        (0, "bus-pass-older"),
+        (1, "bus-pass-older"),
+        (1, "library"),
+        (9, "library"),
+        (last_older, "bus-pass-older"),
+        (last_older + 1 if last_older + 1 < scale.count else 1, "library"),
+    ):
+        for by_subject in (False, True):
+            target, body = request(scale, subject_of, i, service, by_subject)
+            status, answer = post(base + target, body.encode(), headers)
+            asked += 1
+            if status != 200 or answer != expected(scale, i, service):
+                raise SystemExit(
+                    f"{target} for resident {i}: expected 200 {expected(scale, i, service)}, "
+                    f"got {status} {answer}"
+                )
+    unknown = {"entitled": False, "valid_until": None, "reason": "unknown"}
+    wrong_digit = scale.card_number(0)[:-1] + str((int(scale.card_number(0)[-1]) + 1) % 10)
+    for target, fields in (
+        ("/api/v1/checks/library/by-subject", {"subject": "A" * 43}),
+        ("/api/v1/checks/library/by-card-number", {"card_number": wrong_digit}),
+    ):
+        status, answer = post(base + target, json.dumps(fields).encode(), headers)
+        asked += 1
+        if status != 200 or answer != {"service": "library", **unknown}:
+            raise SystemExit(f"{target} {fields}: expected unknown, got {status} {answer}")
+    target = "/api/v1/checks/blue-badge/by-card-number"
+    status, answer = post(base + target, json.dumps({"card_number": "0"}).encode(), headers)
+    if status != 403 or answer.get("error") != "insufficient_scope":
+        raise SystemExit(f"{target} without its scope: expected 403, got {status} {answer}")
+    log(
+        "answers checked: entitled and not, by card number and by subject, for both "
+        "services; a made-up subject and a wrong check digit unknown; blue-badge refused"
+    )
+    return asked
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+def run_wrk(
+    url: str,
+    token: str,
+    checks: Path,
+    offset: int,
+    connections: int,
+    duration: int,
+    delay_ms: int,
+    meter: CpuMeter | None = None,
+) -> Result:
+    result = serving.run_wrk(
+        LUA,
+        url,
+        {
+            "CHECK_REQUESTS": str(checks),
+            "CHECK_TOKEN": token,
+            "CHECK_OFFSET": str(offset),
+            "CHECK_DELAY_MS": str(delay_ms),
+        },
+        connections,
+        duration,
+        meter,
+        bad_hint="; 429 is the partner API's rate limit per client and worker",
+    )
+    if result.found["bad_body"]:
+        raise SystemExit(f"{result.found['bad_body']} answers had no entitled true or false")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1_600_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rate", type=int, default=TARGET_RATE)
+    parser.add_argument("--rate-connections", type=int, default=64)
+    parser.add_argument(
+        "--distinct", type=int, default=100_000, help="checks in the file wrk cycles through"
+    )
+    parser.add_argument("--server", choices=serving.SERVERS, default="granian")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="per worker (default: granian 4, gunicorn 8)"
+    )
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--db-name", default="kentcard_kent_scale")
+    parser.add_argument(
+        "--instance", default=str(Path(tempfile.gettempdir()) / "kentcard-kent-scale")
+    )
+    parser.add_argument("--rebuild", action="store_true", help="build the data afresh")
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--check", action="store_true", help="check answers only, no load")
+    args = parser.parse_args()
+    if not 0 <= args.rounds <= 50 or not 1 <= args.duration <= 120 or not 1 <= args.warmup <= 120:
+        parser.error("--rounds at most 50, --duration and --warmup 1 to 120 s")
+    if args.distinct < 1000:
+        parser.error("--distinct at least 1000")
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 2
+    threads = args.threads or serving.DEFAULT_THREADS[args.server]
+    log(f"{serving.load_line()} at the start")
+    url, scale = prepare(args)
+    port = serving.free_port()
+    base = f"http://{HOST}:{port}"
+    workdir = Path(tempfile.mkdtemp(prefix="kentcard-bench-checks-"))
+    log(f"logs and checks in {workdir}")
+    # This process computes pairwise subjects with the server's settings: the same
+    # environment for both.
+    os.environ.update(
+        {
+            "KENTCARD_DATABASE_URL": url,
+            "KENTCARD_INSTANCE_PATH": str(scale.instance),
+            "KENTCARD_ISSUER": base,
+            **dict(kv.split("=", 1) for kv in args.server_env),
+        }
+    )
+    env = dict(os.environ)
+    subject_of = subject_function()
+    started = time.monotonic()
+    ensure_pairwise_subjects(url, scale, SECTOR, subject_of, progress=log)
+    log(f"pairwise subjects for {SECTOR} ready in {time.monotonic() - started:.0f} s")
+    client = serving.create_client(
+        env,
+        "--partner",
+        "--name",
+        PARTNER,
+        "--contact-email",
+        "bench@partner-bench.kentcard.example",
+        "--sector",
+        SECTOR,
+        *(word for service in SERVICES for word in ("--check", service)),
+    )
+    server, command = serving.start_server(
+        env, port, args.workers, threads, workdir / "server.log", args.server
+    )
+    counted = 0
+    try:
+        serving.wait_ready(base, server)
+        token = serving.client_credentials_token(base, client, SCOPE)
+        counted += check_answers(base, token, scale, subject_of)
+        if args.check:
+            return 0
+        checks = workdir / "checks.tsv"
+        share = make_requests(scale, subject_of, args.distinct, checks, random.Random(20261204))
+        nominal = serving.pause_ms(args.rate_connections, args.rate)
+        # Warm-up: first as fast as it goes, then at the rate, whose mean latency sets the
+        # pause (each connection also waits for its answer, so the nominal pause offers
+        # less than --rate); never below half the nominal pause, so an overloaded server
+        # is not answered with a saturating load.
+        offset = 0
+        for connections, pause in ((args.connections, 0), (args.rate_connections, nominal)):
+            warm = run_wrk(base, token, checks, offset, connections, args.warmup, pause)
+            offset += warm.requests
+            counted += warm.requests
+        delay = max(nominal // 2, round(nominal - warm.found["latency_us"]["mean"] / 1000))
+        log(
+            f"warmed up: {warm.rate:.0f} checks/s at a {nominal} ms pause, mean latency "
+            f"{warm.found['latency_us']['mean'] / 1000:.1f} ms: pause {delay} ms from now on"
+        )
+        meter = CpuMeter(server.pid, args.pg_url, args.db_name)
+        saturated: list[Result] = []
+        paced: list[Result] = []
+        for number in range(1, args.rounds + 1):
+            for kind, results, connections, pause in (
+                ("throughput", saturated, args.connections, 0),
+                ("at rate", paced, args.rate_connections, delay),
+            ):
+                # A fresh token for each load: a long run outlasts one (10 minutes).
+                token = serving.client_credentials_token(base, client, SCOPE)
+                result = run_wrk(
+                    base, token, checks, offset, connections, args.duration, pause, meter
+                )
+                offset += result.requests
+                counted += result.requests
+                results.append(result)
+                log(
+                    f"round {number} {kind}: {result.rate:.0f} checks/s, p50 "
+                    f"{result.p50:.1f} ms, p99 {result.p99:.1f} ms; CPU per check: server "
+                    f"{result.server_ms:.2f} ms, PostgreSQL {result.postgres_ms:.2f} ms "
+                    f"(wrk {result.wrk_cpu:.0%} of a core; entitled "
+                    f"{result.found['entitled'] / max(1, result.requests):.0%}); "
+                    f"{serving.load_line()}"
+                )
+    finally:
+        serving.stop_server(server)
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        recorded = conn.execute("SELECT count(*) FROM partner_queries").fetchone()
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {serving.load_line()}")
+    print(
+        f"server: {command}; PostgreSQL {args.db_name}, {scale.count:,} residents and cards, "
+        f"{scale.count:,} pairwise subjects for {SECTOR}"
+    )
+    print(
+        f"checks: {args.distinct:,} random (80 % by card number, 20 % by subject; "
+        f"{', '.join(SERVICES)} alike; {share:.0%} entitled)"
+    )
+    print(
+        f"checks recorded by the server: {recorded[0] if recorded else 0} "
+        f"(answers counted: {counted}; a few more in flight when a load stopped are fine)"
+    )
+    if not saturated:
+        return 0
+    summary: dict[str, tuple[float, float]] = {}
+    for kind, results, connections, pause in (
+        ("throughput", saturated, args.connections, 0),
+        (f"at ~{args.rate}/s", paced, args.rate_connections, delay),
+    ):
+        rate = statistics.median(r.rate for r in results)
+        p99 = statistics.median(r.p99 for r in results)
+        summary[kind.split()[0]] = rate, p99
+        print(
+            f"{kind} (wrk -t1 -c{connections}, pause {pause} ms): median {rate:.0f} "
+            f"checks/s, median p50 {statistics.median(r.p50 for r in results):.1f} ms, "
+            f"median p99 {p99:.1f} ms, "
+            f"CPU per check: server {statistics.median(r.server_ms for r in results):.2f} ms, "
+            f"PostgreSQL {statistics.median(r.postgres_ms for r in results):.2f} ms; rounds: "
+            + ", ".join(f"{r.rate:.0f}/s p99 {r.p99:.1f} ms (wrk {r.wrk_cpu:.0%})" for r in results)
+        )
+    throughput, _ = summary["throughput"]
+    at_rate, p99 = summary["at"]
+    print(
+        f"target (issue 6): at least {TARGET_RATE:,} checks/s: "
+        f"{'met' if throughput >= TARGET_RATE else 'NOT met'} ({throughput:.0f}); "
+        f"p99 at most {TARGET_P99:.0f} ms at that rate: "
+        f"{'met' if p99 <= TARGET_P99 and at_rate >= 0.95 * TARGET_RATE else 'NOT met'} "
+        f"({p99:.1f} ms at {at_rate:.0f}/s achieved)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

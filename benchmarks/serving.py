@@ -1,0 +1,346 @@
+"""Serving the app and loading it with ``wrk``: what the Kent-scale API benchmarks share.
+
+``start_server`` is the one place that says how these benchmarks serve the app: the main
+README's production command (granian, one worker per core, a few blocking threads each),
+or gunicorn with gthread workers for comparison with figures measured before the switch.
+``run_wrk`` runs one load with a Lua script that prints ``BENCH_RESULT {json}`` from its
+``done()`` (``online_taps/taps.lua``, ``partner_checks/checks.lua``) and, with a
+:class:`CpuMeter`, the CPU the server and PostgreSQL spent per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+BIN = Path(sys.executable).parent
+
+SERVERS = ("granian", "gunicorn")
+#: Python threads per worker when not given: the README's production command for granian
+#: (``--blocking-threads 4``), its gunicorn alternative (``--threads 8``).
+DEFAULT_THREADS = {"granian": 4, "gunicorn": 8}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+def server_command(server: str, port: int, workers: int, threads: int) -> list[str]:
+    """The README's production command (``granian``) or its gunicorn alternative."""
+    if server == "granian":
+        return [
+            str(BIN / "granian"),
+            "--interface",
+            "wsgi",
+            "--factory",
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--no-ws",
+            "--respawn-failed-workers",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "idservice:create_app",
+        ]
+    if server == "gunicorn":
+        return [
+            str(BIN / "gunicorn"),
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--keep-alive",
+            "30",
+            "--bind",
+            f"{HOST}:{port}",
+            "idservice:create_app()",
+        ]
+    raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
+
+
+def server_version(server: str) -> str:
+    done = subprocess.run(
+        [str(BIN / server), "--version"], capture_output=True, text=True, timeout=30
+    )
+    found = re.search(r"\d+(\.\d+)+", done.stdout + done.stderr)
+    return found.group(0) if found else "?"
+
+
+def start_server(
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    threads: int,
+    log_path: Path,
+    server: str = "granian",
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the app in a session of its own (so its process group is the server: master
+    and workers); returns the process and the command as words for the report."""
+    command = server_command(server, port, workers, threads)
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=REPO,
+        )
+    words = " ".join([server, *command[1:]])
+    return process, f"{words} ({server} {server_version(server)})"
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group, SIGKILL if it has not gone in 30 s."""
+    if process.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with status {process.returncode}")
+        try:
+            discovery = url + "/.well-known/openid-configuration"
+            with urllib.request.urlopen(discovery, timeout=2):  # noqa: S310 - our server
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not answer in time")
+
+
+# -- clients and requests --------------------------------------------------------------------
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def create_client(env: dict[str, str], *options: str) -> dict[str, Any]:
+    """``kentcard clients create OPTIONS --json``: the new client, with its secret."""
+    made = subprocess.run(
+        [str(BIN / "kentcard"), "clients", "create", *options, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    if made.returncode != 0:
+        raise SystemExit(f"kentcard clients create failed: {made.stderr or made.stdout}")
+    client: dict[str, Any] = json.loads(made.stdout)
+    return client
+
+
+def client_credentials_token(base: str, client: dict[str, Any], scope: str) -> str:
+    """An access token for ``client`` from ``POST /oauth/token`` (HTTP Basic)."""
+    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode())
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scope})
+    status, answer = post(
+        base + "/oauth/token",
+        form.encode(),
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": "Basic " + basic.decode(),
+        },
+    )
+    if status != 200:
+        raise SystemExit(f"no token: {status} {answer}")
+    return str(answer["access_token"])
+
+
+# -- CPU accounting --------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (None when it has gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu(fields: list[str] | None) -> float:
+    """User + system CPU seconds of a process so far (0 when it has gone)."""
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _group(pgid: int) -> dict[int, float]:
+    """CPU seconds of each live process in a process group: the server's master and
+    workers however they were spawned (granian's come from a thread of the master)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and int(fields[2]) == pgid:
+                found[int(entry.name)] = _cpu(fields)
+    return found
+
+
+class CpuMeter:
+    """CPU the server (master and workers) and PostgreSQL's backends for the bench
+    database used: a figure that depends much less on what else the machine runs than
+    wall-clock throughput does."""
+
+    def __init__(self, server_pid: int, pg_url: str, db_name: str) -> None:
+        self.server_pid, self.pg_url, self.db_name = server_pid, pg_url, db_name
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        import psycopg
+
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            backends = [
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db_name,)
+                )
+            ]
+        return {
+            "server": _group(self.server_pid),
+            "postgres": {pid: _cpu(_stat_fields(pid)) for pid in backends},
+        }
+
+    @staticmethod
+    def used(
+        before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+    ) -> dict[str, float]:
+        return {
+            kind: sum(cpu - before[kind].get(pid, 0.0) for pid, cpu in after[kind].items())
+            for kind in after
+        }
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    p50: float
+    p99: float
+    wrk_cpu: float  # share of one core wrk used
+    server_ms: float = 0.0  # the server's CPU per request
+    postgres_ms: float = 0.0  # PostgreSQL backends' CPU per request
+    found: dict[str, Any] = field(default_factory=dict)  # all the script reported
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def run_wrk(
+    script: Path,
+    url: str,
+    script_env: dict[str, str],
+    connections: int,
+    duration: int,
+    meter: CpuMeter | None = None,
+    bad_hint: str = "",
+) -> Result:
+    """One ``wrk -t1`` load; any non-2xx answer or socket error stops the run."""
+    cpu_before = meter.sample() if meter else None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            url,
+        ],
+        env={**os.environ, **script_env},
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = CpuMeter.used(cpu_before, meter.sample()) if meter and cpu_before else {}
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"wrk gave no result: {done.stdout}\n{done.stderr}")
+    found = json.loads(line.removeprefix("BENCH_RESULT "))
+    if found["non2xx"] or found["socket_errors"]:
+        raise SystemExit(
+            f"{found['non2xx']} answers were not 2xx (first {found['first_bad_status']}"
+            f"{bad_hint}), {found['socket_errors']} socket errors"
+        )
+    seconds = found["duration_us"] / 1e6
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    latency = found["latency_us"]
+    requests = max(1, found["requests"])
+    return Result(
+        found["requests"],
+        seconds,
+        latency["p50"] / 1000,
+        latency["p99"] / 1000,
+        cpu / seconds,
+        used.get("server", 0.0) * 1000 / requests,
+        used.get("postgres", 0.0) * 1000 / requests,
+        found,
+    )
+
+
+def pause_ms(connections: int, rate: int) -> int:
+    """The pause per connection before each request so that ``connections`` together
+    offer about ``rate`` requests/s (a little less: each also waits for its answer)."""
+    return max(1, round(connections * 1000 / rate))
+
+
+def load_line() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (5 min {five:.1f})"
