@@ -10,10 +10,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    exists,
     insert,
-    literal,
-    or_,
     select,
     update,
 )
@@ -29,7 +26,7 @@ from idservice.models.cards import (
     CardNumberCounter,
     Tap,
 )
-from idservice.models.oauth import OAuthClient, OAuthToken
+from idservice.oauth.dao import ONE_ROW, service_token_columns, token_is_good
 from idservice.services.residents import NotFound
 
 
@@ -170,27 +167,11 @@ def dao_card_with_states(
     return list(found.all())
 
 
-_CLIENTS = cast(Table, OAuthClient.__table__)
-_TOKENS = cast(Table, OAuthToken.__table__)
-_ONE = select(literal(1).label("one")).subquery("one")
-
 #: The lean tap path's one query (idservice/cards/lean.py): whether the reader's client is
 #: still active and its token not revoked, with the card and its states as above. The
 #: outer joins from a one-row table keep the token's answer when the card is unknown.
-_TAP_LOOKUP = select(
-    select(_CLIENTS.c.active)
-    .where(_CLIENTS.c.client_id == bindparam("client_id"))
-    .scalar_subquery()
-    .label("client_active"),
-    exists()
-    .where(
-        _TOKENS.c.jti == bindparam("jti"),
-        or_(_TOKENS.c.revoked_at.is_not(None), _TOKENS.c.client_id != bindparam("client_id")),
-    )
-    .label("token_refused"),
-    *_CARD_WITH_STATES.selected_columns,
-).select_from(
-    _ONE.outerjoin(_CARDS, _CARDS.c.card_number == bindparam("card_number")).outerjoin(
+_TAP_LOOKUP = select(*service_token_columns(), *_CARD_WITH_STATES.selected_columns).select_from(
+    ONE_ROW.outerjoin(_CARDS, _CARDS.c.card_number == bindparam("card_number")).outerjoin(
         STATES,
         and_(
             STATES.c.resident == _CARDS.c.resident_id,
@@ -225,8 +206,7 @@ def dao_tap_lookup(
             "services": list(services),
         },
     ).all()
-    first = rows[0]
-    return bool(first.client_active) and not first.token_refused, list(rows)
+    return token_is_good(rows[0]), list(rows)
 
 
 def dao_record_tap(connection: Connection | None = None, **values: Any) -> None:

@@ -88,6 +88,12 @@ class LeanTapEndpoint:
                     answer = self._decide(environ, body)
             except _Fallback:
                 pass
+            except Exception:
+                # Nothing was written (the write is the last step, all or nothing): the
+                # view runs the request afresh and answers as the API documents.
+                log.exception(
+                    "lean path failed on POST %s; handed to the view", environ["PATH_INFO"]
+                )
             else:
                 headers = [
                     ("Content-Type", JSON_TYPE),

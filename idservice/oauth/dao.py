@@ -12,7 +12,17 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -237,3 +247,42 @@ def dao_remember_subject(sector: str, subject: str, resident_id: str) -> None:
         .values(sector=sector, subject=subject, resident_id=resident_id, created_at=utcnow())
         .on_conflict_do_nothing()
     )
+
+
+# -- service tokens on the lean API paths ----------------------------------------------
+
+#: A one-row table to outer-join a lookup to, so that a statement answers the token
+#: columns below even when the lookup finds nothing.
+ONE_ROW: Subquery = select(literal(1).label("one")).subquery("one_row")
+
+
+def service_token_columns() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """``client_active`` and ``token_refused`` for a verified service token, as columns
+    to add to a lean path's one query (binds ``client_id`` and ``jti``).
+
+    The token is good when its client is registered and active (``client_active`` true)
+    and no row says the token was revoked or belongs to another client (``token_refused``
+    false): a service token has no row until it is revoked (idservice/oauth/tokens.py).
+    """
+    clients = OAuthClient.__table__.c
+    tokens = OAuthToken.__table__.c
+    client_active = (
+        select(clients.active)
+        .where(clients.client_id == bindparam("client_id"))
+        .scalar_subquery()
+        .label("client_active")
+    )
+    token_refused = (
+        exists()
+        .where(
+            tokens.jti == bindparam("jti"),
+            or_(tokens.revoked_at.is_not(None), tokens.client_id != bindparam("client_id")),
+        )
+        .label("token_refused")
+    )
+    return client_active, token_refused
+
+
+def token_is_good(row: Any) -> bool:
+    """From a row with the :func:`service_token_columns`."""
+    return bool(row.client_active) and not row.token_refused

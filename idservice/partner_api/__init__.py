@@ -99,3 +99,6 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(bp)
     app.register_blueprint(pages_bp)
     app.extensions[API_EXTENSION] = api
+    from idservice.partner_api.lean import install as install_lean_check_path
+
+    install_lean_check_path(app)

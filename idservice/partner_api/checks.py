@@ -82,7 +82,7 @@ class CheckResult:
         return body
 
 
-def _decide(found: dao.Found | None, today: date) -> tuple[bool, str, date | None]:
+def decide(found: dao.Found | None, today: date) -> tuple[bool, str, date | None]:
     if found is None:
         return False, "unknown", None
     if found.card_status is not None and (
@@ -124,7 +124,7 @@ def check(
         looked_up_by = "subject"
         assert subject is not None
         found = dao.dao_find_by_subject(partner.sector, subject, service, partner.client_id)
-    entitled, reason, valid_until = _decide(found, today)
+    entitled, reason, valid_until = decide(found, today)
     now = utcnow()
     result = CheckResult(service, entitled, reason, valid_until)
     try:

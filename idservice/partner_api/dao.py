@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, bindparam, insert, literal, select
+from sqlalchemy import Connection, and_, bindparam, insert, literal, select
 
 from entitlements.ledger.tables import STATES
 from idservice.db import db_session
@@ -20,6 +20,7 @@ from idservice.models.cards import Card
 from idservice.models.oauth import Consent, OAuthClient
 from idservice.models.partner_api import PairwiseSubject, PartnerQuery
 from idservice.models.residents import Resident
+from idservice.oauth.dao import ONE_ROW, service_token_columns, token_is_good
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -131,38 +132,12 @@ def dao_record_check(
 ) -> None:
     """The query log row and, when someone was found, the audit record: two INSERTs,
     prepared once (no statement built per check)."""
-    db_session.execute(
-        _INSERT_QUERY,
-        {
-            "at": at,
-            "client_id": client_id,
-            "resident_id": resident_id,
-            "service": service,
-            "looked_up_by": looked_up_by,
-            "entitled": entitled,
-            "result": result,
-        },
+    query, audit = _record_params(
+        at, client_id, client_name, resident_id, service, looked_up_by, entitled, result
     )
-    if resident_id is None:
-        return  # nobody's record was looked at
-    db_session.execute(
-        _INSERT_AUDIT,
-        {
-            "at": at,
-            "action": "partner.entitlement_checked",
-            "resident_id": resident_id,
-            "actor_type": "client",
-            "actor_id": client_id,
-            "channel": "partner",
-            "details": {
-                "client_name": client_name,
-                "service": service,
-                "looked_up_by": looked_up_by,
-                "result": result,
-            },
-            "reason": None,
-        },
-    )
+    db_session.execute(_INSERT_QUERY, query)
+    if resident_id is not None:  # else nobody's record was looked at
+        db_session.execute(_INSERT_AUDIT, audit)
 
 
 def dao_get_names(resident_id: str) -> tuple[str, str] | None:
@@ -202,3 +177,145 @@ def dao_list_entitlements(resident_id: str) -> list[Any]:
             .order_by(STATES.c.service)
         )
     )
+
+
+# -- the lean path (idservice/partner_api/lean.py) --------------------------------------
+
+
+def _lean_lookup(first: Any, on: Any, resident: Any, *columns: Any) -> Any:
+    """:data:`_BY_CARD` or :data:`_BY_SUBJECT` with the service token's columns, outer
+    joined from one row so that an unknown card or subject still answers for the token."""
+    state = and_(STATES.c.resident == resident, STATES.c.service == bindparam("service"))
+    consent = and_(
+        CONSENTS.c.resident_id == resident, CONSENTS.c.client_id == bindparam("client_id")
+    )
+    return select(
+        *service_token_columns(),
+        resident.label("resident_id"),
+        *columns,
+        STATES.c.status,
+        STATES.c.valid_from,
+        STATES.c.valid_until,
+        CONSENTS.c.scope.label("consent_scope"),
+    ).select_from(
+        ONE_ROW.outerjoin(first, on).outerjoin(STATES, state).outerjoin(CONSENTS, consent)
+    )
+
+
+_LEAN_BY_CARD = _lean_lookup(
+    CARDS,
+    CARDS.c.card_number == bindparam("card_number"),
+    CARDS.c.resident_id,
+    CARDS.c.status.label("card_status"),
+    CARDS.c.expiry.label("card_expiry"),
+)
+_LEAN_BY_SUBJECT = _lean_lookup(
+    SUBJECTS,
+    and_(SUBJECTS.c.sector == bindparam("sector"), SUBJECTS.c.subject == bindparam("subject")),
+    SUBJECTS.c.resident_id,
+    literal(None).label("card_status"),
+    literal(None).label("card_expiry"),
+)
+
+
+def dao_lean_lookup(
+    connection: Connection,
+    *,
+    client_id: str,
+    jti: str,
+    service: str,
+    card_number: str | None = None,
+    sector: str | None = None,
+    subject: str | None = None,
+) -> tuple[bool, Found | None]:
+    """(the service token is still good, what the card number or subject found): one
+    round trip. A card number with a wrong check digit is sent as None (finds nobody)."""
+    params: dict[str, str | None] = {"client_id": client_id, "jti": jti, "service": service}
+    if subject is None:
+        statement = _LEAN_BY_CARD
+        params["card_number"] = card_number
+    else:
+        statement = _LEAN_BY_SUBJECT
+        params.update(sector=sector, subject=subject)
+    row = connection.execute(statement, params).one()
+    return token_is_good(row), (_found(row) if row.resident_id is not None else None)
+
+
+def _record_params(
+    at: datetime,
+    client_id: str,
+    client_name: str,
+    resident_id: str | None,
+    service: str,
+    looked_up_by: str,
+    entitled: bool,
+    result: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    query = {
+        "at": at,
+        "client_id": client_id,
+        "resident_id": resident_id,
+        "service": service,
+        "looked_up_by": looked_up_by,
+        "entitled": entitled,
+        "result": result,
+    }
+    audit = {
+        "at": at,
+        "action": "partner.entitlement_checked",
+        "resident_id": resident_id,
+        "actor_type": "client",
+        "actor_id": client_id,
+        "channel": "partner",
+        "details": {
+            "client_name": client_name,
+            "service": service,
+            "looked_up_by": looked_up_by,
+            "result": result,
+        },
+        "reason": None,
+    }
+    return query, audit
+
+
+_QUERY_COLUMNS = ("at", "client_id", "resident_id", "service", "looked_up_by", "entitled", "result")
+_AUDIT_COLUMNS = (
+    "at",
+    "action",
+    "resident_id",
+    "actor_type",
+    "actor_id",
+    "channel",
+    "details",
+    "reason",
+)
+
+#: PostgreSQL: the query log row and the audit record in one statement (atomic without a
+#: transaction: a data-modifying CTE runs with its statement or not at all).
+_LOGGED_AND_AUDITED = (
+    insert(cast("Table", AuditRecord.__table__))
+    .values({name: bindparam(f"audit_{name}") for name in _AUDIT_COLUMNS})
+    .add_cte(
+        insert(cast("Table", QUERIES))
+        .values({name: bindparam(f"query_{name}") for name in _QUERY_COLUMNS})
+        .cte("logged")
+    )
+)
+
+
+def dao_lean_record_check(connection: Connection, **values: Any) -> None:
+    """:func:`dao_record_check` on the lean path's connection, all or nothing.
+
+    On PostgreSQL one statement (autocommit); elsewhere the two INSERTs in the
+    connection's transaction, which the caller commits.
+    """
+    query, audit = _record_params(**values)
+    if values["resident_id"] is None:
+        connection.execute(_INSERT_QUERY, query)
+    elif connection.dialect.name == "postgresql":
+        params = {f"query_{k}": v for k, v in query.items()}
+        params.update({f"audit_{k}": v for k, v in audit.items()})
+        connection.execute(_LOGGED_AND_AUDITED, params)
+    else:
+        connection.execute(_INSERT_QUERY, query)
+        connection.execute(_INSERT_AUDIT, audit)

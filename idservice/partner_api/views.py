@@ -48,7 +48,7 @@ _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "S
 
 
 @functools.cache
-def _service_codes() -> frozenset[str]:
+def service_codes() -> frozenset[str]:
     return frozenset(checks.catalogue().codes)
 
 
@@ -95,7 +95,7 @@ def _as_list(value: Any) -> list[str]:
     return [str(value)]
 
 
-def _partner(client_id: str) -> checks.Partner:
+def partner_for(client_id: str) -> checks.Partner:
     client = current_app.extensions[CLIENT_CACHE].get(client_id, dao_get_client)
     if client is None:  # withdrawn since the token was checked
         raise ApiError(401, "invalid_token", "The access token is not valid or has expired")
@@ -107,12 +107,25 @@ def _partner(client_id: str) -> checks.Partner:
     )
 
 
-def _rate_limit(client_id: str) -> None:
+#: Set in the WSGI environ by the lean path (idservice/partner_api/lean.py) when it counted
+#: this request against the partner's rate limit and it was allowed.
+RATE_COUNTED = "kentcard.partner_rate_counted"
+
+
+def within_rate_limit(client_id: str) -> bool:
+    """Count one check against the partner's limit; False when over it."""
     limiter: ratelimit.RateLimiter = current_app.extensions[ratelimit.EXTENSION_KEY]
     settings = current_app.config["KENTCARD"]
     limits = settings.extra.get("rate_limits", {})
     limit = int(limits.get(RATE_LIMIT_ACTION, DEFAULT_RATE_PER_MINUTE))
-    if not limiter.allow(RATE_LIMIT_ACTION, client_id, limit):
+    return limiter.allow(RATE_LIMIT_ACTION, client_id, limit)
+
+
+def _rate_limit(client_id: str) -> None:
+    if request.environ.get(RATE_COUNTED):
+        return  # counted (and allowed) once already, on the lean path
+    if not within_rate_limit(client_id):
+        limiter: ratelimit.RateLimiter = current_app.extensions[ratelimit.EXTENSION_KEY]
         wait = int(limiter.window - time.time() % limiter.window) + 1
         raise ApiError(
             429,
@@ -128,7 +141,7 @@ def _authenticate() -> None:
     found = bearer_token()
     if endpoint in _CHECK_OPERATIONS:
         service = (request.view_args or {}).get("service", "")
-        if service not in _service_codes():
+        if service not in service_codes():
             raise ApiError(404, "not_found", "There is no service with that code")
         needed = scopes.check_scope(service)
         if found.row.resident_id is not None:
@@ -139,7 +152,7 @@ def _authenticate() -> None:
                 scope=needed,
             )
         require_scope(found, needed)
-        g.partner = _partner(str(found.row.client_id))
+        g.partner = partner_for(str(found.row.client_id))
         _rate_limit(g.partner.client_id)
     else:
         if found.row.resident_id is None:

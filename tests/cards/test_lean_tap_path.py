@@ -206,3 +206,23 @@ def test_a_tap_takes_one_query_and_one_insert(
     response = client.post("/api/v1/taps", json=tap_body(card, "library"), headers=headers)
     assert response.get_json()["code"] == "entitled"
     assert statements == ["SELECT", "INSERT"]
+
+
+def test_an_unexpected_failure_is_answered_by_the_view_without_a_trace(
+    app: Flask, client: FlaskClient, reader: RP, issued: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idservice.cards import dao
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(dao, "dao_tap_lookup", broken)
+    monkeypatch.setattr(dao, "dao_card_with_states", broken)
+    card, headers = issued[0], bearer(client, reader)
+    with flask_must_not_see(app) as seen:
+        response = client.post("/api/v1/taps", json=tap_body(card, "library"), headers=headers)
+    assert seen == ["/api/v1/taps"]
+    assert response.status_code == 500
+    assert "database" not in response.get_data(as_text=True)
+    with in_app(app):
+        assert db_session.scalars(select(Tap)).all() == []

@@ -140,6 +140,7 @@ def test_no_stack_trace_on_an_unexpected_failure(
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(dao, "dao_find_by_card_number", broken)
+    monkeypatch.setattr(dao, "dao_lean_lookup", broken)  # the lean path hands it to the view
     headers = service_token(client, library_partner.rp, LIBRARY)
     response = check_card(client, headers, "library", UNKNOWN_CARD)
     body = assert_error(response, 500, "server_error")

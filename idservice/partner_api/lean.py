@@ -1,0 +1,203 @@
+"""A lean WSGI path for the partner checks, ``POST /api/v1/checks/<service>/by-...``.
+
+Bus operators' and leisure centres' systems ask "is this card entitled?" at every gate
+and till. Through Flask and flask-smorest (request context, routing, webargs and
+marshmallow, the ORM session) a check costs several times what answering it does, so the
+plain, well-formed check is answered here on the WSGI environ, with the same rules as the
+view (``idservice.partner_api.views`` and ``checks``):
+
+* the bearer token's signature is checked once and its claims kept until it expires
+  (:func:`idservice.oauth.tokens.verified_claims`), the scope and the service as the view
+  checks them, the partner's registration from the same client cache, the same rate limit;
+* one statement says whether the partner's client is still active and its token not
+  revoked, and finds the card or subject with the resident's state for the service and
+  their consent for this partner (:func:`idservice.partner_api.dao.dao_lean_lookup`);
+* the query log row and the audit record are written together (one statement on
+  PostgreSQL), as the view writes them.
+
+Anything else goes to the view untouched, with its body: other paths and methods, a query
+string, a body that is not a JSON object with exactly the one field, a token that is not a
+current service token with the service's check scope, an unknown service, a partner
+withdrawn or over its rate limit, a revoked token, and a resident who agreed to share more
+with this partner (the view adds the subject or the name). So every error answer is the
+view's own, and this path only answers 200. tests/partner_api/test_lean_checks.py sends
+the same checks through both paths and compares the answers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+from cardio.cardnumber import has_valid_check_digit
+from idservice.models.base import utcnow
+from idservice.oauth import scopes
+from idservice.oauth.bearer import ApiError
+from idservice.oauth.lean import HSTS
+from idservice.oauth.tokens import is_service_token, verified_claims
+from idservice.partner_api import checks, dao, views
+from idservice.partner_api.schemas import CARD_NUMBER_PATTERN, SUBJECT_PATTERN
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from flask import Flask
+    from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json"
+#: ``/api/v1/checks/<service>/by-card-number`` or ``.../by-subject``: (service, by).
+PATH = re.compile(r"/api/v1/checks/([a-z0-9-]{1,64})/by-(card-number|subject)")
+FIELDS = {"card-number": ("card_number", re.compile(CARD_NUMBER_PATTERN)),
+          "subject": ("subject", re.compile(SUBJECT_PATTERN))}  # fmt: skip
+
+
+class _Fallback(Exception):
+    """Leave this request to the view."""
+
+
+class LeanCheckEndpoint:
+    """WSGI middleware: a plain partner check, else the wrapped app."""
+
+    def __init__(self, app: Flask, wrapped: Any) -> None:
+        self.app = app
+        self.wrapped = wrapped
+        self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
+        engine: Engine = app.extensions["kentcard_engine"]
+        if engine.dialect.name == "postgresql":
+            # Every statement stands alone: one read, then one INSERT of both rows.
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.engine = engine
+        # What the blueprint's and the app's after-request hooks add, in Flask's order.
+        after = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            after.append(("Strict-Transport-Security", HSTS))
+        self.after_headers = after
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        matched = PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if (
+            matched is None
+            or environ.get("REQUEST_METHOD") != "POST"
+            or environ.get("QUERY_STRING")
+        ):
+            return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
+        body = self._read_body(environ)
+        if body is not None:
+            try:
+                with self.app.app_context():
+                    answer = self._check(environ, matched[1], matched[2], body)
+            except _Fallback:
+                pass
+            except Exception:
+                # Nothing was written (the write is the last step, all or nothing): the
+                # view runs the request afresh and answers as the API documents.
+                log.exception(
+                    "lean path failed on POST %s; handed to the view", environ["PATH_INFO"]
+                )
+            else:
+                headers = [
+                    ("Content-Type", JSON_TYPE),
+                    ("Content-Length", str(len(answer))),
+                    *self.after_headers,
+                ]
+                start_response("200 OK", headers)
+                return [answer]
+        return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
+
+    def _read_body(self, environ: dict[str, Any]) -> bytes | None:
+        """The body, or None to leave the request to Flask (the body is put back)."""
+        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        if mimetype != JSON_TYPE:
+            return None
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return None
+        if length <= 0 or (self.max_length is not None and length > self.max_length):
+            return None
+        stream = environ["wsgi.input"]
+        # A server that marks the end of the body (granian does) lets Werkzeug read to
+        # it: one byte more than announced shows whether there is more.
+        terminated = bool(environ.get("wsgi.input_terminated"))
+        body = stream.read(length + 1 if terminated else length)
+        environ["wsgi.input"] = io.BytesIO(body)  # whatever happens next sees the same bytes
+        return body if len(body) == length else None
+
+    def _check(self, environ: dict[str, Any], service: str, by: str, body: bytes) -> bytes:
+        kind, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if kind.lower() != "bearer" or service not in views.service_codes():
+            raise _Fallback
+        claims = verified_claims(token.strip())
+        if claims is None or not is_service_token(claims):
+            raise _Fallback
+        if scopes.check_scope(service) not in scopes.parse(str(claims.get("scope", ""))):
+            raise _Fallback
+        field, pattern = FIELDS[by]
+        try:
+            sent = json.loads(body)
+        except ValueError:
+            raise _Fallback from None
+        value = sent.get(field) if isinstance(sent, dict) and len(sent) == 1 else None
+        if not isinstance(value, str) or pattern.fullmatch(value) is None:
+            raise _Fallback
+        try:
+            partner = views.partner_for(str(claims["client_id"]))
+        except ApiError:
+            raise _Fallback from None
+        if not views.within_rate_limit(partner.client_id):
+            raise _Fallback  # the view counts it again and answers 429
+        environ[views.RATE_COUNTED] = True  # if the view answers after all, counted once
+        today = date.today()
+        card_number = value if by == "card-number" else None
+        if card_number is not None and not has_valid_check_digit(card_number):
+            card_number = None  # on no card: looked up as nobody
+        with self.engine.connect() as connection:
+            good, found = dao.dao_lean_lookup(
+                connection,
+                client_id=partner.client_id,
+                jti=str(claims["jti"]),
+                service=service,
+                # A wrong check digit is on no card: looked up as nobody.
+                card_number=card_number
+                if card_number and has_valid_check_digit(card_number)
+                else None,
+                sector=partner.sector,
+                subject=value if by == "subject" else None,
+            )
+            if not good:
+                raise _Fallback  # the view answers 401 for a withdrawn client or token
+            entitled, reason, valid_until = checks.decide(found, today)
+            if found is not None and reason != "card_not_valid" and found.consent_scope:
+                raise _Fallback  # the view adds what the resident agreed to share
+            dao.dao_lean_record_check(
+                connection,
+                at=utcnow(),
+                client_id=partner.client_id,
+                client_name=partner.name,
+                resident_id=found.resident_id if found else None,
+                service=service,
+                looked_up_by="card_number" if by == "card-number" else "subject",
+                entitled=entitled,
+                result=reason,
+            )
+            if connection.in_transaction():
+                connection.commit()
+        log.debug("partner check answered: %s", reason)
+        answer = checks.CheckResult(service, entitled, reason, valid_until).as_dict()
+        answer["valid_until"] = valid_until.isoformat() if valid_until else None
+        # As Flask's jsonify writes it outside debug mode.
+        text = current_app.json.dumps(answer, separators=(",", ":"))
+        return text.encode() + b"\n"
+
+
+def install(app: Flask) -> None:
+    """Put the lean path in front of the Flask app (tests can take it out again)."""
+    app.wsgi_app = LeanCheckEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
