@@ -38,6 +38,8 @@ CERTIFICATE = "certificate"
 PERSONALISATION = "personalisation"
 ROLES = (CERTIFICATE, PERSONALISATION)
 MIN_PASSPHRASE = 12
+#: The issuer folder's public description: key ids, roles, dates and public keys.
+METADATA_FILE = "issuer.json"
 
 #: ``hook(role) -> private key``: the current key for ``"certificate"`` or
 #: ``"personalisation"``, from a key manager. Configured as ``module:callable``.
@@ -198,7 +200,7 @@ class IssuerStore:
 
     @property
     def metadata_path(self) -> Path:
-        return self.folder / "issuer.json"
+        return self.folder / METADATA_FILE
 
     def exists(self) -> bool:
         return self.metadata_path.exists()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 if TYPE_CHECKING:
@@ -126,3 +126,112 @@ def transaction() -> Iterator[Session]:
     except BaseException:
         db_session.rollback()
         raise
+
+
+# -- the lean API paths -------------------------------------------------------------------
+
+LEAN_ENGINE = "kentcard_lean_engine"
+
+
+def lean_engine(app: Flask) -> Engine:
+    """The engine of the lean API paths (online taps, partner checks): the app's engine
+    on SQLite; on PostgreSQL a pool of its own whose connections are in autocommit, so
+    each statement stands alone without BEGIN and COMMIT round trips, and that the
+    ORM's transactions never share."""
+    found: Engine | None = app.extensions.get(LEAN_ENGINE)
+    if found is None:
+        engine: Engine = app.extensions["kentcard_engine"]
+        if engine.dialect.name == "postgresql":
+            found = create_engine(
+                engine.url, pool_size=8, max_overflow=8, isolation_level="AUTOCOMMIT"
+            )
+            ping_after_idle(found)
+        else:
+            found = engine
+        app.extensions[LEAN_ENGINE] = found
+    return found
+
+
+class LeanStatement:
+    """A Core statement for the lean paths, written with the models' tables.
+
+    On PostgreSQL it is compiled once and its SQL sent straight to psycopg as a prepared
+    statement: SQLAlchemy's work per execution (the compiled cache, the execution context,
+    result processing) costs more CPU there than the round trip. So only for statements
+    whose parameters the driver takes as they are (aware UTC datetimes, strings, bytes;
+    JSON given as text) and whose columns need no conversion (psycopg returns dates,
+    booleans and bytes). Elsewhere it runs through SQLAlchemy as usual.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: tuple[str, dict[str, Any]] | None = None
+
+    def driver_sql(self, dialect: Any) -> tuple[str, dict[str, Any]]:
+        if self._compiled is None:
+            compiled = self.statement.compile(dialect=dialect)
+            if compiled.post_compile_params:
+                raise ValueError("a lean statement cannot use expanding IN parameters")
+            # The values written into the statement (literals); the caller passes the rest.
+            defaults = {
+                name: bind.value for name, bind in compiled.binds.items() if not bind.required
+            }
+            self._compiled = (str(compiled), defaults)
+        return self._compiled
+
+
+class LeanConnection:
+    """One connection from :func:`lean_engine` for one request of a lean path.
+
+    ``rows`` and ``run`` take :class:`LeanStatement` objects; rows have the statement's
+    labels as attributes. A unique violation raises SQLAlchemy's ``IntegrityError`` on
+    either kind of database. ``commit`` ends SQLite's transaction (PostgreSQL's
+    connections are in autocommit); leaving without it rolls back.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.driver = engine.dialect.name == "postgresql"
+
+    def __enter__(self) -> LeanConnection:
+        if self.driver:
+            self._raw = self.engine.raw_connection()
+            self._dbapi: Any = self._raw.driver_connection
+        else:
+            self._connection = self.engine.connect()
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
+        if not self.driver:
+            self._connection.close()  # rolls back what was not committed
+            return
+        dbapi = self.engine.dialect.loaded_dbapi
+        if exc is not None and isinstance(exc, dbapi.OperationalError):
+            self._raw.invalidate()  # a broken connection never goes back to the pool
+        self._raw.close()
+
+    def rows(self, statement: LeanStatement, params: dict[str, Any]) -> list[Any]:
+        if not self.driver:
+            return list(self._connection.execute(statement.statement, params).all())
+        from psycopg.rows import namedtuple_row
+
+        sql, defaults = statement.driver_sql(self.engine.dialect)
+        with self._dbapi.cursor(row_factory=namedtuple_row) as cursor:
+            cursor.execute(sql, {**defaults, **params}, prepare=True)
+            return list(cursor.fetchall())
+
+    def run(self, statement: LeanStatement, params: dict[str, Any]) -> None:
+        if not self.driver:
+            self._connection.execute(statement.statement, params)
+            return
+        sql, defaults = statement.driver_sql(self.engine.dialect)
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            with self._dbapi.cursor() as cursor:
+                cursor.execute(sql, {**defaults, **params}, prepare=True)
+        except dbapi.IntegrityError as exc:
+            raise IntegrityError(sql, params, exc) from exc
+
+    def commit(self) -> None:
+        if not self.driver and self._connection.in_transaction():
+            self._connection.commit()

@@ -129,27 +129,23 @@ def verify(tap: TapInput, keyring: IssuerKeyring, today: date) -> VerifiedCard |
         return RejectedTap(decision, rejected.card_number)
 
 
-def insert_tap(
-    connection: Connection,
+def tap_values(
     client_id: str,
     card_number: str | None,
     mode: str,
     decision: TapDecision,
     challenge: bytes | None,
-) -> None:
-    """Record a decision. With a ``challenge`` (kept only for a genuine answer) its
-    unique index with the card number raises :class:`IntegrityError` for an answer seen
-    before."""
-    dao.dao_record_tap(
-        connection,
-        reader_client_id=client_id,
-        card_number=card_number,
-        mode=mode,
-        decision="allow" if decision.allowed else "deny",
-        code=decision.code,
-        reason=decision.reason,
-        challenge=challenge,
-    )
+) -> dict[str, Any]:
+    """The ``taps`` row for a decision; the challenge is kept only for a genuine answer."""
+    return {
+        "reader_client_id": client_id,
+        "card_number": card_number,
+        "mode": mode,
+        "decision": "allow" if decision.allowed else "deny",
+        "code": decision.code,
+        "reason": decision.reason,
+        "challenge": challenge,
+    }
 
 
 def record(
@@ -160,9 +156,11 @@ def record(
     decision: TapDecision,
     challenge: bytes | None,
 ) -> None:
-    """:func:`insert_tap`, answering a replayed answer with 409 ``replayed_tap``."""
+    """Record a decision. With a ``challenge`` its unique index with the card number
+    refuses the same answer a second time: 409 ``replayed_tap``."""
     try:
-        insert_tap(connection, client_id, card_number, mode, decision, challenge)
+        values = tap_values(client_id, card_number, mode, decision, challenge)
+        dao.dao_record_tap(connection, **values)
     except IntegrityError:
         current_app.logger.warning("replayed tap refused (reader %s)", client_id)
         raise ApiError(

@@ -11,6 +11,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     insert,
+    literal,
     select,
     update,
 )
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cardio.cardnumber import CARD_NUMBER_LENGTH, luhn_check_digit
 from entitlements.ledger.tables import STATES
-from idservice.db import db_session
+from idservice.db import LeanConnection, LeanStatement, db_session
 from idservice.models.base import utcnow
 from idservice.models.cards import (
     CARD_ACTIVE,
@@ -167,28 +168,42 @@ def dao_card_with_states(
     return list(found.all())
 
 
-#: The lean tap path's one query (idservice/cards/lean.py): whether the reader's client is
-#: still active and its token not revoked, with the card and its states as above. The
-#: outer joins from a one-row table keep the token's answer when the card is unknown.
-_TAP_LOOKUP = select(*service_token_columns(), *_CARD_WITH_STATES.selected_columns).select_from(
-    ONE_ROW.outerjoin(_CARDS, _CARDS.c.card_number == bindparam("card_number")).outerjoin(
-        STATES,
-        and_(
-            STATES.c.resident == _CARDS.c.resident_id,
-            STATES.c.service.in_(bindparam("services", expanding=True)),
-            STATES.c.status == "active",
-        ),
+def _tap_lookup(services: Sequence[str]) -> LeanStatement:
+    """The lean tap path's one query for a mode (idservice/cards/lean.py): whether the
+    reader's client is still active and its token not revoked, with the card and its
+    states as above. The outer joins from a one-row table keep the token's answer when
+    the card is unknown. The mode's services are part of the statement."""
+    return LeanStatement(
+        select(*service_token_columns(), *_CARD_WITH_STATES.selected_columns).select_from(
+            ONE_ROW.outerjoin(_CARDS, _CARDS.c.card_number == bindparam("card_number")).outerjoin(
+                STATES,
+                and_(
+                    STATES.c.resident == _CARDS.c.resident_id,
+                    STATES.c.service.in_([literal(code) for code in services]),
+                    STATES.c.status == "active",
+                ),
+            )
+        )
     )
+
+
+#: Built on first use, one per reader mode's tuple of services.
+_TAP_LOOKUPS: dict[tuple[str, ...], LeanStatement] = {}
+_TAP_COLUMNS = ("at", "reader_client_id", "card_number", "mode", "decision", "code", "reason")
+_LEAN_INSERT_TAP = LeanStatement(
+    insert(_TAPS)
+    .values({name: bindparam(name) for name in (*_TAP_COLUMNS, "challenge")})
+    .inline()  # no RETURNING of the new id
 )
 
 
 def dao_tap_lookup(
-    connection: Connection,
+    connection: LeanConnection,
     *,
     client_id: str,
     jti: str,
     card_number: str | None,
-    services: Sequence[str],
+    services: tuple[str, ...],
 ) -> tuple[bool, list[Any]]:
     """(the service token is still good, the card rows) in one round trip.
 
@@ -197,16 +212,19 @@ def dao_tap_lookup(
     :func:`dao_card_with_states` returns them, or one row with ``status`` None for an
     unknown card (or no card number).
     """
-    rows = connection.execute(
-        _TAP_LOOKUP,
-        {
-            "client_id": client_id,
-            "jti": jti,
-            "card_number": card_number,
-            "services": list(services),
-        },
-    ).all()
-    return token_is_good(rows[0]), list(rows)
+    params = {"client_id": client_id, "jti": jti, "card_number": card_number}
+    statement = _TAP_LOOKUPS.get(services)
+    if statement is None:
+        statement = _TAP_LOOKUPS.setdefault(services, _tap_lookup(services))
+    rows = connection.rows(statement, params)
+    return token_is_good(rows[0]), rows
+
+
+def dao_lean_record_tap(connection: LeanConnection, **values: Any) -> None:
+    """:func:`dao_record_tap` on a lean path's connection."""
+    values.setdefault("at", utcnow())
+    values.setdefault("challenge", None)
+    connection.run(_LEAN_INSERT_TAP, values)
 
 
 def dao_record_tap(connection: Connection | None = None, **values: Any) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from cardio import certificate as cert
 from cardio.certificate import CardCertificate
 from cardio.connection import CardConnection
-from cardio.issuer import Issuer, IssuerError, IssuerStore
+from cardio.issuer import METADATA_FILE, Issuer, IssuerError, IssuerStore
 from cardio.keyring import IssuerKeyring
 from cardio.personalise import issue
 from cardio.session import KentCardSession
@@ -39,7 +39,7 @@ from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
 from idservice import audit
 from idservice.cards import dao
-from idservice.cards.issuer_keys import issuer_store
+from idservice.cards.issuer_keys import ISSUER_FOLDER, issuer_store
 from idservice.config import Settings
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
@@ -94,14 +94,19 @@ def _settings() -> Settings:
 
 
 def _cached(name: str, load: Callable[[IssuerStore], T]) -> T:
-    """Loaded once per app, and again when ``issuer.json`` changes (after a rotation)."""
-    store = issuer_store(_settings().instance_path)
+    """Loaded once per app, and again when ``issuer.json`` changes (after a rotation).
+
+    Every online tap asks for the keyring, so a hit costs one ``stat`` and nothing more:
+    the store (and its key protection: a passphrase file, say) is only opened to load.
+    """
+    instance = _settings().instance_path
     try:
-        stamp = store.metadata_path.stat().st_mtime_ns
+        stamp: int | None = (instance / ISSUER_FOLDER / METADATA_FILE).stat().st_mtime_ns
     except FileNotFoundError:
         stamp = None
     cached = current_app.extensions.get(name)
     if cached is None or cached[0] != stamp:
+        store = issuer_store(instance)
         cached = (stamp, load(store))
         current_app.extensions[name] = cached
     return cached[1]

@@ -71,7 +71,11 @@ def key_protection(instance: Path, *, create_development: bool = False) -> KeyPr
     return KeyProtection()
 
 
+#: ``<instance>/issuer``, holding ``issuer.json`` (:attr:`IssuerStore.metadata_path`).
+ISSUER_FOLDER = "issuer"
+
+
 def issuer_store(instance: Path, *, create_development: bool = False) -> IssuerStore:
     """The issuer folder ``<instance>/issuer`` with its configured protection."""
     protection = key_protection(instance, create_development=create_development)
-    return IssuerStore(instance / "issuer", protection)
+    return IssuerStore(instance / ISSUER_FOLDER, protection)

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idservice.cards import api, dao
 from idservice.cards.decisions import MODE_SERVICES, decide_rows
+from idservice.db import LeanConnection, lean_engine
 from idservice.oauth import scopes
 from idservice.oauth.bearer import ApiError
 from idservice.oauth.lean import HSTS
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from flask import Flask
-    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,9 @@ class LeanTapEndpoint:
         self.app = app
         self.wrapped = wrapped
         self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
-        engine: Engine = app.extensions["kentcard_engine"]
         #: Every statement stands alone: a read, then one INSERT that a unique index
-        #: guards; no BEGIN and COMMIT round trips.
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        #: guards; no BEGIN and COMMIT round trips on PostgreSQL.
+        self.engine = lean_engine(app)
         self.window = app.config["KENTCARD"].tap_challenge_window
         # After Content-Type and Content-Length, what the app's after-request hook adds
         # to every answer (idservice/web/setup.py), in the order Flask sends them.
@@ -142,7 +141,7 @@ class LeanTapEndpoint:
         checked = api.verify(tap, keyring, today)
         genuine = not isinstance(checked, api.RejectedTap)
         client_id = str(claims["client_id"])
-        with self.engine.connect() as connection:
+        with LeanConnection(self.engine) as connection:
             good, rows = dao.dao_tap_lookup(
                 connection,
                 client_id=client_id,
@@ -154,14 +153,16 @@ class LeanTapEndpoint:
                 raise _Fallback  # the view answers 401 for a withdrawn client or token
             if isinstance(checked, api.RejectedTap):
                 decision = checked.decision
-                api.insert_tap(connection, client_id, checked.card_number, tap.mode, decision, None)
+                values = api.tap_values(client_id, checked.card_number, tap.mode, decision, None)
             else:
                 decision = decide_rows(rows, tap.mode, today, checked.public_point)
                 number, challenge = checked.card_number, tap.challenge
-                try:
-                    api.insert_tap(connection, client_id, number, tap.mode, decision, challenge)
-                except IntegrityError:
-                    raise _Fallback from None  # nothing was written: the view says 409
+                values = api.tap_values(client_id, number, tap.mode, decision, challenge)
+            try:
+                dao.dao_lean_record_tap(connection, **values)
+            except IntegrityError:
+                raise _Fallback from None  # nothing was written: the view says 409
+            connection.commit()
         log.debug("tap decided: %s", decision.code)
         # As Flask's jsonify writes it outside debug mode.
         text = current_app.json.dumps(decision.as_dict(), separators=(",", ":"))

@@ -7,14 +7,15 @@ INSERTs (the query log and the audit record) and the commit.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, and_, bindparam, insert, literal, select
+from sqlalchemy import and_, bindparam, insert, literal, select
 
 from entitlements.ledger.tables import STATES
-from idservice.db import db_session
+from idservice.db import LeanConnection, LeanStatement, db_session
 from idservice.models.audit import AuditRecord
 from idservice.models.cards import Card
 from idservice.models.oauth import Consent, OAuthClient
@@ -202,24 +203,28 @@ def _lean_lookup(first: Any, on: Any, resident: Any, *columns: Any) -> Any:
     )
 
 
-_LEAN_BY_CARD = _lean_lookup(
-    CARDS,
-    CARDS.c.card_number == bindparam("card_number"),
-    CARDS.c.resident_id,
-    CARDS.c.status.label("card_status"),
-    CARDS.c.expiry.label("card_expiry"),
+_LEAN_BY_CARD = LeanStatement(
+    _lean_lookup(
+        CARDS,
+        CARDS.c.card_number == bindparam("card_number"),
+        CARDS.c.resident_id,
+        CARDS.c.status.label("card_status"),
+        CARDS.c.expiry.label("card_expiry"),
+    )
 )
-_LEAN_BY_SUBJECT = _lean_lookup(
-    SUBJECTS,
-    and_(SUBJECTS.c.sector == bindparam("sector"), SUBJECTS.c.subject == bindparam("subject")),
-    SUBJECTS.c.resident_id,
-    literal(None).label("card_status"),
-    literal(None).label("card_expiry"),
+_LEAN_BY_SUBJECT = LeanStatement(
+    _lean_lookup(
+        SUBJECTS,
+        and_(SUBJECTS.c.sector == bindparam("sector"), SUBJECTS.c.subject == bindparam("subject")),
+        SUBJECTS.c.resident_id,
+        literal(None).label("card_status"),
+        literal(None).label("card_expiry"),
+    )
 )
 
 
 def dao_lean_lookup(
-    connection: Connection,
+    connection: LeanConnection,
     *,
     client_id: str,
     jti: str,
@@ -237,7 +242,7 @@ def dao_lean_lookup(
     else:
         statement = _LEAN_BY_SUBJECT
         params.update(sector=sector, subject=subject)
-    row = connection.execute(statement, params).one()
+    (row,) = connection.rows(statement, params)
     return token_is_good(row), (_found(row) if row.resident_id is not None else None)
 
 
@@ -292,7 +297,7 @@ _AUDIT_COLUMNS = (
 
 #: PostgreSQL: the query log row and the audit record in one statement (atomic without a
 #: transaction: a data-modifying CTE runs with its statement or not at all).
-_LOGGED_AND_AUDITED = (
+_LOGGED_AND_AUDITED = LeanStatement(
     insert(cast("Table", AuditRecord.__table__))
     .values({name: bindparam(f"audit_{name}") for name in _AUDIT_COLUMNS})
     .add_cte(
@@ -300,10 +305,21 @@ _LOGGED_AND_AUDITED = (
         .values({name: bindparam(f"query_{name}") for name in _QUERY_COLUMNS})
         .cte("logged")
     )
+    .inline()
 )
 
 
-def dao_lean_record_check(connection: Connection, **values: Any) -> None:
+_LEAN_INSERT_QUERY = LeanStatement(
+    insert(cast("Table", QUERIES)).values({name: bindparam(name) for name in _QUERY_COLUMNS})
+)
+_LEAN_INSERT_AUDIT = LeanStatement(
+    insert(cast("Table", AuditRecord.__table__))
+    .values({name: bindparam(name) for name in _AUDIT_COLUMNS})
+    .inline()
+)
+
+
+def dao_lean_record_check(connection: LeanConnection, **values: Any) -> None:
     """:func:`dao_record_check` on the lean path's connection, all or nothing.
 
     On PostgreSQL one statement (autocommit); elsewhere the two INSERTs in the
@@ -311,11 +327,12 @@ def dao_lean_record_check(connection: Connection, **values: Any) -> None:
     """
     query, audit = _record_params(**values)
     if values["resident_id"] is None:
-        connection.execute(_INSERT_QUERY, query)
-    elif connection.dialect.name == "postgresql":
+        connection.run(_LEAN_INSERT_QUERY, query)
+    elif connection.driver:
         params = {f"query_{k}": v for k, v in query.items()}
         params.update({f"audit_{k}": v for k, v in audit.items()})
-        connection.execute(_LOGGED_AND_AUDITED, params)
+        params["audit_details"] = json.dumps(audit["details"])  # the driver takes JSON as text
+        connection.run(_LOGGED_AND_AUDITED, params)
     else:
-        connection.execute(_INSERT_QUERY, query)
-        connection.execute(_INSERT_AUDIT, audit)
+        connection.run(_LEAN_INSERT_QUERY, query)
+        connection.run(_LEAN_INSERT_AUDIT, audit)

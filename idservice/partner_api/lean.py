@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from cardio.cardnumber import has_valid_check_digit
+from idservice.db import LeanConnection, lean_engine
 from idservice.models.base import utcnow
 from idservice.oauth import scopes
 from idservice.oauth.bearer import ApiError
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from flask import Flask
-    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,9 @@ class LeanCheckEndpoint:
         self.app = app
         self.wrapped = wrapped
         self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
-        engine: Engine = app.extensions["kentcard_engine"]
-        if engine.dialect.name == "postgresql":
-            # Every statement stands alone: one read, then one INSERT of both rows.
-            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.engine = engine
+        #: On PostgreSQL every statement stands alone: one read, then one INSERT of both
+        #: rows; on SQLite the two INSERTs share a transaction.
+        self.engine = lean_engine(app)
         # What the blueprint's and the app's after-request hooks add, in Flask's order.
         after = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
         if app.config.get("SESSION_COOKIE_SECURE"):
@@ -159,7 +157,7 @@ class LeanCheckEndpoint:
         card_number = value if by == "card-number" else None
         if card_number is not None and not has_valid_check_digit(card_number):
             card_number = None  # on no card: looked up as nobody
-        with self.engine.connect() as connection:
+        with LeanConnection(self.engine) as connection:
             good, found = dao.dao_lean_lookup(
                 connection,
                 client_id=partner.client_id,
@@ -188,8 +186,7 @@ class LeanCheckEndpoint:
                 entitled=entitled,
                 result=reason,
             )
-            if connection.in_transaction():
-                connection.commit()
+            connection.commit()
         log.debug("partner check answered: %s", reason)
         answer = checks.CheckResult(service, entitled, reason, valid_until).as_dict()
         answer["valid_until"] = valid_until.isoformat() if valid_until else None

@@ -21,7 +21,7 @@ from sqlalchemy import event, select, update
 from hardware.virtual_card import VirtualKentCard
 from idservice.cards import issuance
 from idservice.cards.lean import LeanTapEndpoint
-from idservice.db import db_session
+from idservice.db import LeanConnection, LeanStatement, db_session
 from idservice.models import Tap
 from idservice.models.oauth import OAuthClient
 from tests import lean_paths
@@ -184,13 +184,40 @@ def test_the_body_reaches_flask_unchanged(app: Flask, client: FlaskClient, reade
 
 
 @pytest.fixture
-def statements(app: Flask) -> Iterator[list[str]]:
+def statements(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every statement sent: through SQLAlchemy on the app's engine, or on a lean path's
+    connection (which sends its SQL straight to the driver on PostgreSQL)."""
     engine = app.extensions["kentcard_engine"]
     seen: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement.split(None, 1)[0].upper())
 
+    def spy(method: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(self: LeanConnection, statement: LeanStatement, params: Any) -> Any:
+            sql = str(statement.statement.compile(dialect=self.engine.dialect))
+            seen.append(sql.split(None, 1)[0].upper())
+            with event_listening_off(self):
+                return method(self, statement, params)
+
+        return counted
+
+    import contextlib
+
+    @contextlib.contextmanager
+    def event_listening_off(connection: LeanConnection) -> Iterator[None]:
+        # On SQLite the lean connection runs through the app's engine: count it once.
+        if connection.driver:
+            yield
+            return
+        event.remove(engine, "before_cursor_execute", count)
+        try:
+            yield
+        finally:
+            event.listen(engine, "before_cursor_execute", count)
+
+    monkeypatch.setattr(LeanConnection, "rows", spy(LeanConnection.rows))
+    monkeypatch.setattr(LeanConnection, "run", spy(LeanConnection.run))
     event.listen(engine, "before_cursor_execute", count)
     yield seen
     event.remove(engine, "before_cursor_execute", count)
