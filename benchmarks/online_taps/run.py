@@ -222,6 +222,17 @@ def main() -> int:
         took = make_bodies(scale, warmup_bodies, bodies, rng, per_body * warmup_bodies)
         per_body = took / warmup_bodies
         run_wrk(base, token, bodies, args.connections, args.warmup, 0)
+        # Then a warm-up at the rate, whose median latency sets the pause from then on
+        # (each connection also waits for its answer, so the nominal pause offers less
+        # than --rate); never below half the nominal pause, so an overloaded server is
+        # not answered with a saturating load.
+        took = make_bodies(scale, warmup_bodies, bodies, rng, per_body * warmup_bodies)
+        warm = run_wrk(base, token, bodies, args.rate_connections, args.warmup, delay)
+        nominal, delay = delay, max(delay // 2, round(delay - warm.p50))
+        log(
+            f"warmed up: {warm.rate:.0f} taps/s at a {nominal} ms pause, median latency "
+            f"{warm.p50:.1f} ms: pause {delay} ms from now on"
+        )
         meter = CpuMeter(server.pid, args.pg_url, args.db_name)
         saturated: list[Result] = []
         paced: list[Result] = []

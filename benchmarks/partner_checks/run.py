@@ -221,7 +221,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=int, default=TARGET_RATE)
-    parser.add_argument("--rate-connections", type=int, default=64)
+    parser.add_argument("--rate-connections", type=int, default=32)  # as the tap benchmark
     parser.add_argument(
         "--distinct", type=int, default=100_000, help="checks in the file wrk cycles through"
     )
