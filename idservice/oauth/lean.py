@@ -21,7 +21,6 @@ compares the answers.
 from __future__ import annotations
 
 import functools
-import io
 import logging
 import os
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -33,6 +32,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
 
 from idservice.db import db_session
+from idservice.lean import HSTS, read_body
 from idservice.oauth.server import KentAuthorizationServer, configure_server
 
 if TYPE_CHECKING:
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 FORM_TYPE = "application/x-www-form-urlencoded"
 GRANT = "client_credentials"
-HSTS = "max-age=31536000; includeSubDomains"  # as idservice/web/setup.py sends it
 
 
 class LeanPayload(OAuth2Payload):  # type: ignore[misc]  # Authlib has no type hints
@@ -179,26 +178,8 @@ class LeanTokenEndpoint:
 
     def _read_form(self, environ: dict[str, Any]) -> MultiDict[str, str] | None:
         """The parsed form, or None to leave the request to Flask (body put back)."""
-        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        if mimetype != FORM_TYPE:
-            return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        limit = self.max_length
-        if length < 0 or (limit is not None and length > limit):
-            return None
-        stream = environ["wsgi.input"]
-        if environ.get("wsgi.input_terminated"):
-            # The server marks the end of the body (granian does) and Werkzeug would read
-            # to it: one byte more than announced shows whether there is more.
-            body = stream.read(length + 1)
-        else:
-            body = stream.read(length) if length else b""
-        # Whatever happens next, a later reader sees the same bytes.
-        environ["wsgi.input"] = io.BytesIO(body)
-        if len(body) != length:
+        body = read_body(environ, FORM_TYPE, self.max_length)
+        if body is None:
             return None
         try:
             text = body.decode()

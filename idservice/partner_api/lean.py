@@ -26,132 +26,67 @@ the same checks through both paths and compares the answers.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app
-
 from cardio.cardnumber import has_valid_check_digit
 from idservice.db import LeanConnection, lean_engine
+from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
 from idservice.models.base import utcnow
 from idservice.oauth import scopes
 from idservice.oauth.bearer import ApiError
-from idservice.oauth.lean import HSTS
-from idservice.oauth.tokens import is_service_token, verified_claims
 from idservice.partner_api import checks, dao, views
 from idservice.partner_api.schemas import CARD_NUMBER_PATTERN, SUBJECT_PATTERN
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from flask import Flask
 
 log = logging.getLogger(__name__)
 
-JSON_TYPE = "application/json"
 #: ``/api/v1/checks/<service>/by-card-number`` or ``.../by-subject``: (service, by).
 PATH = re.compile(r"/api/v1/checks/([a-z0-9-]{1,64})/by-(card-number|subject)")
 FIELDS = {"card-number": ("card_number", re.compile(CARD_NUMBER_PATTERN)),
           "subject": ("subject", re.compile(SUBJECT_PATTERN))}  # fmt: skip
 
 
-class _Fallback(Exception):
-    """Leave this request to the view."""
-
-
-class LeanCheckEndpoint:
-    """WSGI middleware: a plain partner check, else the wrapped app."""
+class LeanCheckEndpoint(LeanJsonEndpoint):
+    """A plain partner check, else the wrapped app."""
 
     def __init__(self, app: Flask, wrapped: Any) -> None:
-        self.app = app
-        self.wrapped = wrapped
-        self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
+        super().__init__(app, wrapped, no_store=True)  # as the blueprint's hook
         #: On PostgreSQL every statement stands alone: one read, then one INSERT of both
         #: rows; on SQLite the two INSERTs share a transaction.
         self.engine = lean_engine(app)
-        # What the blueprint's and the app's after-request hooks add, in Flask's order.
-        after = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            after.append(("Strict-Transport-Security", HSTS))
-        self.after_headers = after
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        matched = PATH.fullmatch(environ.get("PATH_INFO", ""))
-        if (
-            matched is None
-            or environ.get("REQUEST_METHOD") != "POST"
-            or environ.get("QUERY_STRING")
-        ):
-            return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
-        body = self._read_body(environ)
-        if body is not None:
-            try:
-                with self.app.app_context():
-                    answer = self._check(environ, matched[1], matched[2], body)
-            except _Fallback:
-                pass
-            except Exception:
-                # Nothing was written (the write is the last step, all or nothing): the
-                # view runs the request afresh and answers as the API documents.
-                log.exception(
-                    "lean path failed on POST %s; handed to the view", environ["PATH_INFO"]
-                )
-            else:
-                headers = [
-                    ("Content-Type", JSON_TYPE),
-                    ("Content-Length", str(len(answer))),
-                    *self.after_headers,
-                ]
-                start_response("200 OK", headers)
-                return [answer]
-        return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
+    def route(self, path: str) -> tuple[str, str] | None:
+        matched = PATH.fullmatch(path)
+        return (matched[1], matched[2]) if matched else None
 
-    def _read_body(self, environ: dict[str, Any]) -> bytes | None:
-        """The body, or None to leave the request to Flask (the body is put back)."""
-        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        if mimetype != JSON_TYPE:
-            return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        if length <= 0 or (self.max_length is not None and length > self.max_length):
-            return None
-        stream = environ["wsgi.input"]
-        # A server that marks the end of the body (granian does) lets Werkzeug read to
-        # it: one byte more than announced shows whether there is more.
-        terminated = bool(environ.get("wsgi.input_terminated"))
-        body = stream.read(length + 1 if terminated else length)
-        environ["wsgi.input"] = io.BytesIO(body)  # whatever happens next sees the same bytes
-        return body if len(body) == length else None
+    def answer(self, environ: dict[str, Any], route: Any, body: bytes) -> bytes:
+        service, by = route
+        return self._check(environ, service, by, body)
 
     def _check(self, environ: dict[str, Any], service: str, by: str, body: bytes) -> bytes:
-        kind, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if kind.lower() != "bearer" or service not in views.service_codes():
-            raise _Fallback
-        claims = verified_claims(token.strip())
-        if claims is None or not is_service_token(claims):
-            raise _Fallback
-        if scopes.check_scope(service) not in scopes.parse(str(claims.get("scope", ""))):
-            raise _Fallback
+        if service not in views.service_codes():
+            raise Fallback
+        claims = service_token_claims(environ, scopes.check_scope(service))
         field, pattern = FIELDS[by]
         try:
             sent = json.loads(body)
         except ValueError:
-            raise _Fallback from None
+            raise Fallback from None
         value = sent.get(field) if isinstance(sent, dict) and len(sent) == 1 else None
         if not isinstance(value, str) or pattern.fullmatch(value) is None:
-            raise _Fallback
+            raise Fallback
         try:
             partner = views.partner_for(str(claims["client_id"]))
         except ApiError:
-            raise _Fallback from None
+            raise Fallback from None
         if not views.within_rate_limit(partner.client_id):
-            raise _Fallback  # the view counts it again and answers 429
+            raise Fallback  # the view counts it again and answers 429
         environ[views.RATE_COUNTED] = True  # if the view answers after all, counted once
         today = date.today()
         card_number = value if by == "card-number" else None
@@ -171,10 +106,10 @@ class LeanCheckEndpoint:
                 subject=value if by == "subject" else None,
             )
             if not good:
-                raise _Fallback  # the view answers 401 for a withdrawn client or token
+                raise Fallback  # the view answers 401 for a withdrawn client or token
             entitled, reason, valid_until = checks.decide(found, today)
             if found is not None and reason != "card_not_valid" and found.consent_scope:
-                raise _Fallback  # the view adds what the resident agreed to share
+                raise Fallback  # the view adds what the resident agreed to share
             dao.dao_lean_record_check(
                 connection,
                 at=utcnow(),
@@ -190,9 +125,7 @@ class LeanCheckEndpoint:
         log.debug("partner check answered: %s", reason)
         answer = checks.CheckResult(service, entitled, reason, valid_until).as_dict()
         answer["valid_until"] = valid_until.isoformat() if valid_until else None
-        # As Flask's jsonify writes it outside debug mode.
-        text = current_app.json.dumps(answer, separators=(",", ":"))
-        return text.encode() + b"\n"
+        return self.json(answer)
 
 
 def install(app: Flask) -> None:

@@ -1,0 +1,132 @@
+"""What the lean WSGI paths share.
+
+Three requests are made thousands of times a minute by machines, and Flask's request
+handling costs more than answering them: ``client_credentials`` tokens
+(:mod:`idservice.oauth.lean`), online taps (:mod:`idservice.cards.lean`) and partner
+checks (:mod:`idservice.partner_api.lean`). Each is answered by WSGI middleware in front
+of the Flask app, with the same functions as its view, and only when the request is
+plain; anything else, every refusal included, goes on to Flask with its body as it came.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from flask import Flask
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json"
+HSTS = "max-age=31536000; includeSubDomains"  # as idservice/web/setup.py sends it
+
+
+def read_body(environ: dict[str, Any], mimetype: str, max_length: int | None) -> bytes | None:
+    """The request body when it is ``mimetype`` and of a known length within
+    ``max_length``, else None. Whatever was read is put back, so a later reader (Flask)
+    sees the same bytes."""
+    sent = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if sent != mimetype:
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if length < 0 or (max_length is not None and length > max_length):
+        return None
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):
+        # The server marks the end of the body (granian does) and Werkzeug would read to
+        # it: one byte more than announced shows whether there is more.
+        body = stream.read(length + 1)
+    else:
+        body = stream.read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body if len(body) == length else None
+
+
+class Fallback(Exception):
+    """Leave this request to the Flask view."""
+
+
+def service_token_claims(environ: dict[str, Any], scope: str) -> dict[str, Any]:
+    """The claims of the request's bearer token when it is a current service token
+    (client credentials) granted ``scope``; else :class:`Fallback`, and the view answers.
+    Revocation and the client are for the caller's one query to check."""
+    from idservice.oauth import scopes
+    from idservice.oauth.tokens import is_service_token, verified_claims
+
+    kind, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if kind.lower() != "bearer":
+        raise Fallback
+    claims = verified_claims(token.strip())
+    if claims is None or not is_service_token(claims):
+        raise Fallback
+    if scope not in scopes.parse(str(claims.get("scope", ""))):
+        raise Fallback
+    return claims
+
+
+class LeanJsonEndpoint:
+    """Middleware answering one kind of JSON ``POST`` with 200, else the wrapped app.
+
+    A subclass says which requests are its own (:meth:`route`) and answers them
+    (:meth:`answer`, raising :class:`Fallback` to hand the request to Flask). An
+    unexpected failure is logged and handed to Flask too: the subclasses write last, all
+    or nothing, so the view can run the request afresh and answer as the API documents.
+    """
+
+    def __init__(self, app: Flask, wrapped: Any, *, no_store: bool = False) -> None:
+        self.app = app
+        self.wrapped = wrapped
+        self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
+        # After Content-Type and Content-Length, what the views' and the app's
+        # after-request hooks add (idservice/web/setup.py), in the order Flask sends them.
+        after = [("Cache-Control", "no-store")] if no_store else []
+        after.append(("X-Content-Type-Options", "nosniff"))
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            after.append(("Strict-Transport-Security", HSTS))
+        self.after_headers = after
+
+    def route(self, path: str) -> Any | None:
+        """What the path names when the request is this endpoint's, else None."""
+        raise NotImplementedError
+
+    def answer(self, environ: dict[str, Any], route: Any, body: bytes) -> bytes:
+        """The JSON answer (status 200), or :class:`Fallback`."""
+        raise NotImplementedError
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        route = self.route(environ.get("PATH_INFO", ""))
+        plain = environ.get("REQUEST_METHOD") == "POST" and not environ.get("QUERY_STRING")
+        if route is not None and plain:
+            body = read_body(environ, JSON_TYPE, self.max_length)
+            if body:
+                try:
+                    with self.app.app_context():
+                        answer = self.answer(environ, route, body)
+                except Fallback:
+                    pass
+                except Exception:
+                    log.exception(
+                        "lean path failed on POST %s; handed to the view", environ["PATH_INFO"]
+                    )
+                else:
+                    headers = [
+                        ("Content-Type", JSON_TYPE),
+                        ("Content-Length", str(len(answer))),
+                        *self.after_headers,
+                    ]
+                    start_response("200 OK", headers)
+                    return [answer]
+        return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
+
+    def json(self, value: Any) -> bytes:
+        """``value`` as Flask's ``jsonify`` writes it outside debug mode."""
+        from flask import current_app
+
+        return current_app.json.dumps(value, separators=(",", ":")).encode() + b"\n"
