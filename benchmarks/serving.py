@@ -10,6 +10,7 @@ or gunicorn with gthread workers for comparison with figures measured before the
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -344,3 +346,25 @@ def pause_ms(connections: int, rate: int) -> int:
 def load_line() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (5 min {five:.1f})"
+
+
+def kent_scale_arguments(parser: argparse.ArgumentParser, *, rate: int) -> None:
+    """The options both Kent-scale benchmarks take (online taps, partner checks); they
+    share the database and the instance folder by default, so the data is built once."""
+    add = parser.add_argument
+    add("--count", type=int, default=1_600_000)
+    add("--rounds", type=int, default=3)
+    add("--duration", type=int, default=10)
+    add("--warmup", type=int, default=5)
+    add("--connections", type=int, default=16)
+    add("--rate", type=int, default=rate)
+    add("--rate-connections", type=int, default=32)
+    add("--workers", type=int, default=2)
+    add("--server", choices=SERVERS, default="granian")
+    add("--threads", type=int, default=None, help="per worker (default: granian 4, gunicorn 8)")
+    add("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    add("--db-name", default="kentcard_kent_scale")
+    add("--instance", default=str(Path(tempfile.gettempdir()) / "kentcard-kent-scale"))
+    add("--rebuild", action="store_true", help="build the data afresh")
+    add("--server-env", action="append", default=[], metavar="KEY=VALUE")
+    add("--check", action="store_true", help="check the answers before any load, then stop")

@@ -215,29 +215,10 @@ def run_wrk(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=1_600_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rate", type=int, default=TARGET_RATE)
-    parser.add_argument("--rate-connections", type=int, default=32)  # as the tap benchmark
+    serving.kent_scale_arguments(parser, rate=TARGET_RATE)
     parser.add_argument(
         "--distinct", type=int, default=100_000, help="checks in the file wrk cycles through"
     )
-    parser.add_argument("--server", choices=serving.SERVERS, default="granian")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--threads", type=int, default=None, help="per worker (default: granian 4, gunicorn 8)"
-    )
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--db-name", default="kentcard_kent_scale")
-    parser.add_argument(
-        "--instance", default=str(Path(tempfile.gettempdir()) / "kentcard-kent-scale")
-    )
-    parser.add_argument("--rebuild", action="store_true", help="build the data afresh")
-    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--check", action="store_true", help="check answers only, no load")
     args = parser.parse_args()
     if not 0 <= args.rounds <= 50 or not 1 <= args.duration <= 120 or not 1 <= args.warmup <= 120:
         parser.error("--rounds at most 50, --duration and --warmup 1 to 120 s")
