@@ -2,7 +2,9 @@
 
 A check is one indexed SELECT (the card number's unique index, or the pairwise subject's
 primary key, joined to the entitlement projection's and the consents' keys), then two
-INSERTs (the query log and the audit record) and the commit.
+INSERTs (the query log and the audit record) and the commit. The lean path
+(``partner_api/lean.py``) adds the token's checks to the SELECT and, on PostgreSQL,
+writes both rows in one statement.
 """
 
 from __future__ import annotations
