@@ -37,10 +37,13 @@ bench-webhooks: setup
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: bench-taps
-bench-taps: setup
+.PHONY: bench-taps bench-deps
+bench-deps:
+	bash scripts/bench-deps.sh
+
+bench-taps: setup bench-deps
 	$(BIN)/python benchmarks/online_taps/run.py
 
 .PHONY: bench-checks
-bench-checks: setup
+bench-checks: setup bench-deps
 	$(BIN)/python benchmarks/partner_checks/run.py

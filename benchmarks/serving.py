@@ -337,10 +337,21 @@ def run_wrk(
     )
 
 
-def pause_ms(connections: int, rate: int) -> int:
+def pause_ms(connections: int, rate: int) -> float:
     """The pause per connection before each request so that ``connections`` together
-    offer about ``rate`` requests/s (a little less: each also waits for its answer)."""
-    return max(1, round(connections * 1000 / rate))
+    offer about ``rate`` requests/s (a little less: each also waits for its answer), to
+    a tenth of a millisecond (the Lua scripts make up the fraction now and then)."""
+    return max(1.0, round(connections * 1000 / rate, 1))
+
+
+def paced_pause(pause: float, connections: int, achieved: float, rate: int) -> float:
+    """The pause that offers ``rate`` requests/s, after ``connections`` pausing ``pause``
+    ms each offered only ``achieved`` (a warm-up): what a request took on top of its
+    pause (waiting for the answer, wrk's own time) comes off the pause. Never below half
+    the nominal pause, so an overloaded server is not answered with a saturating load."""
+    period = connections * 1000 / rate
+    overhead = connections * 1000 / achieved - pause
+    return max(round(pause_ms(connections, rate) / 2, 1), round(period - overhead, 1))
 
 
 def load_line() -> str:

@@ -7,7 +7,9 @@ through :func:`transactional`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -130,25 +133,68 @@ def transaction() -> Iterator[Session]:
 
 # -- the lean API paths -------------------------------------------------------------------
 
-LEAN_ENGINE = "kentcard_lean_engine"
+LEAN_DATABASE = "kentcard_lean_database"
 
 
-def lean_engine(app: Flask) -> Engine:
-    """The engine of the lean API paths (online taps, partner checks): the app's engine
-    on SQLite; on PostgreSQL a pool of its own whose connections are in autocommit, so
-    each statement stands alone without BEGIN and COMMIT round trips, and that the
-    ORM's transactions never share."""
-    found: Engine | None = app.extensions.get(LEAN_ENGINE)
+class LeanDatabase:
+    """What the lean API paths (online taps, partner checks) connect through.
+
+    On SQLite, the app's engine. On PostgreSQL, one connection per serving thread, in
+    autocommit (each statement stands alone, without BEGIN and COMMIT round trips), kept
+    for the thread's life and never shared with the ORM's transactions: checking a
+    connection out of a pool and back in costs more CPU than these requests' queries. A
+    connection idle for :data:`PING_AFTER_IDLE_S` is pinged first, as the app's pool does
+    (:func:`ping_after_idle`); one that fails is replaced.
+    """
+
+    def __init__(self, engine: Engine, idle_s: float = PING_AFTER_IDLE_S) -> None:
+        self.postgresql = engine.dialect.name == "postgresql"
+        self.idle_s = idle_s
+        if self.postgresql:
+            # Connections come from an engine of their own, detached from its pool: made
+            # with SQLAlchemy's settings for the driver (its adapters), closed by us.
+            engine = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        self.engine = engine
+        self.dialect = engine.dialect
+        self._local = threading.local()
+
+    def driver_connection(self) -> Any:
+        """This thread's psycopg connection (PostgreSQL only)."""
+        local = self._local
+        found = getattr(local, "connection", None)
+        now = time.monotonic()
+        if found is not None and (
+            found.closed or (now - local.used >= self.idle_s and not self._alive(found))
+        ):
+            self.discard()
+            found = None
+        if found is None:
+            pooled = self.engine.raw_connection()
+            found = local.connection = pooled.driver_connection
+            pooled.detach()  # ours now: closed by discard(), never returned to a pool
+        local.used = now
+        return found
+
+    def discard(self) -> None:
+        """Close this thread's connection (it broke); the next use makes a new one."""
+        found = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if found is not None:
+            with contextlib.suppress(Exception):
+                found.close()
+
+    def _alive(self, connection: Any) -> bool:
+        try:
+            return bool(self.dialect.do_ping(connection))
+        except Exception:
+            return False
+
+
+def lean_database(app: Flask) -> LeanDatabase:
+    """The app's :class:`LeanDatabase`, made on first use."""
+    found: LeanDatabase | None = app.extensions.get(LEAN_DATABASE)
     if found is None:
-        engine: Engine = app.extensions["kentcard_engine"]
-        if engine.dialect.name == "postgresql":
-            found = create_engine(
-                engine.url, pool_size=8, max_overflow=8, isolation_level="AUTOCOMMIT"
-            )
-            ping_after_idle(found)
-        else:
-            found = engine
-        app.extensions[LEAN_ENGINE] = found
+        found = app.extensions[LEAN_DATABASE] = LeanDatabase(app.extensions["kentcard_engine"])
     return found
 
 
@@ -181,7 +227,7 @@ class LeanStatement:
 
 
 class LeanConnection:
-    """One connection from :func:`lean_engine` for one request of a lean path.
+    """The database for one request of a lean path, from :func:`lean_database`.
 
     ``rows`` and ``run`` take :class:`LeanStatement` objects; rows have the statement's
     labels as attributes. A unique violation raises SQLAlchemy's ``IntegrityError`` on
@@ -189,33 +235,31 @@ class LeanConnection:
     connections are in autocommit); leaving without it rolls back.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.driver = engine.dialect.name == "postgresql"
+    def __init__(self, database: LeanDatabase) -> None:
+        self.database = database
+        self.driver = database.postgresql
 
     def __enter__(self) -> LeanConnection:
         if self.driver:
-            self._raw = self.engine.raw_connection()
-            self._dbapi: Any = self._raw.driver_connection
+            self._dbapi: Any = self.database.driver_connection()
         else:
-            self._connection = self.engine.connect()
+            self._connection = self.database.engine.connect()
         return self
 
     def __exit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> None:
         if not self.driver:
             self._connection.close()  # rolls back what was not committed
             return
-        dbapi = self.engine.dialect.loaded_dbapi
+        dbapi = self.database.dialect.loaded_dbapi
         if exc is not None and isinstance(exc, dbapi.OperationalError):
-            self._raw.invalidate()  # a broken connection never goes back to the pool
-        self._raw.close()
+            self.database.discard()  # a broken connection is never used again
 
     def rows(self, statement: LeanStatement, params: dict[str, Any]) -> list[Any]:
         if not self.driver:
             return list(self._connection.execute(statement.statement, params).all())
         from psycopg.rows import namedtuple_row
 
-        sql, defaults = statement.driver_sql(self.engine.dialect)
+        sql, defaults = statement.driver_sql(self.database.dialect)
         with self._dbapi.cursor(row_factory=namedtuple_row) as cursor:
             cursor.execute(sql, {**defaults, **params}, prepare=True)
             return list(cursor.fetchall())
@@ -224,8 +268,8 @@ class LeanConnection:
         if not self.driver:
             self._connection.execute(statement.statement, params)
             return
-        sql, defaults = statement.driver_sql(self.engine.dialect)
-        dbapi = self.engine.dialect.loaded_dbapi
+        sql, defaults = statement.driver_sql(self.database.dialect)
+        dbapi = self.database.dialect.loaded_dbapi
         try:
             with self._dbapi.cursor() as cursor:
                 cursor.execute(sql, {**defaults, **params}, prepare=True)

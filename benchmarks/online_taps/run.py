@@ -113,7 +113,7 @@ def run_wrk(
     bodies: Path,
     connections: int,
     duration: int,
-    delay_ms: int,
+    delay_ms: float,
     meter: CpuMeter | None = None,
 ) -> Result:
     return serving.run_wrk(
@@ -165,7 +165,11 @@ def main() -> int:
     if not args.rounds <= 20 or not 1 <= args.duration <= 20:
         parser.error("--rounds at most 20, --duration 1 to 20 s (challenges last 30 s)")
     if shutil.which("wrk") is None:
-        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        print(
+            "wrk is missing: run `bash scripts/bench-deps.sh`"
+            " (`make bench-taps` and `make bench-checks` do),",
+            file=sys.stderr,
+        )
         return 2
     threads = args.threads or serving.DEFAULT_THREADS[args.server]
     log(f"{serving.load_line()} at the start")
@@ -203,13 +207,12 @@ def main() -> int:
         took = make_bodies(scale, warmup_bodies, bodies, rng, per_body * warmup_bodies)
         per_body = took / warmup_bodies
         run_wrk(base, token, bodies, args.connections, args.warmup, 0)
-        # Then a warm-up at the rate, whose median latency sets the pause from then on
-        # (each connection also waits for its answer, so the nominal pause offers less
-        # than --rate); never below half the nominal pause, so an overloaded server is
-        # not answered with a saturating load.
+        # Then a warm-up at the nominal pause: what it fell short of --rate sets the pause
+        # from then on (each connection also waits for its answer).
         took = make_bodies(scale, warmup_bodies, bodies, rng, per_body * warmup_bodies)
         warm = run_wrk(base, token, bodies, args.rate_connections, args.warmup, delay)
-        nominal, delay = delay, max(delay // 2, round(delay - warm.p50))
+        nominal = delay
+        delay = serving.paced_pause(nominal, args.rate_connections, warm.rate, args.rate)
         log(
             f"warmed up: {warm.rate:.0f} taps/s at a {nominal} ms pause, median latency "
             f"{warm.p50:.1f} ms: pause {delay} ms from now on"

@@ -3,7 +3,8 @@
 -- Inputs (environment, set by run.py):
 --   TAP_BODIES    file with one JSON tap body per line (fresh challenges, never reused)
 --   TAP_TOKEN     the reader's access token
---   TAP_DELAY_MS  pause per connection before each request (0: as fast as possible)
+--   TAP_DELAY_MS  pause per connection before each request in ms, fractions allowed
+--                (0: as fast as possible)
 --
 -- Output: "BENCH_RESULT {json}" from done(). A body is never sent twice: once they run
 -- out, requests go to /api/v1/taps-exhausted (a 404), which run.py reports as an error.
@@ -36,8 +37,16 @@ function request()
 end
 
 if pause > 0 then
+  -- A pause of a fraction of a millisecond more is made up by pausing one more
+  -- millisecond now and then (wrk's timers count whole milliseconds).
+  local whole, part, owed = math.floor(pause), pause - math.floor(pause), 0
   function delay()
-    return pause
+    owed = owed + part
+    if owed >= 1 then
+      owed = owed - 1
+      return whole + 1
+    end
+    return whole
   end
 end
 

@@ -6,7 +6,8 @@
 --   CHECK_TOKEN     the partner's access token
 --   CHECK_OFFSET    where in the file to start (run.py moves on by what earlier loads sent,
 --                   so a run asks about new residents until the file wraps round)
---   CHECK_DELAY_MS  pause per connection before each request (0: as fast as possible)
+--   CHECK_DELAY_MS  pause per connection before each request in ms, fractions allowed
+--                (0: as fast as possible)
 --
 -- Output: "BENCH_RESULT {json}" from done(), with the answers that were not 2xx, those
 -- without an "entitled" field, and those that said entitled true.
@@ -43,8 +44,16 @@ function request()
 end
 
 if pause > 0 then
+  -- A pause of a fraction of a millisecond more is made up by pausing one more
+  -- millisecond now and then (wrk's timers count whole milliseconds).
+  local whole, part, owed = math.floor(pause), pause - math.floor(pause), 0
   function delay()
-    return pause
+    owed = owed + part
+    if owed >= 1 then
+      owed = owed - 1
+      return whole + 1
+    end
+    return whole
   end
 end
 

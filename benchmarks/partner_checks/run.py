@@ -60,6 +60,9 @@ BY_SUBJECT_SHARE = 0.2
 LIBRARY_UNTIL = "2031-12-31"
 #: Issue 6's target: checks/s, and p99 in ms at that rate.
 TARGET_RATE, TARGET_P99 = 1500, 20.0
+#: The rate load offers a little more than the target, so that what is achieved (the
+#: pacing is not exact on a shared machine) is at least the target more often than not.
+OFFERED_RATE = round(TARGET_RATE * 1.04)
 
 SubjectOf = Callable[[str], str]
 
@@ -191,7 +194,7 @@ def run_wrk(
     offset: int,
     connections: int,
     duration: int,
-    delay_ms: int,
+    delay_ms: float,
     meter: CpuMeter | None = None,
 ) -> Result:
     result = serving.run_wrk(
@@ -215,7 +218,7 @@ def run_wrk(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    serving.kent_scale_arguments(parser, rate=TARGET_RATE)
+    serving.kent_scale_arguments(parser, rate=OFFERED_RATE)
     parser.add_argument(
         "--distinct", type=int, default=100_000, help="checks in the file wrk cycles through"
     )
@@ -225,7 +228,11 @@ def main() -> int:
     if args.distinct < 1000:
         parser.error("--distinct at least 1000")
     if shutil.which("wrk") is None:
-        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        print(
+            "wrk is missing: run `bash scripts/bench-deps.sh`"
+            " (`make bench-taps` and `make bench-checks` do),",
+            file=sys.stderr,
+        )
         return 2
     threads = args.threads or serving.DEFAULT_THREADS[args.server]
     log(f"{serving.load_line()} at the start")
@@ -273,16 +280,14 @@ def main() -> int:
         checks = workdir / "checks.tsv"
         share = make_requests(scale, subject_of, args.distinct, checks, random.Random(20261204))
         nominal = serving.pause_ms(args.rate_connections, args.rate)
-        # Warm-up: first as fast as it goes, then at the rate, whose mean latency sets the
-        # pause (each connection also waits for its answer, so the nominal pause offers
-        # less than --rate); never below half the nominal pause, so an overloaded server
-        # is not answered with a saturating load.
+        # Warm-up: first as fast as it goes, then at the nominal pause: what that fell
+        # short of --rate sets the pause (each connection also waits for its answer).
         offset = 0
         for connections, pause in ((args.connections, 0), (args.rate_connections, nominal)):
             warm = run_wrk(base, token, checks, offset, connections, args.warmup, pause)
             offset += warm.requests
             counted += warm.requests
-        delay = max(nominal // 2, round(nominal - warm.found["latency_us"]["mean"] / 1000))
+        delay = serving.paced_pause(nominal, args.rate_connections, warm.rate, args.rate)
         log(
             f"warmed up: {warm.rate:.0f} checks/s at a {nominal} ms pause, mean latency "
             f"{warm.found['latency_us']['mean'] / 1000:.1f} ms: pause {delay} ms from now on"
@@ -355,7 +360,7 @@ def main() -> int:
         f"target (issue 6): at least {TARGET_RATE:,} checks/s: "
         f"{'met' if throughput >= TARGET_RATE else 'NOT met'} ({throughput:.0f}); "
         f"p99 at most {TARGET_P99:.0f} ms at that rate: "
-        f"{'met' if p99 <= TARGET_P99 and at_rate >= 0.95 * TARGET_RATE else 'NOT met'} "
+        f"{'met' if p99 <= TARGET_P99 and at_rate >= TARGET_RATE else 'NOT met'} "
         f"({p99:.1f} ms at {at_rate:.0f}/s achieved)"
     )
     return 0

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idservice.cards import api, dao
 from idservice.cards.decisions import MODE_SERVICES, decide_rows
-from idservice.db import LeanConnection, lean_engine
+from idservice.db import LeanConnection, lean_database
 from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
 from idservice.oauth.bearer import ApiError
 
@@ -51,7 +51,7 @@ class LeanTapEndpoint(LeanJsonEndpoint):
         super().__init__(app, wrapped)
         #: Every statement stands alone: a read, then one INSERT that a unique index
         #: guards; no BEGIN and COMMIT round trips on PostgreSQL.
-        self.engine = lean_engine(app)
+        self.database = lean_database(app)
         self.window = app.config["KENTCARD"].tap_challenge_window
 
     def route(self, path: str) -> bool | None:
@@ -72,7 +72,7 @@ class LeanTapEndpoint(LeanJsonEndpoint):
         checked = api.verify(tap, keyring, today)
         genuine = not isinstance(checked, api.RejectedTap)
         client_id = str(claims["client_id"])
-        with LeanConnection(self.engine) as connection:
+        with LeanConnection(self.database) as connection:
             good, rows = dao.dao_tap_lookup(
                 connection,
                 client_id=client_id,

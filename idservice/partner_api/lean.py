@@ -33,7 +33,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from cardio.cardnumber import has_valid_check_digit
-from idservice.db import LeanConnection, lean_engine
+from idservice.db import LeanConnection, lean_database
 from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
 from idservice.models.base import utcnow
 from idservice.oauth import scopes
@@ -59,7 +59,7 @@ class LeanCheckEndpoint(LeanJsonEndpoint):
         super().__init__(app, wrapped, no_store=True)  # as the blueprint's hook
         #: On PostgreSQL every statement stands alone: one read, then one INSERT of both
         #: rows; on SQLite the two INSERTs share a transaction.
-        self.engine = lean_engine(app)
+        self.database = lean_database(app)
 
     def route(self, path: str) -> tuple[str, str] | None:
         matched = PATH.fullmatch(path)
@@ -91,17 +91,14 @@ class LeanCheckEndpoint(LeanJsonEndpoint):
         today = date.today()
         card_number = value if by == "card-number" else None
         if card_number is not None and not has_valid_check_digit(card_number):
-            card_number = None  # on no card: looked up as nobody
-        with LeanConnection(self.engine) as connection:
+            card_number = None  # a wrong check digit is on no card: looked up as nobody
+        with LeanConnection(self.database) as connection:
             good, found = dao.dao_lean_lookup(
                 connection,
                 client_id=partner.client_id,
                 jti=str(claims["jti"]),
                 service=service,
-                # A wrong check digit is on no card: looked up as nobody.
-                card_number=card_number
-                if card_number and has_valid_check_digit(card_number)
-                else None,
+                card_number=card_number,
                 sector=partner.sector,
                 subject=value if by == "subject" else None,
             )

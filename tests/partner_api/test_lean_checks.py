@@ -230,7 +230,7 @@ def statements(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def spy(method: Callable[..., Any]) -> Callable[..., Any]:
         def counted(self: LeanConnection, statement: LeanStatement, params: Any) -> Any:
-            sql = str(statement.statement.compile(dialect=self.engine.dialect))
+            sql = str(statement.statement.compile(dialect=self.database.dialect))
             seen.append(sql.split(None, 1)[0].upper())
             return method(self, statement, params)
 
