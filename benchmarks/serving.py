@@ -18,6 +18,7 @@ import re
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -379,3 +380,40 @@ def kent_scale_arguments(parser: argparse.ArgumentParser, *, rate: int) -> None:
     add("--rebuild", action="store_true", help="build the data afresh")
     add("--server-env", action="append", default=[], metavar="KEY=VALUE")
     add("--check", action="store_true", help="check the answers before any load, then stop")
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def offered_rate(target: int) -> int:
+    """What the rate load offers for a target rate: a little more, so that what is achieved
+    (pacing is not exact on a shared machine) is at least the target more often than not."""
+    return round(target * 1.04)
+
+
+def summary_line(kind: str, unit: str, results: list[Result]) -> tuple[float, float, str]:
+    """(median rate, median p99, the line that says so) for one kind of load."""
+    rate = statistics.median(r.rate for r in results)
+    p99 = statistics.median(r.p99 for r in results)
+    line = (
+        f"{kind}: median {rate:.0f} {unit}/s, "
+        f"median p50 {statistics.median(r.p50 for r in results):.1f} ms, median p99 {p99:.1f} ms, "
+        f"CPU per {unit[:-1]}: server {statistics.median(r.server_ms for r in results):.2f} ms, "
+        f"PostgreSQL {statistics.median(r.postgres_ms for r in results):.2f} ms; rounds: "
+        + ", ".join(f"{r.rate:.0f}/s p99 {r.p99:.1f} ms (wrk {r.wrk_cpu:.0%})" for r in results)
+    )
+    return rate, p99, line
+
+
+def target_line(
+    issue: int, unit: str, rate: int, p99_ms: float, saturated: float, paced: float, p99: float
+) -> str:
+    """Whether the medians meet an issue's target: ``rate`` per second at saturation, and
+    a p99 of at most ``p99_ms`` under a load that achieved at least ``rate``."""
+    met_p99 = p99 <= p99_ms and paced >= rate
+    return (
+        f"target (issue {issue}): at least {rate:,} {unit}/s: "
+        f"{'met' if saturated >= rate else 'NOT met'} ({saturated:.0f}); "
+        f"p99 at most {p99_ms:.0f} ms at that rate: {'met' if met_p99 else 'NOT met'} "
+        f"({p99:.1f} ms at {paced:.0f}/s achieved)"
+    )
