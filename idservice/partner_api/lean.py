@@ -85,9 +85,10 @@ class LeanCheckEndpoint(LeanJsonEndpoint):
             partner = views.partner_for(str(claims["client_id"]))
         except ApiError:
             raise Fallback from None
-        if not views.within_rate_limit(partner.client_id):
-            raise Fallback  # the view counts it again and answers 429
-        environ[views.RATE_COUNTED] = True  # if the view answers after all, counted once
+        allowed = views.within_rate_limit(partner.client_id)
+        environ[views.RATE_COUNTED] = allowed  # if the view answers, it is not counted again
+        if not allowed:
+            raise Fallback  # the view answers 429
         today = date.today()
         card_number = value if by == "card-number" else None
         if card_number is not None and not has_valid_check_digit(card_number):

@@ -108,7 +108,7 @@ def partner_for(client_id: str) -> checks.Partner:
 
 
 #: Set in the WSGI environ by the lean path (idservice/partner_api/lean.py) when it counted
-#: this request against the partner's rate limit and it was allowed.
+#: this request against the partner's rate limit: whether it was allowed.
 RATE_COUNTED = "kentcard.partner_rate_counted"
 
 
@@ -122,9 +122,10 @@ def within_rate_limit(client_id: str) -> bool:
 
 
 def _rate_limit(client_id: str) -> None:
-    if request.environ.get(RATE_COUNTED):
-        return  # counted (and allowed) once already, on the lean path
-    if not within_rate_limit(client_id):
+    allowed = request.environ.get(RATE_COUNTED)  # counted once already, on the lean path
+    if allowed is None:
+        allowed = within_rate_limit(client_id)
+    if not allowed:
         limiter: ratelimit.RateLimiter = current_app.extensions[ratelimit.EXTENSION_KEY]
         wait = int(limiter.window - time.time() % limiter.window) + 1
         raise ApiError(

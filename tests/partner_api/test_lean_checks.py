@@ -254,3 +254,35 @@ def test_a_check_is_one_query_and_one_write(
         assert statements == ["SELECT", "WITH"]  # the query log and audit rows in one
     else:
         assert statements == ["SELECT", "INSERT", "INSERT"]  # in one transaction
+
+
+@pytest.mark.parametrize("limit, status", [(0, 429), (100, 200)])
+def test_a_check_counts_once_against_the_rate_limit(
+    app: Flask,
+    client: FlaskClient,
+    partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int,
+    status: int,
+) -> None:
+    # A refused check was counted by the lean path and again by the view it was handed
+    # to, so a partner over its limit used its next window up twice as fast.
+    from idservice.partner_api import views
+
+    resident = new_resident(app)
+    number = active_card(app, resident)
+    headers = service_token(client, partner.rp, LIBRARY)
+    monkeypatch.setitem(app.config["KENTCARD"].extra, "rate_limits", {"partner-api": limit})
+    counted: list[str] = []
+    real = views.within_rate_limit
+
+    def counting(client_id: str) -> bool:
+        counted.append(client_id)
+        return real(client_id)
+
+    monkeypatch.setattr(views, "within_rate_limit", counting)
+    answer = client.post(
+        "/api/v1/checks/library/by-card-number", json={"card_number": number}, headers=headers
+    )
+    assert answer.status_code == status
+    assert counted == [partner.rp.client_id]
