@@ -34,6 +34,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
+#: The pacing both wrk scripts load (their `delay()`).
+PACING_LUA = REPO / "benchmarks" / "pacing.lua"
 
 SERVERS = ("granian", "gunicorn")
 #: Python threads per worker when not given: the README's production command for granian
@@ -306,7 +308,7 @@ def run_wrk(
             str(script),
             url,
         ],
-        env={**os.environ, **script_env},
+        env={**os.environ, "BENCH_PACING": str(PACING_LUA), **script_env},
         capture_output=True,
         text=True,
         timeout=duration + 60,
