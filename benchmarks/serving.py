@@ -352,9 +352,12 @@ def paced_pause(pause: float, connections: int, achieved: float, rate: int) -> f
     ms each offered only ``achieved`` (a warm-up): what a request took on top of its
     pause (waiting for the answer, wrk's own time) comes off the pause. Never below half
     the nominal pause, so an overloaded server is not answered with a saturating load."""
+    floor = round(pause_ms(connections, rate) / 2, 1)
+    if achieved <= 0:
+        return floor  # nothing answered in the warm-up: the gentlest load
     period = connections * 1000 / rate
     overhead = connections * 1000 / achieved - pause
-    return max(round(pause_ms(connections, rate) / 2, 1), round(period - overhead, 1))
+    return max(floor, round(period - overhead, 1))
 
 
 def load_line() -> str:

@@ -168,7 +168,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print(
             "wrk is missing: run `bash scripts/bench-deps.sh`"
-            " (`make bench-taps` and `make bench-checks` do),",
+            " (`make bench-taps` and `make bench-checks` do).",
             file=sys.stderr,
         )
         return 2
