@@ -4,7 +4,7 @@ Whoever changes a resident's email address can then reset the password through t
 address and lock the resident out. So when a change is confirmed, the old address gets a
 notice with a link that puts it back. The link is a signed token (no table needed) bound to
 the resident, the old address (sealed: links end up in logs) and the change itself: the new
-address and the second the change was confirmed. It is honoured only while the account
+address and the moment the change was confirmed. It is honoured only while the account
 still has exactly that address from exactly that change, so it works once, stops working
 after any later change, and expires after 7 days.
 
@@ -17,6 +17,7 @@ link to the restored address.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
 
@@ -38,9 +39,17 @@ class PendingUndo:
     old_email: str
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _changed_at(resident: Resident) -> int:
-    """The second the current address was confirmed: different for every change."""
-    return int(resident.email_verified_at.timestamp()) if resident.email_verified_at else 0
+    """The microsecond the current address was confirmed: different for every change.
+
+    Both databases keep microseconds, and integer arithmetic keeps them exact.
+    """
+    if resident.email_verified_at is None:
+        return 0
+    return (resident.email_verified_at - _EPOCH) // timedelta(microseconds=1)
 
 
 def queue_notice(resident: Resident, old_email: str) -> None:
