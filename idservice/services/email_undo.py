@@ -9,9 +9,10 @@ still has exactly that address from exactly that change, so it works once, stops
 after any later change, and expires after 7 days.
 
 Undoing restores the old address, signs the account out everywhere (browser sessions and
-tokens held by services), removes the password and any authenticator app or passkey added
-since the change (whoever made the change may have set them), and sends a password reset
-link to the restored address.
+tokens held by services), removes the password, the authenticator app and every passkey
+(whoever made the change may have set or added them, even just before it), and sends a
+password reset link to the restored address. The resident adds their second factors again
+once they have chosen a new password.
 """
 
 from __future__ import annotations
@@ -102,29 +103,20 @@ def undo_email_change(token: str) -> bool:
     resident = pending.resident
     if dao_get_resident_by_email(pending.old_email) is not None:
         raise AddressTaken
-    changed_at = resident.email_verified_at
     fields = ["email", "email_verified_at", "password_hash"]
     resident.email = pending.old_email
     resident.email_verified_at = utcnow()  # the link went to this address
     resident.password_hash = None
-    if (
-        resident.totp_enabled_at is not None
-        and changed_at is not None
-        and resident.totp_enabled_at >= changed_at
-    ):
+    if resident.totp_secret is not None or resident.totp_enabled_at is not None:
         resident.totp_secret = None
         resident.totp_enabled_at = None
         resident.totp_last_step = None
         fields.append("totp_secret")
-    if changed_at is not None:
-        removed = db_session.execute(
-            delete(PasskeyCredential).where(
-                PasskeyCredential.resident_id == resident.id,
-                PasskeyCredential.created_at >= changed_at,
-            )
-        )
-        if getattr(removed, "rowcount", 0):
-            fields.append("passkeys")
+    removed = db_session.execute(
+        delete(PasskeyCredential).where(PasskeyCredential.resident_id == resident.id)
+    )
+    if getattr(removed, "rowcount", 0):
+        fields.append("passkeys")
     end_all_sessions(resident.id)
     end_session()
     db_session.execute(

@@ -127,8 +127,8 @@ def _undo_page(form: EmptyForm, token: str) -> Any:
         form,
         title="Change your email address back",
         lead="This puts back the email address this link was sent to, signs your account "
-        "out everywhere and removes its password. We will then email you a link to choose "
-        "a new password.",
+        "out everywhere and removes its password, authenticator app and passkeys. We will "
+        "then email you a link to choose a new password.",
         action=url_for("accounts.undo_email_change", token=token),
         button_text="Change my email address back",
         warning=True,

@@ -18,7 +18,13 @@ from itsdangerous.timed import TimestampSigner
 from sqlalchemy import select
 
 from idservice.db import db_session
-from idservice.models import AuditRecord, OutboundEmail, Resident, ResidentSession
+from idservice.models import (
+    AuditRecord,
+    OutboundEmail,
+    PasskeyCredential,
+    Resident,
+    ResidentSession,
+)
 from idservice.models.base import utcnow
 from idservice.models.oauth import OAuthToken
 from idservice.services import accounts, email_undo
@@ -305,14 +311,22 @@ def test_forged_or_foreign_links_are_refused(app: Flask) -> None:
         assert db_session.scalars(select(OutboundEmail)).all() == []
 
 
-def test_undo_removes_second_factors_added_after_the_change(
+def test_undo_removes_every_second_factor(
     app: Flask,
     client: FlaskClient,
     signed_in: tuple[Resident, ResidentSession],
     outbox: Any,
     reload: Callable[[str], Resident],
 ) -> None:
+    """Whoever made the change may have added their own app or passkey, even just before."""
     resident, _ = signed_in
+    with in_app(app):
+        db_session.add(
+            PasskeyCredential(
+                resident_id=resident.id, credential_id=b"added-before", public_key=b"key"
+            )
+        )
+        db_session.commit()
     change_email(client, outbox, "taken-over@example.net")
     with in_app(app):
         stored = db_session.get(Resident, resident.id)
@@ -323,3 +337,9 @@ def test_undo_removes_second_factors_added_after_the_change(
     assert _press(app.test_client(), _undo_link(outbox)).status_code == 302
     after = reload(resident.id)
     assert after.totp_enabled_at is None and after.totp_secret is None
+    with in_app(app):
+        assert db_session.scalars(select(PasskeyCredential)).all() == []
+    [(_, details)] = [a for a in _actions(app, resident.id) if a[0] == "email.change_undone"]
+    assert details == {
+        "fields": ["email", "email_verified_at", "password_hash", "totp_secret", "passkeys"]
+    }
