@@ -92,6 +92,10 @@ class Settings:
     lockout_window: int = 15 * 60
     lockout_duration: int = 15 * 60
     sign_in_rate_per_minute: int = 30
+    # Changing the email address, password, phone number, second factors or passkeys, or
+    # closing the account, needs an authentication no older than this (seconds): a
+    # browser left signed in on a shared computer cannot be used to take the account over.
+    reauth_window: int = 5 * 60
     pairwise_salt: str = ""
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:5000"
@@ -131,6 +135,7 @@ class Settings:
             "key_publish_lead": _env_int("KENTCARD_KEY_PUBLISH_LEAD", 3600),
             "client_cache_seconds": _env_int("KENTCARD_CLIENT_CACHE_SECONDS", 10),
             "tap_challenge_window": _env_int("KENTCARD_TAP_CHALLENGE_WINDOW", 30),
+            "reauth_window": _env_int("KENTCARD_REAUTH_WINDOW", 5 * 60),
             "pairwise_salt": _env("KENTCARD_PAIRWISE_SALT", "") or "",
             "webauthn_rp_id": _env("KENTCARD_WEBAUTHN_RP_ID")
             or (issuer.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]),

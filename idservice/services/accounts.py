@@ -15,7 +15,7 @@ from idservice.auth.sessions import current_session, end_all_sessions, end_sessi
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES, RESIDENT_CLOSED, Resident
-from idservice.services import facts, mail, tokens
+from idservice.services import email_undo, facts, mail, tokens
 from idservice.services.passwords import hash_password, verify_password
 from idservice.services.residents import dao_get_resident_by_email, dao_get_resident_by_id
 
@@ -97,6 +97,8 @@ def update_details(
             reason=reason,
         )
         facts.record_from_resident(resident, changed, recorder)
+        if "phone" in changed and resident.email:
+            mail.queue(resident.email, "phone_changed")
     return changed
 
 
@@ -145,6 +147,7 @@ def confirm_email_change(token: str) -> bool:
         return False
     if dao_get_resident_by_email(new_email) is not None:
         return False
+    old_email = resident.email
     resident.email = new_email
     resident.email_verified_at = utcnow()
     audit.record(
@@ -155,6 +158,8 @@ def confirm_email_change(token: str) -> bool:
         channel="web",
         details={"fields": ["email", "email_verified_at"]},
     )
+    if old_email:
+        email_undo.queue_notice(resident, old_email)
     return True
 
 

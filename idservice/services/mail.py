@@ -40,6 +40,8 @@ SUBJECTS = {
     "password_changed": "Your Kent account password has changed",
     "change_email": "Confirm your new email address for your Kent account",
     "email_change_requested": "Your Kent account email address is being changed",
+    "email_changed": "The email address for your Kent account has changed",
+    "phone_changed": "The phone number on your Kent account has changed",
     "email_in_use": "Someone tried to use this email address for a Kent account",
     "account_closed": "Your Kent account has been closed",
     "second_factor_changed": "Your Kent account security settings have changed",

@@ -36,6 +36,7 @@ LOCKED = (
     "Wait 15 minutes and try again, or reset your password"
 )
 WRONG_CODE = "The code is not correct or has already been used. Enter the code your app shows now"
+WRONG_PASSWORD = "Your password is not correct"  # noqa: S105 - a message, not a secret
 CODE_EXPIRED = "Your sign-in has timed out. Sign in again with your email address and password"
 
 
@@ -206,6 +207,33 @@ def _record_step_up(resident: Resident, method: str) -> None:
         channel="web",
         details={"method": method},
     )
+
+
+@transactional
+def reauthenticate_with_password(resident: Resident, password: str) -> str:
+    """ "Confirm it is you" with the password; an error message or "".
+
+    Wrong passwords count towards the same lockout as sign-in, so a browser left signed in
+    gives no extra guesses.
+    """
+    key = resident_key(resident)
+    if is_locked(key):
+        return LOCKED
+    if not verify_password(resident.password_hash, password):
+        record_failure(key)
+        audit.record(
+            "reauth.failed",
+            resident_id=resident.id,
+            actor_type="resident",
+            actor_id=None,
+            channel="web",
+            details={"method": "password"},
+        )
+        return WRONG_PASSWORD
+    clear_failures(key)
+    step_up_session(AMR_PASSWORD)
+    _record_step_up(resident, "password")
+    return ""
 
 
 @transactional

@@ -22,12 +22,14 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 CONFIRM_EMAIL = "confirm-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105 - a purpose name, not a secret
 CHANGE_EMAIL = "change-email"
+UNDO_EMAIL_CHANGE = "undo-email-change"
 
 #: How long each kind of link works, in seconds.
 MAX_AGE = {
     CONFIRM_EMAIL: 3 * 24 * 3600,
     RESET_PASSWORD: 2 * 3600,
     CHANGE_EMAIL: 24 * 3600,
+    UNDO_EMAIL_CHANGE: 7 * 24 * 3600,
 }
 
 

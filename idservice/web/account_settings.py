@@ -2,6 +2,10 @@
 account. Each question page follows the same pattern: the current answer filled in, the
 change saved through ``services/accounts.py`` (which audits it), back to the overview with
 a success banner.
+
+Changing the email address or phone number needs a recent authentication
+(:mod:`idservice.auth.reauth`). Changing the password and closing the account ask for the
+password on the form itself, which is stricter still.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from idservice.auth.reauth import reauth_response, recent_auth_required, restore_typed
 from idservice.auth.sessions import current_resident, login_required
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES, Resident
 from idservice.services import accounts
@@ -137,6 +142,10 @@ class ChangePage:
         return changes
 
 
+#: Change pages that need a recent authentication: a phone number can receive calls
+#: from the contact centre about the account.
+SENSITIVE_CHANGES = frozenset({"phone"})
+
 CHANGE_PAGES = {
     "name": ChangePage("Change your name", NameForm),
     "date-of-birth": ChangePage("Change your date of birth", DateOfBirthForm),
@@ -164,11 +173,16 @@ def change_details(slug: str) -> Any:
     page = CHANGE_PAGES.get(slug)
     if page is None:
         abort(404)
+    if slug in SENSITIVE_CHANGES:
+        confirm_first = reauth_response()
+        if confirm_first is not None:
+            return confirm_first
     resident = _resident()
     if request.method == "POST":
         form = page.form(request.form)
     else:
         form = page.form(initial=page.initial(resident))
+        restore_typed(form)
     if form.validate():
         changed = accounts.update_details(resident.id, page.changes(form.data))
         flash(
@@ -179,10 +193,11 @@ def change_details(slug: str) -> Any:
 
 
 @bp.route("/account/change/email", methods=["GET", "POST"])
-@login_required
+@recent_auth_required
 def change_email() -> Any:
     resident = _resident()
     form = EmailForm(request.form if request.method == "POST" else None)
+    restore_typed(form)
     if form.validate():
         if form.data["email"] == resident.email:
             form.add_error("email", "Enter a different email address from the one you use now")

@@ -1,5 +1,9 @@
 """Second factors and step-up: authenticator app setup, passkeys, and raising the level of
 a signed-in session when a service asks for more (``/sign-in/step-up``).
+
+Adding an authenticator app and adding or removing a passkey need a recent authentication
+(:mod:`idservice.auth.reauth`); removing the authenticator app asks for the password on
+the form itself.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from typing import Any
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
 from idservice.auth.levels import ACR_CARD_PIN, ACR_MFA, ACR_VALUES_SUPPORTED, satisfies
+from idservice.auth.reauth import recent_auth_json, recent_auth_required
 from idservice.auth.sessions import current_resident, current_session, login_required, safe_next_url
 from idservice.models.residents import Resident
 from idservice.services import passkeys, ratelimit, signin, totp
@@ -50,7 +55,7 @@ def security() -> str:
 
 
 @bp.route("/account/security/authenticator-app", methods=["GET", "POST"])
-@login_required
+@recent_auth_required
 def totp_setup() -> Any:
     resident = _resident()
     if resident.totp_enabled_at is not None:
@@ -93,8 +98,12 @@ def totp_turn_off() -> Any:
     return form_page("accounts/totp_turn_off.html", form)
 
 
+def _security_page() -> str:
+    return url_for("accounts.security")
+
+
 @bp.post("/account/security/passkeys/options")
-@login_required
+@recent_auth_json(_security_page)
 def passkey_register_options() -> Any:
     if not json_csrf_ok():
         return json_error(EXPIRED_JSON)
@@ -103,7 +112,7 @@ def passkey_register_options() -> Any:
 
 
 @bp.post("/account/security/passkeys/verify")
-@login_required
+@recent_auth_json(_security_page)
 def passkey_register_verify() -> Any:
     if not json_csrf_ok():
         return json_error(EXPIRED_JSON)
@@ -116,7 +125,7 @@ def passkey_register_verify() -> Any:
 
 
 @bp.route("/account/security/passkeys/<int:passkey_id>/remove", methods=["GET", "POST"])
-@login_required
+@recent_auth_required
 def passkey_remove(passkey_id: int) -> Any:
     resident = _resident()
     form = EmptyForm(request.form if request.method == "POST" else None)

@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     from idservice.web import (  # noqa: F401
         account_settings,
         card_sign_in,
+        reauth,
         registration,
         security,
         your_data,

@@ -403,6 +403,65 @@ def _email_change_expired(page: Page, site: Site) -> Response:
     return _goto(page, "/confirm-new-email/not-a-real-token")
 
 
+@visit("accounts.undo_email_change")
+def _undo_email_change(page: Page, site: Site) -> Response:
+    _email_changed(page, site)
+    return _goto(page, site.link("email_changed"))
+
+
+@visit("accounts.undo_email_change", "expired page", status=400, errors="form")
+def _undo_email_change_expired(page: Page, site: Site) -> Response:
+    _undo_email_change(page, site)
+    _expire_csrf(page)
+    return site.submit("Change my email address back")
+
+
+@visit("accounts.undo_email_change", "link expired", status=400)
+def _undo_link_expired(page: Page, site: Site) -> Response:
+    return _goto(page, "/undo-email-change/not-a-real-token")
+
+
+@visit("accounts.email_change_undone")
+def _email_change_undone(page: Page, site: Site) -> Response:
+    _undo_email_change(page, site)
+    return site.submit("Change my email address back")
+
+
+# "Confirm it is you" before a sensitive change ------------------------------------------
+
+_CONFIRM = "/account/confirm-it-is-you?next=/account/change/email"
+
+
+@visit("accounts.reauthenticate", "password")
+def _reauthenticate(page: Page, site: Site) -> Response:
+    site.signed_in(site.resident())
+    return _goto(page, _CONFIRM)
+
+
+@visit("accounts.reauthenticate", "wrong password", status=400, errors="fields")
+def _reauthenticate_wrong(page: Page, site: Site) -> Response:
+    _reauthenticate(page, site)
+    site.fill({"password": "not the password"})
+    return site.submit("Continue")
+
+
+@visit("accounts.reauthenticate", "app, passkey and Kent Card")
+def _reauthenticate_all(page: Page, site: Site) -> Response:
+    someone = site.resident(totp=True)
+    site.add_passkey(someone)
+    site.signed_in(someone, ["sc", "pin"])
+    return _goto(page, _CONFIRM)
+
+
+@visit("accounts.reauthenticate", "wrong code", status=400, errors="fields")
+def _reauthenticate_wrong_code(page: Page, site: Site) -> Response:
+    _reauthenticate_all(page, site)
+    site.fill({"code": "000000"})
+    with page.expect_navigation() as navigation:  # the second of two "Continue" buttons
+        page.locator("#code").press("Enter")
+    return _response(navigation.value)
+
+
 @visit("accounts.change_password")
 def _change_password(page: Page, site: Site) -> Response:
     site.signed_in(site.resident())

@@ -342,3 +342,36 @@ def test_an_expired_page_is_refused_without_signing_in(
     assert response.status_code == 400 and "kc-error-summary" in text(response)
     assert session_of(app, client) is None
     assert continue_(client).status_code == 302
+
+
+def test_card_and_pin_again_confirms_it_is_you_for_a_sensitive_change(
+    app: Flask, client: FlaskClient, kiosk: RP, issued
+) -> None:
+    """A resident signed in at a kiosk with card and PIN, who has come back after the
+    re-authentication window, can confirm it is them with the card (or their password)."""
+    resident_id, card, _ = issued
+    code = start(client)
+    Reader(app, kiosk).sign_in(code, card)
+    continue_(client)
+    record = session_of(app, client)
+    assert record is not None
+    with in_app(app):
+        db_session.execute(
+            update(ResidentSession)
+            .where(ResidentSession.id == record.id)
+            .values(auth_time=utcnow() - timedelta(minutes=20))
+        )
+        db_session.commit()
+    asked = client.get("/account/change/email")
+    assert asked.status_code == 302
+    confirm = asked.location
+    assert confirm == "/account/confirm-it-is-you?next=/account/change/email"
+    page = text(client.get(confirm))
+    assert 'href="/sign-in/card?next=/account/change/email"' in page
+    code = start(client, "/account/change/email")
+    Reader(app, kiosk).sign_in(code, card)
+    response = continue_(client)
+    assert response.status_code == 302 and response.location == "/account/change/email"
+    assert client.get("/account/change/email").status_code == 200
+    again = session_of(app, client)
+    assert again is not None and again.resident_id == resident_id and again.amr == AMR_CARD_PIN

@@ -72,10 +72,22 @@
       body: JSON.stringify(body || {})
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) { throw new Error(data.error || "Something went wrong. Try again"); }
+        if (!response.ok) {
+          var failure = new Error(data.error || "Something went wrong. Try again");
+          failure.redirect = data.redirect;  /* "Confirm it is you" first */
+          throw failure;
+        }
         return data;
       });
     });
+  }
+
+  function followRedirect(result) {
+    if (typeof result.redirect === "string" && result.redirect.charAt(0) === "/" && result.redirect.charAt(1) !== "/") {
+      window.location.assign(result.redirect);
+      return true;
+    }
+    return false;
   }
 
   function run(button) {
@@ -92,10 +104,9 @@
     }).then(function (credential) {
       return post(button.getAttribute("data-verify-url"), csrf, credentialJSON(credential));
     }).then(function (result) {
-      if (typeof result.redirect === "string" && result.redirect.charAt(0) === "/" && result.redirect.charAt(1) !== "/") {
-        window.location.assign(result.redirect);
-      }
+      followRedirect(result);
     }).catch(function (error) {
+      if (error && followRedirect(error)) { return; }
       errorBox.textContent = (error && error.name === "NotAllowedError")
         ? "The passkey request was cancelled or timed out. Try again"
         : (error && error.message) || "Something went wrong. Try again";
