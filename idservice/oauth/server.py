@@ -28,6 +28,7 @@ from idservice.oauth.grants import (
     ClientCredentialsGrant,
     OpenIDCode,
     RefreshTokenGrant,
+    UnsupportedParameters,
 )
 from idservice.oauth.tokens import generate_tokens, save_token, settings
 
@@ -100,7 +101,12 @@ def configure_server(server: S, app: Flask) -> S:
     server.register_token_generator("default", generate_tokens)
     server.register_grant(
         AuthorizationCodeGrant,
-        [PKCE(required=True), ClaimsParameter(), OpenIDCode(require_nonce=False)],
+        [
+            UnsupportedParameters(),
+            PKCE(required=True),
+            ClaimsParameter(),
+            OpenIDCode(require_nonce=False),
+        ],
     )
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
