@@ -133,7 +133,7 @@ def authorize() -> Any:
     if request.method == "POST":
         form = ConfirmForm(request.form)
         if not form.validate():
-            return _consent_page(client, scope, form, status=400)
+            return _consent_page(client, scope, redirect_uri, form, status=400)
         if request.form.get("decision") != "allow":
             form_targets.forget(redirect_uri)
             return server.create_authorization_response(grant=grant, grant_user=None)
@@ -143,7 +143,7 @@ def authorize() -> Any:
     if "consent" in prompts or not consents.consent_covers(resident.id, client.client_id, scope):
         if "none" in prompts:
             return _error_redirect(ConsentRequiredError(redirect_uri=redirect_uri))
-        return _consent_page(client, scope, ConfirmForm())
+        return _consent_page(client, scope, redirect_uri, ConfirmForm())
     return _issue_code(grant, end_user)
 
 
@@ -158,8 +158,10 @@ def _issue_code(grant: Any, end_user: EndUser) -> Any:
     return response
 
 
-def _consent_page(client: Any, scope: str, form: ConfirmForm, status: int = 200) -> Any:
-    form_targets.allow(request.values.get("redirect_uri") or "")  # checked by the grant
+def _consent_page(
+    client: Any, scope: str, redirect_uri: str, form: ConfirmForm, status: int = 200
+) -> Any:
+    form_targets.allow(redirect_uri)  # Allow and Cancel both end in a redirect there
     return render_template(
         "oauth/consent.html",
         client=client,
