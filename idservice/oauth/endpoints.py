@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
@@ -15,6 +16,7 @@ from joserfc.jwk import KeySet
 from idservice.auth.sessions import end_session
 from idservice.oauth import dao
 from idservice.oauth.claims import pairwise_sub, user_claims
+from idservice.oauth.logout_hint import fits_this_browser, id_token_claims
 from idservice.oauth.tokens import FoundToken, find_token, keystore, settings, verify_access_token
 
 if TYPE_CHECKING:
@@ -116,7 +118,27 @@ class UserInfoEndpoint(_UserInfoEndpoint):  # type: ignore[misc]  # Authlib has 
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):  # type: ignore[misc]  # Authlib has no type hints
-    """RP-initiated logout: ends the browser's session at the Kent account."""
+    """RP-initiated logout: ends the browser's session at the Kent account.
+
+    Authlib checks only that the hint carries one of our signatures; which hints count is
+    decided in ``logout_hint``. A hint that does not fit this browser is treated as no
+    hint: the resident is asked, and the service is not redirected to.
+    """
+
+    def validate_request(self, request: OAuth2Request) -> EndSessionRequest:
+        logout = super().validate_request(request)
+        if logout.id_token_claims is not None and not fits_this_browser(
+            logout.id_token_claims, logout.client
+        ):
+            logout.id_token_claims = None
+            logout.redirect_uri = None
+        return logout
+
+    def _validate_id_token_hint(self, id_token_hint: str) -> dict[str, Any]:
+        claims = id_token_claims(id_token_hint)
+        if claims is None:
+            raise InvalidRequestError("'id_token_hint' is not an ID token issued here.")
+        return claims
 
     def get_server_jwks(self) -> KeySet:
         return keystore().verification_keys()

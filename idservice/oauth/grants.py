@@ -22,6 +22,7 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, create_s256_code_challenge
 from authlib.oidc.core import grants as oidc_grants
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from joserfc.jwk import KeySet
 
 from idservice.db import db_session
@@ -126,6 +127,31 @@ class PKCE(CodeChallenge):  # type: ignore[misc]  # Authlib has no type hints
         expected = create_s256_code_challenge(verifier)
         if not hmac.compare_digest(expected.encode(), challenge.encode()):
             raise InvalidGrantError("Code challenge failed.")
+
+
+class UnsupportedParameters:
+    """Refuse, rather than ignore, what discovery says this provider does not support.
+
+    A request object (``request``, ``request_uri``) may carry parameters that differ from
+    the plain ones, and a service asking for ``response_mode=fragment`` or ``form_post``
+    would look for the answer where it is not. Both are refused with the errors of
+    OpenID Connect Core 1.0 section 6, sent back to the (already checked) redirect URI.
+    """
+
+    RESPONSE_MODES = ("query",)
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_validate_authorization_request_payload", self.refuse)
+
+    def refuse(self, grant: Any, _result: Any) -> None:
+        data = grant.request.payload.data
+        if "request" in data:
+            raise RequestNotSupportedError("Request objects ('request') are not supported.")
+        if "request_uri" in data:
+            raise RequestURINotSupportedError("'request_uri' is not supported.")
+        mode = data.get("response_mode")
+        if mode is not None and mode not in self.RESPONSE_MODES:
+            raise InvalidRequestError("'response_mode' must be 'query' (or left out).")
 
 
 class ClaimsParameter:

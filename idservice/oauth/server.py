@@ -12,7 +12,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import current_app
 from flask import request as flask_request
 
-from idservice.oauth import dao, scopes
+from idservice.oauth import client_auth, dao, scopes
 from idservice.oauth.client_cache import ClientCache
 from idservice.oauth.endpoints import (
     EndSessionEndpoint,
@@ -28,6 +28,7 @@ from idservice.oauth.grants import (
     ClientCredentialsGrant,
     OpenIDCode,
     RefreshTokenGrant,
+    UnsupportedParameters,
 )
 from idservice.oauth.tokens import generate_tokens, save_token, settings
 
@@ -95,10 +96,17 @@ def build_server(app: Flask) -> KentAuthorizationServer:
 def configure_server(server: S, app: Flask) -> S:
     """Grants, extensions and endpoints: one setup for the Flask views and the lean path."""
     server.init_app(app, query_client=_query_client, save_token=save_token)
+    for method, authenticate in client_auth.METHODS.items():
+        server.register_client_auth_method(method, authenticate)
     server.register_token_generator("default", generate_tokens)
     server.register_grant(
         AuthorizationCodeGrant,
-        [PKCE(required=True), ClaimsParameter(), OpenIDCode(require_nonce=False)],
+        [
+            UnsupportedParameters(),
+            PKCE(required=True),
+            ClaimsParameter(),
+            OpenIDCode(require_nonce=False),
+        ],
     )
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

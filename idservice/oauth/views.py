@@ -21,7 +21,7 @@ from idservice.auth.levels import ACR_RANK, satisfies
 from idservice.auth.sessions import current_resident, current_session, end_session
 from idservice.db import db_session
 from idservice.models.base import utcnow
-from idservice.oauth import consents, scopes
+from idservice.oauth import consents, form_targets, scopes
 from idservice.oauth.claims import EndUser
 from idservice.oauth.lean import finish_endpoint_response
 from idservice.oauth.metadata import provider_metadata
@@ -58,6 +58,8 @@ def _authorize_path(fresh_sign_in: bool = False) -> str:
 
 
 def _error_redirect(error: OAuth2Error) -> Any:
+    if error.redirect_uri:
+        form_targets.forget(error.redirect_uri)
     error.state = request.values.get("state")
     return add_issuer(get_server().handle_error_response(None, error))
 
@@ -106,17 +108,20 @@ def authorize() -> Any:
         if resident is None or record is None:
             if "none" in prompts:
                 raise LoginRequiredError(redirect_uri=redirect_uri)
+            form_targets.allow(redirect_uri)
             return redirect(url_for("accounts.sign_in", next=_authorize_path()))
         if request.method == "GET" and ("login" in prompts or _max_age_passed(record.auth_time)):
             if "none" in prompts:
                 raise LoginRequiredError(redirect_uri=redirect_uri)
             end_session()
             db_session.commit()
+            form_targets.allow(redirect_uri)  # after end_session, which empties the session
             return redirect(url_for("accounts.sign_in", next=_authorize_path(fresh_sign_in=True)))
         requested_acr = (request.values.get("acr_values") or "").split()
         if requested_acr and not satisfies(record.acr, requested_acr):
             if "none" in prompts:
                 raise LoginRequiredError(redirect_uri=redirect_uri)
+            form_targets.allow(redirect_uri)
             query = urlencode({"next": _authorize_path(), "acr": _step_up_level(requested_acr)})
             return redirect(f"{STEP_UP_PATH}?{query}")
     except OAuth2Error as error:
@@ -128,8 +133,9 @@ def authorize() -> Any:
     if request.method == "POST":
         form = ConfirmForm(request.form)
         if not form.validate():
-            return _consent_page(client, scope, form, status=400)
+            return _consent_page(client, scope, redirect_uri, form, status=400)
         if request.form.get("decision") != "allow":
+            form_targets.forget(redirect_uri)
             return server.create_authorization_response(grant=grant, grant_user=None)
         consents.grant_consent(resident, client, scope)
         return _issue_code(grant, end_user)
@@ -137,11 +143,12 @@ def authorize() -> Any:
     if "consent" in prompts or not consents.consent_covers(resident.id, client.client_id, scope):
         if "none" in prompts:
             return _error_redirect(ConsentRequiredError(redirect_uri=redirect_uri))
-        return _consent_page(client, scope, ConfirmForm())
+        return _consent_page(client, scope, redirect_uri, ConfirmForm())
     return _issue_code(grant, end_user)
 
 
 def _issue_code(grant: Any, end_user: EndUser) -> Any:
+    form_targets.forget(grant.redirect_uri)
     response = get_server().create_authorization_response(grant=grant, grant_user=end_user)
     issued = parse_qs(urlsplit(response.location or "").query)
     if response.status_code == 302 and "code" in issued and "error" not in issued:
@@ -151,7 +158,10 @@ def _issue_code(grant: Any, end_user: EndUser) -> Any:
     return response
 
 
-def _consent_page(client: Any, scope: str, form: ConfirmForm, status: int = 200) -> Any:
+def _consent_page(
+    client: Any, scope: str, redirect_uri: str, form: ConfirmForm, status: int = 200
+) -> Any:
+    form_targets.allow(redirect_uri)  # Allow and Cancel both end in a redirect there
     return render_template(
         "oauth/consent.html",
         client=client,

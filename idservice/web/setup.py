@@ -10,6 +10,7 @@ from flask import jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from idservice.auth.sessions import current_resident
+from idservice.oauth import form_targets
 from idservice.services import ratelimit
 from idservice.services.residents import NotFound
 from idservice.web.csrf import csrf_token
@@ -83,7 +84,7 @@ def init_app(app: Flask) -> None:
             return response  # JSON for machines: the page headers below mean nothing there
         headers.setdefault("Referrer-Policy", "no-referrer")
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Content-Security-Policy", _CSP)
+        headers.setdefault("Content-Security-Policy", content_security_policy())
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         headers.setdefault("Cache-Control", "no-store")
         return response
@@ -153,8 +154,15 @@ def insecure_transport_response() -> Response:
 
 _CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'"
+    "frame-ancestors 'none'; form-action {form_action}; base-uri 'none'"
 )
+
+
+def content_security_policy() -> str:
+    """The page policy; forms post only here, or lead to a service waiting for an answer
+    from this browser (idservice/oauth/form_targets.py)."""
+    return _CSP.format(form_action=" ".join(form_targets.sources()))
+
 
 _TITLES = {
     400: "Sorry, there is a problem with what was sent",

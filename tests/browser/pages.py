@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
+from joserfc import jwt
 from playwright.sync_api import Page, Response
 
 from idservice.auth.levels import ACR_CARD_PIN, AMR_PASSWORD_OTP
 from idservice.db import db_session
+from idservice.oauth import dao as oauth_dao
+from idservice.oauth.claims import pairwise_sub
 from idservice.oauth.clients import register_client
+from idservice.oauth.tokens import keystore
 from idservice.services import card_signin
 from idservice.web.account_settings import CHANGE_PAGES
 from tests.browser.site import NEW_PASSWORD, REGISTRATION, Site, Someone
@@ -705,6 +710,30 @@ def relying_party(site: Site) -> str:
             db_session.remove()
 
 
+def someone_elses_id_token(site: Site, client_id: str) -> str:
+    """An ID token of another resident for ``client_id``, shaped and signed as the
+    provider issues them (as a service that mixed up its users would send it)."""
+    other = site.resident(email="someone.else@example.org")
+    with site.app.app_context():
+        try:
+            conf = site.app.config["KENTCARD"]
+            client = oauth_dao.dao_get_client(client_id)
+            assert client is not None
+            now = int(time.time())
+            claims = {
+                "iss": conf.issuer,
+                "aud": client_id,
+                "sub": pairwise_sub(conf, client.sector, other.id),
+                "iat": now,
+                "exp": now + conf.id_token_lifetime,
+                "auth_time": now,
+            }
+            key = keystore().signing_key()
+            return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
+        finally:
+            db_session.remove()
+
+
 def authorize_path(client_id: str, redirect_uri: str = RP_REDIRECT) -> str:
     challenge = base64.urlsafe_b64encode(hashlib.sha256(b"v" * 50).digest()).rstrip(b"=")
     return "/oauth/authorize?" + urlencode(
@@ -745,6 +774,14 @@ def _authorize_bad_redirect(page: Page, site: Site) -> Response:
 def _logout_confirm(page: Page, site: Site) -> Response:
     site.signed_in(site.resident())
     return _goto(page, "/oauth/logout")
+
+
+@visit("oauth.logout", "confirm, someone else's ID token")
+def _logout_other_hint(page: Page, site: Site) -> Response:
+    client_id = relying_party(site)
+    hint = someone_elses_id_token(site, client_id)
+    site.signed_in(site.resident())
+    return _goto(page, "/oauth/logout?" + urlencode({"id_token_hint": hint}))
 
 
 @visit("oauth.logout", "confirm, expired page", status=400, errors="form")

@@ -3,11 +3,13 @@ with every other page in ``pages.py``)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from flask import Flask
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.pages import authorize_path, relying_party
+from tests.browser.pages import authorize_path, relying_party, someone_elses_id_token
 from tests.browser.site import Site
 
 
@@ -66,3 +68,20 @@ def test_logout_without_a_hint_asks_first_then_signs_out(page: Page, live_app: F
     expect(page.locator("h1")).to_have_text("You have signed out")
     page.goto("/account")
     expect(page.locator("h1")).to_have_text("Sign in to your Kent account")
+
+
+@pytest.mark.browser
+def test_logout_with_someone_elses_id_token_asks_first(page: Page, live_app: Flask) -> None:
+    site = Site(live_app, page)
+    client_id = relying_party(site)
+    hint = someone_elses_id_token(site, client_id)
+    site.signed_in(site.resident())
+    page.goto("/oauth/logout?" + urlencode({"id_token_hint": hint}))
+    expect(page.locator("h1")).to_have_text("Do you want to sign out of your Kent account?")
+    expect(page.locator("main")).to_contain_text("Kent Leisure asked us to sign you out.")
+    page.get_by_role("link", name="Stay signed in").click()
+    page.goto("/account")
+    expect(page.locator("h1")).not_to_have_text("Sign in to your Kent account")
+    page.goto("/oauth/logout?" + urlencode({"id_token_hint": hint}))
+    page.locator("main").get_by_role("button", name="Sign out").click()
+    expect(page.locator("h1")).to_have_text("You have signed out")
