@@ -33,7 +33,9 @@ db_session: scoped_session[Session] = scoped_session(session_factory)
 
 
 def make_engine(url: str) -> Engine:
-    kwargs: dict[str, Any] = {"future": True}
+    # hide_parameters: an error's text (a traceback, a log line) never repeats the values
+    # of the statement that failed, which are often a resident's personal data.
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
@@ -153,7 +155,9 @@ class LeanDatabase:
         if self.postgresql:
             # Connections come from an engine of their own, detached from its pool: made
             # with SQLAlchemy's settings for the driver (its adapters), closed by us.
-            engine = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+            engine = create_engine(
+                engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT", hide_parameters=True
+            )
         self.engine = engine
         self.dialect = engine.dialect
         self._local = threading.local()
@@ -274,7 +278,7 @@ class LeanConnection:
             with self._dbapi.cursor() as cursor:
                 cursor.execute(sql, {**defaults, **params}, prepare=True)
         except dbapi.IntegrityError as exc:
-            raise IntegrityError(sql, params, exc) from exc
+            raise IntegrityError(sql, params, exc, hide_parameters=True) from exc
 
     def commit(self) -> None:
         if not self.driver and self._connection.in_transaction():

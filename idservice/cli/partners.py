@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 import threading
-from datetime import date
 from typing import Any
 
 import click
@@ -28,11 +27,10 @@ from idservice.models.partners import (
     DELIVERY_STATUSES,
     PartnerEvent,
 )
-from idservice.models.residents import Resident
 from idservice.partners import registry
 from idservice.partners.delivery import Backoff, Worker
 from idservice.partners.secevent import EVENT_TYPES
-from idservice.services import life_events
+from idservice.services import life_event_feed
 from idservice.services.residents import NotFound
 
 
@@ -203,60 +201,14 @@ def life_events_group() -> None:
     pass
 
 
-def _match(row: dict[str, Any]) -> str:
-    """The resident a feed row is about: by id, or by exact name, date of birth, postcode."""
-    if row.get("resident_id"):
-        return str(row["resident_id"])
-    needed = ("given_name", "family_name", "date_of_birth", "postcode")
-    if not all(row.get(k) for k in needed):
-        raise life_events.LifeEventRefused(
-            "give resident_id, or given_name, family_name, date_of_birth and postcode"
-        )
-    ids = db_session.scalars(
-        select(Resident.id).where(
-            func.lower(Resident.given_name) == str(row["given_name"]).lower(),
-            func.lower(Resident.family_name) == str(row["family_name"]).lower(),
-            Resident.date_of_birth == date.fromisoformat(str(row["date_of_birth"])),
-            func.upper(func.replace(Resident.postcode, " ", ""))
-            == str(row["postcode"]).upper().replace(" ", ""),
-        )
-    ).all()
-    if len(ids) != 1:
-        raise life_events.LifeEventRefused(
-            "no record matches" if not ids else "more than one record matches: check by hand"
-        )
-    return str(ids[0])
-
-
-def apply_row(row: dict[str, Any], source: str = "registrar") -> str:
-    """Apply one feed row; returns the life event's id. Raises on anything refused."""
-    kind = str(row.get("kind", ""))
-    if kind not in life_events.KINDS:
-        raise life_events.LifeEventRefused(f"unknown kind {kind!r}")
-    on = date.fromisoformat(str(row["date"]))
-    notifier = life_events.Notifier(
-        source=source,
-        actor_id=str(row.get("notifier") or source),
-        channel="system",
-        reference=str(row["reference"])[:64] if row.get("reference") else None,
-    )
-    resident_id = _match(row)
-    db_session.rollback()  # the match read nothing we keep; each service is one transaction
-    if kind == "death":
-        outcome = life_events.record_death(notifier, resident_id, on)
-    elif kind == "moved-out-of-kent":
-        outcome = life_events.record_move_out(notifier, resident_id, on)
-    elif kind == "name-changed":
-        outcome = life_events.record_name_change(
-            notifier, resident_id, on, str(row["given_name_new"]), str(row["family_name_new"])
-        )
-    else:
-        address = {f: row.get(f"{f}_new") for f in life_events.ADDRESS_FIELDS}
-        outcome = life_events.record_address_change(notifier, resident_id, on, address)
-    return outcome.life_event.id
-
-
-@life_events_group.command("import", help="Apply a feed: one JSON object per line.")
+@life_events_group.command(
+    "import",
+    help="Apply a feed: one JSON object per line. Each line is checked with the same rules "
+    "and messages as the staff console and applied in a transaction of its own; a refused "
+    "line is reported (line number, field, message: never its values) and the rest still "
+    "go in. Ends with a count of lines applied, refused and unchanged. Exit status 1 if "
+    "any line was refused.",
+)
 @click.argument("feed", type=click.File("r"))
 @with_app
 def life_events_import(feed: Any) -> None:
@@ -264,28 +216,18 @@ def life_events_import(feed: Any) -> None:
     family_name, date_of_birth, postcode}``; a change of name adds ``given_name_new`` and
     ``family_name_new``, a change of address ``address_line_1_new`` and so on. Rows that
     do not match exactly one record are reported and left for a person to check."""
-    applied = refused = 0
-    for number, line in enumerate(feed, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not an object")
-            life_id = apply_row(row)
-        except life_events.AlreadyRecorded as exc:
-            click.echo(f"line {number}: already recorded ({exc})")
-            db_session.rollback()
-            continue
-        except (life_events.LifeEventRefused, NotFound, ValueError, KeyError) as exc:
-            db_session.rollback()
-            refused += 1
-            click.echo(f"line {number}: not applied: {exc}", err=True)
-            continue
-        applied += 1
-        click.echo(f"line {number}: recorded life event {life_id}")
-    click.echo(f"{applied} applied, {refused} refused")
-    if refused:
+    summary = life_event_feed.Summary()
+    for result in life_event_feed.import_lines(feed):
+        summary.add(result)
+        if result.status == life_event_feed.APPLIED:
+            click.echo(f"line {result.number}: recorded life event {result.life_event_id}")
+        elif result.status == life_event_feed.UNCHANGED:
+            click.echo(f"line {result.number}: unchanged: {result.problems[0]}")
+        else:
+            for problem in result.problems:
+                click.echo(f"line {result.number}: not applied: {problem}", err=True)
+    click.echo(str(summary))
+    if summary.refused:
         sys.exit(1)
 
 

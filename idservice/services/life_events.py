@@ -14,6 +14,7 @@ carry the kind of life event and a reason code only; the date and who told us ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -23,7 +24,7 @@ from entitlements.catalogue import load_catalogue
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
 from entitlements.ledger.projection import EntitlementState
-from idservice import audit
+from idservice import audit, validation
 from idservice.auth.sessions import end_all_sessions
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
@@ -60,6 +61,19 @@ class LifeEventRefused(ValueError):
 
 class AlreadyRecorded(LifeEventRefused):
     """The same death was told to us before (a registrar feed sent it twice)."""
+
+
+class NoChange(LifeEventRefused):
+    """The record already says what we were told: the same name or the same address."""
+
+
+def _checked_date(rule: validation.DateRule, on: date) -> date:
+    if rule.check is None:
+        return on
+    try:
+        return rule.check(on)
+    except validation.ValidationError as exc:
+        raise LifeEventRefused(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -149,9 +163,16 @@ def _event(
     )
 
 
+_DATE_RULES = {
+    DEATH: validation.DATE_OF_DEATH,
+    MOVED_OUT: validation.MOVE_OUT_DATE,
+    NAME_CHANGED: validation.NAME_CHANGE_DATE,
+    ADDRESS_CHANGED: validation.ADDRESS_CHANGE_DATE,
+}
+
+
 def _begin(resident: Resident, kind: str, on: date, notifier: Notifier) -> LifeEvent:
-    if on > date.today() and kind != MOVED_OUT:
-        raise LifeEventRefused("The date cannot be in the future")
+    on = _checked_date(_DATE_RULES[kind], on)
     if resident.status != RESIDENT_ACTIVE and kind != DEATH:
         raise LifeEventRefused("This record is closed: no change can be recorded on it")
     event = LifeEvent(
@@ -274,8 +295,6 @@ def record_death(notifier: Notifier, resident_id: str, died_on: date) -> Outcome
 def record_move_out(notifier: Notifier, resident_id: str, moved_on: date) -> Outcome:
     """Residency-based entitlements end: now if the move has happened, else the day before."""
     resident = _lock(resident_id)
-    if moved_on > date.today() + timedelta(days=366):
-        raise LifeEventRefused("The move date must be within the next year")
     life = _begin(resident, MOVED_OUT, moved_on, notifier)
     outcome = Outcome(life)
     events = []
@@ -316,6 +335,9 @@ def record_move_out(notifier: Notifier, resident_id: str, moved_on: date) -> Out
 def record_name_change(
     notifier: Notifier, resident_id: str, changed_on: date, given_name: str, family_name: str
 ) -> Outcome:
+    # The same rules as every form; the callers have checked already, this is the guard.
+    given_name = validation.GIVEN_NAME.clean_required(given_name)
+    family_name = validation.FAMILY_NAME.clean_required(family_name)
     resident = _lock(resident_id)
     life = _begin(resident, NAME_CHANGED, changed_on, notifier)
     changed = [
@@ -324,7 +346,7 @@ def record_name_change(
         if getattr(resident, name) != value
     ]
     if not changed:
-        raise LifeEventRefused("The new name is the same as the name on the record")
+        raise NoChange("The new name is the same as the name on the record")
     resident.given_name = given_name
     resident.family_name = family_name
     has_card = (
@@ -339,6 +361,20 @@ def record_name_change(
 
 
 ADDRESS_FIELDS = ("address_line_1", "address_line_2", "town", "postcode")
+ADDRESS_RULES = {
+    "address_line_1": validation.ADDRESS_LINE_1,
+    "address_line_2": validation.ADDRESS_LINE_2,
+    "town": validation.TOWN,
+    "postcode": validation.POSTCODE,
+}
+
+
+def clean_address(address: Mapping[str, object]) -> dict[str, str | None]:
+    """An address through the shared rules (line 2 optional); raises ``ValidationError``."""
+    return {
+        name: rule.clean(address.get(name), required=name != "address_line_2")
+        for name, rule in ADDRESS_RULES.items()
+    }
 
 
 @transactional
@@ -346,13 +382,14 @@ def record_address_change(
     notifier: Notifier, resident_id: str, changed_on: date, address: dict[str, str | None]
 ) -> Outcome:
     """The address is held once, on the record: every service reads it from there."""
-    resident = _lock(resident_id)
-    life = _begin(resident, ADDRESS_CHANGED, changed_on, notifier)
     if not all(address.get(f) for f in ("address_line_1", "town", "postcode")):
         raise LifeEventRefused("Give the first line of the address, the town and the postcode")
+    address = clean_address(address)
+    resident = _lock(resident_id)
+    life = _begin(resident, ADDRESS_CHANGED, changed_on, notifier)
     changed = [f for f in ADDRESS_FIELDS if getattr(resident, f) != (address.get(f) or None)]
     if not changed:
-        raise LifeEventRefused("The new address is the same as the address on the record")
+        raise NoChange("The new address is the same as the address on the record")
     for name in ADDRESS_FIELDS:
         setattr(resident, name, address.get(name) or None)
     resident.uprn = None

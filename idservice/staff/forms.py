@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import uuid
 from typing import ClassVar
 
 from cardio.cardnumber import has_valid_check_digit
@@ -215,25 +214,14 @@ class RegisterResidentForm(Form):
     )
 
 
-def _check_resident_reference(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise validation.ValidationError(
-            "Enter a resident reference in the correct format, like "
-            "2f1c1a5e-3d4b-4c8e-9f7a-0b1c2d3e4f5a"
-        ) from None
-
-
 class AuditFilterForm(Form):
     fields = (
-        Field(
+        Field.from_rule(
             "resident",
-            "Resident reference",
-            max_length=36,
+            validation.RESIDENT_REFERENCE,
             hint="The reference from the resident's record. Leave empty to see all records",
             required=False,
-            check=_check_resident_reference,
+            required_message=None,
         ),
     )
 

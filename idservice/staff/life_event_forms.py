@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
 from typing import ClassVar
 
 from idservice import validation
@@ -15,28 +14,14 @@ def _for_someone_else(f: Field) -> Field:
     return dataclasses.replace(f, autocomplete=None)
 
 
-def _not_in_future(value: date) -> date:
-    if value > date.today():
-        raise validation.ValidationError("The date must be today or in the past")
-    return value
-
-
-def _within_a_year(value: date) -> date:
-    if value > date.today() + timedelta(days=366):
-        raise validation.ValidationError("The move date must be within the next year")
-    if value < date.today() - timedelta(days=366 * 6):
-        raise validation.ValidationError("The move date must be within the last 6 years")
-    return value
-
-
 def _must_confirm(ticked: bool) -> bool:
     if not ticked:
         raise validation.ValidationError("Confirm you have checked who has died")
     return ticked
 
 
-def _date(name: str, label: str, hint: str, check: object) -> Field:
-    return Field(name, label, kind="date", hint=hint, check=check)  # type: ignore[arg-type]
+def _date(name: str, rule: validation.DateRule, hint: str) -> Field:
+    return Field.from_rule(name, rule, hint=hint)
 
 
 EXAMPLE = "For example, 27 3 2026"
@@ -44,12 +29,12 @@ EXAMPLE = "For example, 27 3 2026"
 
 class DeathForm(Form):
     fields: ClassVar[tuple[Field, ...]] = (
-        _date("occurred_on", "Date of death", EXAMPLE, _not_in_future),
-        Field(
+        _date("occurred_on", validation.DATE_OF_DEATH, EXAMPLE),
+        Field.from_rule(
             "reference",
-            "Death registration reference (optional)",
+            validation.LIFE_EVENT_REFERENCE,
             required=False,
-            max_length=64,
+            required_message=None,
             hint="From the death certificate or the registrar, if you have it",
         ),
         Field(
@@ -63,24 +48,19 @@ class DeathForm(Form):
 
 class MoveOutForm(Form):
     fields: ClassVar[tuple[Field, ...]] = (
-        _date(
-            "occurred_on",
-            "Date they move or moved out of Kent",
-            "It can be up to a year ahead. " + EXAMPLE,
-            _within_a_year,
-        ),
+        _date("occurred_on", validation.MOVE_OUT_DATE, "It can be up to a year ahead. " + EXAMPLE),
     )
 
 
 class NameChangeForm(Form):
     fields: ClassVar[tuple[Field, ...]] = (
         *(_for_someone_else(f) for f in name_fields()),
-        _date("occurred_on", "Date the name changed", EXAMPLE, _not_in_future),
+        _date("occurred_on", validation.NAME_CHANGE_DATE, EXAMPLE),
     )
 
 
 class AddressChangeForm(Form):
     fields: ClassVar[tuple[Field, ...]] = (
         *(_for_someone_else(f) for f in address_fields()),
-        _date("occurred_on", "Date they moved", EXAMPLE, _not_in_future),
+        _date("occurred_on", validation.ADDRESS_CHANGE_DATE, EXAMPLE),
     )

@@ -18,10 +18,8 @@ def create_staff(*, email: str, name: str, role: Role, password: str) -> StaffMe
 
     The authenticator app is set up by the member of staff at their first sign-in.
     """
-    email = validation.normalise_email(email)
-    name = name.strip()
-    if not name or len(name) > 200 or validation.has_control_characters(name):
-        raise validation.ValidationError("Name must be 1 to 200 characters")
+    email = validation.EMAIL.clean_required(email)
+    name = validation.STAFF_NAME.clean_required(name)
     validation.check_password(password)
     if dao.dao_get_staff_by_email(email) is not None:
         raise StaffExists(email)

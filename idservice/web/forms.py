@@ -46,6 +46,24 @@ class Field:
     def error_name(self) -> str:
         return self.label[0] + self.label[1:]
 
+    @classmethod
+    def from_rule(
+        cls, name: str, rule: validation.TextRule | validation.DateRule, **overrides: Any
+    ) -> Field:
+        """The field for a shared rule: its label, kind, limit, messages and check."""
+        settings: dict[str, Any]
+        if isinstance(rule, validation.DateRule):
+            settings = {"label": rule.label, "kind": "date", "check": rule.check}
+        else:
+            settings = {
+                "label": rule.label,
+                "kind": rule.kind,
+                "max_length": rule.max_length,
+                "required_message": rule.required_message,
+                "check": rule.check,
+            }
+        return cls(name=name, **{**settings, **overrides})
+
 
 class Form:
     """Base form: subclasses list ``fields``."""
@@ -130,38 +148,28 @@ class Form:
             value = list(dict.fromkeys(raw))
         elif f.kind == "checkbox":
             value = raw == "yes"
-        else:
-            text = raw.strip() if f.strip else raw
+        elif f.kind == "radios":
+            text = raw.strip()
             if not text:
                 if f.required:
                     raise validation.ValidationError(
                         f.required_message or f"Enter {f.label[0].lower() + f.label[1:]}"
                     )
                 value = None
+            elif text not in (f.choices or {}):
+                raise validation.ValidationError(f"Select {f.label.lower()}")
             else:
-                if f.max_length is not None and len(text) > f.max_length:
-                    raise validation.ValidationError(
-                        f"{f.label} must be {f.max_length} characters or fewer"
-                    )
-                value = self._parse(f, text)
+                value = text
+        else:
+            value = validation.clean_text(
+                raw,
+                f.label,
+                kind=f.kind,
+                max_length=f.max_length,
+                required=f.required,
+                required_message=f.required_message,
+                strip=f.strip,
+            )
         if f.check is not None and value is not None:
             value = f.check(value)
         return value
-
-    @staticmethod
-    def _parse(f: Field, text: str) -> Any:
-        if f.kind == "email":
-            return validation.normalise_email(text)
-        if f.kind == "postcode":
-            return validation.normalise_postcode(text)
-        if f.kind == "phone":
-            return validation.normalise_phone(text)
-        if f.kind == "radios":
-            if text not in (f.choices or {}):
-                raise validation.ValidationError(f"Select {f.label.lower()}")
-            return text
-        if f.kind == "password":
-            return text
-        if validation.has_control_characters(text):
-            raise validation.ValidationError(f"{f.label} must not contain special characters")
-        return text

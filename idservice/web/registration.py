@@ -25,88 +25,40 @@ CHOOSING_A_GOOD_ONE = (
 
 def name_fields() -> tuple[Field, ...]:
     return (
-        Field(
-            "given_name",
-            "First name",
-            max_length=100,
-            required_message="Enter your first name",
-            autocomplete="given-name",
-        ),
-        Field(
-            "family_name",
-            "Last name",
-            max_length=100,
-            required_message="Enter your last name",
-            autocomplete="family-name",
-        ),
+        Field.from_rule("given_name", validation.GIVEN_NAME, autocomplete="given-name"),
+        Field.from_rule("family_name", validation.FAMILY_NAME, autocomplete="family-name"),
     )
 
 
 def date_of_birth_field() -> Field:
-    return Field(
-        "date_of_birth",
-        "Date of birth",
-        kind="date",
-        hint="For example, 27 3 1985",
-        check=validation.check_date_of_birth,
-    )
+    return Field.from_rule("date_of_birth", validation.DATE_OF_BIRTH, hint="For example, 27 3 1985")
 
 
 def address_fields() -> tuple[Field, ...]:
     return (
-        Field(
-            "address_line_1",
-            "Address line 1",
-            max_length=200,
-            required_message="Enter address line 1, typically the building and street",
-            autocomplete="address-line1",
-        ),
-        Field(
+        Field.from_rule("address_line_1", validation.ADDRESS_LINE_1, autocomplete="address-line1"),
+        Field.from_rule(
             "address_line_2",
-            "Address line 2",
+            validation.ADDRESS_LINE_2,
             required=False,
-            max_length=200,
+            required_message=None,
             autocomplete="address-line2",
         ),
-        Field(
-            "town",
-            "Town or city",
-            max_length=100,
-            required_message="Enter town or city",
-            autocomplete="address-level2",
-            width="20",
-        ),
-        Field(
-            "postcode",
-            "Postcode",
-            kind="postcode",
-            max_length=10,
-            required_message="Enter your postcode",
-            autocomplete="postal-code",
-            width="10",
-        ),
+        Field.from_rule("town", validation.TOWN, autocomplete="address-level2", width="20"),
+        Field.from_rule("postcode", validation.POSTCODE, autocomplete="postal-code", width="10"),
     )
 
 
 def email_field(label: str = "Email address", hint: str | None = None) -> Field:
-    return Field(
-        "email",
-        label,
-        kind="email",
-        max_length=254,
-        hint=hint,
-        required_message="Enter your email address",
-        autocomplete="email",
-    )
+    return Field.from_rule("email", validation.EMAIL, label=label, hint=hint, autocomplete="email")
 
 
 def phone_field() -> Field:
-    return Field(
+    return Field.from_rule(
         "phone",
-        "UK phone number",
-        kind="phone",
+        validation.PHONE,
         required=False,
-        max_length=20,
+        required_message=None,
         hint="For example, 01632 960 001 or 07700 900 982. We only use it about your account",
         autocomplete="tel",
         width="20",

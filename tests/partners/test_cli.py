@@ -147,7 +147,7 @@ def test_a_registrar_feed_is_applied_row_by_row(
     result = cli.invoke(main, ["life-events", "import", str(feed)])
     assert result.exit_code == 1
     assert "2 applied, 3 refused" in result.output
-    assert "no record matches" in result.output and "unknown kind" in result.output
+    assert "no record matches" in result.output and "kind: Kind must be one of" in result.output
     assert states(app, dead.id)["bus-pass-older"][0] == "revoked"
     assert states(app, mover.id)["bus-pass-older"][0] == "revoked"
     with in_app(app):
