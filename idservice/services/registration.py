@@ -149,11 +149,12 @@ def confirm_email(token: str) -> Confirmation:
 def request_password_reset(email: str) -> None:
     """Email a reset link if the address belongs to an open account; otherwise nothing.
 
-    The link and the message are made either way, so both take the same time.
+    The link and the message are made, and a request recorded, either way, so both take
+    the same time; only the outbox row is left out for an address with no account.
     """
     may_mail = ratelimit.allow_mail_to(email)
     resident = dao_get_resident_by_email(email)
-    found = resident is not None and resident.is_active and bool(resident.email)
+    found = resident is not None and resident.is_active and resident.email is not None
     token = tokens.make(
         tokens.RESET_PASSWORD,
         {
@@ -162,17 +163,17 @@ def request_password_reset(email: str) -> None:
         },
     )
     link = mail.external_url("accounts.reset_password", token=token)
-    if resident is None or not found or not may_mail:
-        render_template("accounts/email/reset_password.txt", link=link)  # as mail.queue would
-        return
-    assert resident.email is not None
-    mail.queue(resident.email, "reset_password", link=link)
+    if resident is not None and resident.email is not None and found and may_mail:
+        mail.queue(resident.email, "reset_password", link=link)
+    else:
+        render_template("accounts/email/reset_password.txt", link=link)  # as mail.queue does
     audit.record(
         "password.reset_requested",
-        resident_id=resident.id,
+        resident_id=resident.id if found and resident is not None else None,
         actor_type="resident",
         actor_id=None,
         channel="web",
+        details={"sent": found and may_mail},
     )
 
 

@@ -52,7 +52,7 @@ WRONG_DETAILS = "Enter the email address and password for your staff account. Th
 LOCKED = signin.LOCKED
 PAUSED = (
     "Signing in with a password is paused for this account after many failed attempts. "
-    "Ask the console's administrators to let you sign in again"
+    "Ask an administrator of the staff console to let you sign in again"
 )
 WRONG_CODE = "The code is not correct or has already been used. Enter the code your app shows now"
 
