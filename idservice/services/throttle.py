@@ -109,7 +109,7 @@ def delay(failures: int, free: int, base: int, cap: int) -> int:
     ``base`` doubling with every further failure, never more than ``cap``."""
     if failures < free:
         return 0
-    return min(cap, base * 2 ** min(failures - free, 32))
+    return int(min(cap, base * 2 ** min(failures - free, 32)))
 
 
 def _aware(value: datetime) -> datetime:

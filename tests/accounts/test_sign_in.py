@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from idservice.db import db_session
 from idservice.models import AuditRecord, Resident, ResidentSession, SignInFailure
-from idservice.models.base import utcnow
 from idservice.services import signin, throttle
 from tests.accounts.conftest import age_failures, in_app, submit, text
 from tests.factories import DEFAULT_PASSWORD, sign_in_client

@@ -1,5 +1,6 @@
 """Staff sign-in: password then authenticator app (set up at the first sign-in), growing
-waits after failures, rate limits, the short idle timeout, and staff and resident sessions kept apart."""
+waits after failures, rate limits, the short idle timeout, and staff and resident sessions
+kept apart."""
 
 from __future__ import annotations
 
