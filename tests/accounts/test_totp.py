@@ -112,9 +112,7 @@ def test_the_same_code_cannot_be_used_twice(
     assert submit(other, "/sign-in/code", {"code": code_at(-1)}).status_code == 400
 
 
-def test_wrong_codes_make_that_browser_wait(
-    client: FlaskClient, with_app_code: Resident
-) -> None:
+def test_wrong_codes_make_that_browser_wait(client: FlaskClient, with_app_code: Resident) -> None:
     submit(client, "/sign-in", {"email": with_app_code.email, "password": DEFAULT_PASSWORD})
     for _ in range(5):
         assert submit(client, "/sign-in/code", {"code": "123456"}).status_code == 400
