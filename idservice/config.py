@@ -87,15 +87,31 @@ class Settings:
     # A new signing key is published this long before it signs, so relying parties that
     # cache the JWKS see it first.
     key_publish_lead: int = 3600
-    # Sign-in protection.
-    lockout_attempts: int = 5
-    lockout_window: int = 15 * 60
-    lockout_duration: int = 15 * 60
+    # Sign-in protection (docs/sign-in-protection.md): growing delays, never a hard lock.
+    # Failures for one account from one source before that source must wait, the first
+    # wait (doubling after each further failure) and its cap, in seconds; failures older
+    # than the window stop counting.
+    sign_in_free_attempts: int = 5
+    sign_in_base_delay: int = 30
+    sign_in_max_delay: int = 15 * 60
+    sign_in_window: int = 24 * 3600
+    # Failures from one source across all accounts (many residents share a library's or an
+    # office's address, so the allowance is larger and the window shorter).
+    sign_in_source_free_attempts: int = 50
+    sign_in_source_window: int = 3600
+    # Failures for one account from anywhere: at this many, password sign-in for it pauses
+    # until a reset link, a passkey or the Kent Card proves the owner (NIST SP 800-63B
+    # 5.2.2 allows at most 100 consecutive failures).
+    sign_in_account_ceiling: int = 100
+    sign_in_account_window: int = 30 * 24 * 3600
     sign_in_rate_per_minute: int = 30
     # Changing the email address, password, phone number, second factors or passkeys, or
     # closing the account, needs an authentication no older than this (seconds): a
     # browser left signed in on a shared computer cannot be used to take the account over.
     reauth_window: int = 5 * 60
+    # Emails a stranger can cause to one address ("already registered", password reset,
+    # confirm your address), per hour; further ones are silently not sent.
+    mail_per_recipient_per_hour: int = 5
     pairwise_salt: str = ""
     webauthn_rp_id: str = "localhost"
     webauthn_origin: str = "http://localhost:5000"
@@ -136,6 +152,15 @@ class Settings:
             "client_cache_seconds": _env_int("KENTCARD_CLIENT_CACHE_SECONDS", 10),
             "tap_challenge_window": _env_int("KENTCARD_TAP_CHALLENGE_WINDOW", 30),
             "reauth_window": _env_int("KENTCARD_REAUTH_WINDOW", 5 * 60),
+            "sign_in_free_attempts": _env_int("KENTCARD_SIGN_IN_FREE_ATTEMPTS", 5),
+            "sign_in_base_delay": _env_int("KENTCARD_SIGN_IN_BASE_DELAY", 30),
+            "sign_in_max_delay": _env_int("KENTCARD_SIGN_IN_MAX_DELAY", 15 * 60),
+            "sign_in_window": _env_int("KENTCARD_SIGN_IN_WINDOW", 24 * 3600),
+            "sign_in_source_free_attempts": _env_int("KENTCARD_SIGN_IN_SOURCE_FREE_ATTEMPTS", 50),
+            "sign_in_source_window": _env_int("KENTCARD_SIGN_IN_SOURCE_WINDOW", 3600),
+            "sign_in_account_ceiling": _env_int("KENTCARD_SIGN_IN_ACCOUNT_CEILING", 100),
+            "sign_in_account_window": _env_int("KENTCARD_SIGN_IN_ACCOUNT_WINDOW", 30 * 86400),
+            "mail_per_recipient_per_hour": _env_int("KENTCARD_MAIL_PER_RECIPIENT_PER_HOUR", 5),
             "pairwise_salt": _env("KENTCARD_PAIRWISE_SALT", "") or "",
             "webauthn_rp_id": _env("KENTCARD_WEBAUTHN_RP_ID")
             or (issuer.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]),

@@ -54,3 +54,18 @@ def create(email: str, name: str, role: str, password_stdin: bool, as_json: bool
     if generated:
         click.echo(f"Password (shown once): {password}")
     click.echo("They set up an authenticator app the first time they sign in at /staff/sign-in.")
+
+
+@staff_group.command(
+    "resume-sign-in",
+    help="Let a staff account sign in again after its sign-in paused (many failed attempts).",
+)
+@click.option("--email", required=True)
+@with_app
+def resume_sign_in(email: str) -> None:
+    from idservice.staff.auth import resume_sign_in as resume
+
+    staff = resume(email)
+    if staff is None:
+        raise click.ClickException("There is no staff account with that email address.")
+    click.echo(f"Sign-in resumed for {staff.email} ({staff.id})")

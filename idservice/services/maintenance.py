@@ -5,8 +5,8 @@ are written on every sign-in and every token; they matter only until they expire
 the tables grow without end unless something removes them. :func:`prune` removes each
 kind once nothing can depend on it any more, plus a grace period:
 
-* **sign-in failures** once they can no longer count towards a lockout (older than the
-  lockout window and the lockout's duration);
+* **sign-in failures** once they can no longer slow down or pause a sign-in (older than
+  the longest of the throttle's windows, ``throttle.longest_window``);
 * **tokens** once the access token and any refresh token have expired; a refresh family
   goes as a whole, after its last member, so a spent refresh token used again while the
   family lives is still recognised and revokes it;
@@ -34,6 +34,7 @@ from idservice.db import db_session
 from idservice.models.cards import CardSignIn
 from idservice.models.oauth import AuthorizationCode, OAuthToken
 from idservice.models.residents import SignInFailure
+from idservice.services import throttle
 
 DEFAULT_GRACE = timedelta(hours=24)
 
@@ -68,10 +69,10 @@ def prune(
     if grace < timedelta(0):
         raise ValueError("the grace period cannot be negative")
     cutoff = now - grace
-    lockout = timedelta(seconds=max(settings.lockout_window, settings.lockout_duration))
+    counted = timedelta(seconds=throttle.longest_window(settings))
     try:
         failures = _deleted(
-            delete(SignInFailure).where(SignInFailure.created_at < cutoff - lockout)
+            delete(SignInFailure).where(SignInFailure.created_at < cutoff - counted)
         )
         live_families = select(OAuthToken.family_id).where(
             OAuthToken.family_id.is_not(None),

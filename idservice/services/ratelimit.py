@@ -1,13 +1,19 @@
-"""Per-client rate limits (sign-in, registration, password reset, one-time codes).
+"""Per-client rate limits (sign-in, registration, password reset, one-time codes), and
+a limit on the email a stranger can cause to one address.
 
 Fixed one-minute windows counted in process by default, or in Redis when
 ``settings.redis_url`` is set so that several gunicorn workers share the counts. This
-slows down guessing from one address; the per-account lockout in ``signin.py`` stops
-slow guessing spread across many addresses.
+caps the request rate from one address; the growing delays after failed sign-ins (per
+account and address, per address, and the per-account ceiling) are in ``throttle.py``.
+
+Emails to one recipient are counted per hour under a keyed hash of the address, so
+neither memory nor Redis holds the address itself.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -23,6 +29,7 @@ REGISTER = "register"
 RESET = "reset"
 ONE_TIME_CODE = "otp"
 PASSKEY = "passkey"
+MAIL_TO = "mail-to"
 
 EXTENSION_KEY = "kentcard_rate_limiter"
 
@@ -90,15 +97,18 @@ class RateLimiter:
         self.window = window
         self._clock = clock
 
-    def allow(self, action: str, client: str, limit: int) -> bool:
-        """Count one attempt at ``action`` from ``client``; False once over ``limit``.
+    def allow(self, action: str, client: str, limit: int, window: int | None = None) -> bool:
+        """Count one attempt at ``action`` from ``client``; False once over ``limit`` in
+        ``window`` seconds (the limiter's own window unless given).
 
-        If the shared store is down the attempt is allowed (the lockout still applies):
-        residents must not be locked out of the council's services by a cache outage.
+        If the shared store is down the attempt is allowed (the sign-in throttle, kept in
+        the database, still applies): residents must not be locked out of the council's
+        services by a cache outage.
         """
-        bucket = int(self._clock() // self.window)
+        window = window or self.window
+        bucket = int(self._clock() // window)
         try:
-            count = self.backend.incr(f"{action}:{client}:{bucket}", self.window + 1)
+            count = self.backend.incr(f"{action}:{client}:{bucket}", window + 1)
         except Exception:
             log.warning("rate limiter unavailable; allowing %s", action, exc_info=True)
             return True
@@ -119,3 +129,14 @@ def allow(action: str, client: str) -> bool:
     settings = current_app.config["KENTCARD"]
     limit = int(settings.extra.get("rate_limits", {}).get(action, settings.sign_in_rate_per_minute))
     return limiter.allow(action, client or "unknown", limit)
+
+
+def allow_mail_to(recipient: str) -> bool:
+    """Count one email a stranger's request would send to ``recipient``; False once over
+    ``mail_per_recipient_per_hour``. The caller then sends nothing and shows the same page.
+    """
+    limiter: RateLimiter = current_app.extensions[EXTENSION_KEY]
+    settings = current_app.config["KENTCARD"]
+    secret = current_app.config["SECRET_KEY"].encode()
+    key = hmac.new(secret, f"mail-to\x00{recipient.lower()}".encode(), hashlib.sha256)
+    return limiter.allow(MAIL_TO, key.hexdigest(), settings.mail_per_recipient_per_hour, 3600)

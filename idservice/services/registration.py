@@ -2,7 +2,11 @@
 
 None of these tells a stranger whether an email address has an account: registering an
 address already in use emails its owner instead, and a reset request for an unknown
-address does nothing, while the pages shown are the same either way.
+address does nothing, while the pages shown are the same either way. The work done is the
+same too, so the time taken tells nothing either: registering an address in use still
+hashes the password, and a reset request for an unknown address still makes and renders
+a link. A stranger can cause only a few emails an hour to one address
+(``ratelimit.allow_mail_to``); past that nothing is sent and the page is the same.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
+from flask import render_template
 from sqlalchemy.exc import IntegrityError
 
 from idservice import audit
@@ -18,14 +23,14 @@ from idservice.auth.sessions import end_all_sessions
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.residents import Resident
-from idservice.services import mail, tokens
+from idservice.services import mail, ratelimit, throttle, tokens
 from idservice.services.passwords import hash_password
 from idservice.services.residents import (
     create_resident,
     dao_get_resident_by_email,
     dao_get_resident_by_id,
 )
-from idservice.services.signin import clear_failures, resident_key
+from idservice.services.signin import resident_account
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +69,11 @@ def register(data: Registration) -> None:
 
     Returns nothing on purpose: the page shown must not depend on the outcome.
     """
+    may_mail = ratelimit.allow_mail_to(data.email)
     if dao_get_resident_by_email(data.email) is not None:
-        _tell_owner(data.email)
+        hash_password(data.password)  # the work creating an account does, then thrown away
+        if may_mail:
+            _tell_owner(data.email)
         return
     try:
         with db_session.begin_nested():
@@ -83,10 +91,12 @@ def register(data: Registration) -> None:
                 channel="web",
             )
     except IntegrityError:  # registered by someone else a moment ago
-        _tell_owner(data.email)
+        if may_mail:
+            _tell_owner(data.email)
         return
     log.info("resident %s registered", resident.id)
-    send_confirmation(resident)
+    if may_mail:
+        send_confirmation(resident)
 
 
 def _tell_owner(email: str) -> None:
@@ -137,24 +147,33 @@ def confirm_email(token: str) -> Confirmation:
 
 @transactional
 def request_password_reset(email: str) -> None:
-    """Email a reset link if the address belongs to an open account; otherwise nothing."""
+    """Email a reset link if the address belongs to an open account; otherwise nothing.
+
+    The link and the message are made, and a request recorded, either way, so both take
+    the same time; only the outbox row is left out for an address with no account.
+    """
+    may_mail = ratelimit.allow_mail_to(email)
     resident = dao_get_resident_by_email(email)
-    if resident is None or not resident.is_active or not resident.email:
-        return
+    found = resident is not None and resident.is_active and resident.email is not None
     token = tokens.make(
-        tokens.RESET_PASSWORD, {"r": resident.id, "f": tokens.fingerprint(resident.password_hash)}
+        tokens.RESET_PASSWORD,
+        {
+            "r": resident.id if resident else "",
+            "f": tokens.fingerprint(resident.password_hash if resident else None),
+        },
     )
-    mail.queue(
-        resident.email,
-        "reset_password",
-        link=mail.external_url("accounts.reset_password", token=token),
-    )
+    link = mail.external_url("accounts.reset_password", token=token)
+    if resident is not None and resident.email is not None and found and may_mail:
+        mail.queue(resident.email, "reset_password", link=link)
+    else:
+        render_template("accounts/email/reset_password.txt", link=link)  # as mail.queue does
     audit.record(
         "password.reset_requested",
-        resident_id=resident.id,
+        resident_id=resident.id if found and resident is not None else None,
         actor_type="resident",
         actor_id=None,
         channel="web",
+        details={"sent": found and may_mail},
     )
 
 
@@ -176,7 +195,7 @@ def reset_password(token: str, new_password: str) -> bool:
     """Set a new password from a reset link, ending every session; False if the link is bad.
 
     Following the link proves the resident controls the address, so it also confirms it
-    and clears a lockout.
+    and ends a pause of password sign-in (``throttle``).
     """
     resident = resident_for_reset(token)
     if resident is None:
@@ -187,7 +206,7 @@ def reset_password(token: str, new_password: str) -> bool:
         resident.email_verified_at = utcnow()
         fields.append("email_verified_at")
     end_all_sessions(resident.id)
-    clear_failures(resident_key(resident))
+    throttle.clear(resident_account(resident), throttle.source_of())
     audit.record(
         "password.reset",
         resident_id=resident.id,

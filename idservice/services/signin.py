@@ -1,39 +1,40 @@
-"""Sign-in with lockout, without telling who has an account.
+"""Sign-in with growing delays after failures, without telling who has an account.
 
-After ``lockout_attempts`` failures for an email address within ``lockout_window`` seconds,
-sign-in for that address is refused for ``lockout_duration`` seconds whatever the
-password. Failures are keyed by a keyed hash of the address, so unknown addresses lock in
-exactly the same way as real ones and the message never differs. Wrong one-time codes
-count as failures too, and failures are only cleared once the whole sign-in (password and
-code) succeeds, so knowing the password does not buy unlimited guesses at the code.
+Failures (a wrong password, an unknown address, a wrong one-time code) are counted by
+:mod:`idservice.services.throttle` for the account from this source, for the source, and
+for the account from anywhere. A source that keeps failing must wait longer and longer;
+the owner at another source signs in at once with the right password (then the code,
+when the account has an authenticator app). Past the per-account ceiling password sign-in
+for the address pauses until a reset link, a passkey or the Kent Card proves the owner.
+Unknown addresses are counted and answered exactly as real ones, and the password is
+checked against a dummy hash for them so the time taken is the same.
+
+Failures are only cleared once the whole sign-in (password and code) succeeds, so knowing
+the password does not buy unlimited guesses at the code.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
-from datetime import UTC, timedelta
 
-from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from idservice import audit
 from idservice.auth.levels import AMR_PASSKEY, AMR_PASSWORD, AMR_PASSWORD_OTP
 from idservice.auth.sessions import end_session, start_session, step_up_session
 from idservice.db import db_session, transactional
-from idservice.models.base import utcnow
 from idservice.models.residents import Resident, SignInFailure
-from idservice.services import totp
+from idservice.services import throttle, totp
 from idservice.services.passwords import hash_password, needs_rehash, verify_password
 from idservice.services.residents import dao_get_resident_by_email
 
 WRONG_DETAILS = (
     "Enter the email address and password for your Kent account. They do not match our records"
 )
-LOCKED = (
-    "You have tried to sign in too many times. "
-    "Wait 15 minutes and try again, or reset your password"
+LOCKED = "You have tried to sign in too many times. Wait a few minutes and try again"
+PAUSED = (
+    "Signing in with a password is paused for this email address after many failed "
+    "attempts. Reset your password to sign in, or use a passkey or your Kent Card"
 )
 WRONG_CODE = "The code is not correct or has already been used. Enter the code your app shows now"
 WRONG_PASSWORD = "Your password is not correct"  # noqa: S105 - a message, not a secret
@@ -48,44 +49,27 @@ class SignInOutcome:
 
     @property
     def locked(self) -> bool:
-        return self.message == LOCKED
+        """Refused without checking: the source must wait, or the account is paused."""
+        return self.message in (LOCKED, PAUSED)
 
 
-def account_key(email: str) -> str:
-    secret = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(secret, email.lower().encode(), hashlib.sha256).hexdigest()
+def resident_account(resident: Resident) -> str:
+    """The name a resident's failures are counted under: their email, or their id."""
+    return (resident.email or f"resident:{resident.id}").lower()
 
 
 def resident_key(resident: Resident) -> str:
-    """The lockout key of a resident: their email's, or their id's if they have none."""
-    return account_key(resident.email or f"resident:{resident.id}")
+    """The key of a resident's per-account ceiling (see :func:`clear_failures`)."""
+    return throttle.account_key(resident_account(resident))
 
 
-def is_locked(key: str) -> bool:
-    settings = current_app.config["KENTCARD"]
-    since = utcnow() - timedelta(seconds=settings.lockout_window)
-    count = db_session.scalar(
-        select(func.count())
-        .select_from(SignInFailure)
-        .where(SignInFailure.account_key == key, SignInFailure.created_at >= since)
-    )
-    if (count or 0) < settings.lockout_attempts:
-        return False
-    latest = db_session.scalar(
-        select(func.max(SignInFailure.created_at)).where(SignInFailure.account_key == key)
-    )
-    if latest is None:
-        return False
-    if latest.tzinfo is None:
-        latest = latest.replace(tzinfo=UTC)
-    return utcnow() - latest < timedelta(seconds=settings.lockout_duration)
-
-
-def record_failure(key: str) -> None:
-    db_session.add(SignInFailure(account_key=key))
+def refusal(verdict: throttle.Verdict) -> str:
+    """The message for an attempt the throttle refused; the same for every address."""
+    return PAUSED if verdict.paused else LOCKED
 
 
 def clear_failures(key: str) -> None:
+    """Forget the per-account failures under ``key`` (from :func:`resident_key`)."""
     db_session.execute(delete(SignInFailure).where(SignInFailure.account_key == key))
 
 
@@ -95,13 +79,14 @@ def check_password_sign_in(email: str, password: str, *, remote_addr: str) -> Si
     A correct password does not clear earlier failures: that happens in
     :func:`complete_sign_in`, after any second factor.
     """
-    key = account_key(email)
-    if is_locked(key):
-        return SignInOutcome(None, LOCKED)
+    account, source = email.lower(), throttle.source_of(remote_addr)
+    verdict = throttle.check(account, source)
+    if not verdict.allowed:
+        return SignInOutcome(None, refusal(verdict))
     resident = dao_get_resident_by_email(email)
     ok = verify_password(resident.password_hash if resident else None, password)
     if not ok or resident is None or not resident.is_active:
-        record_failure(key)
+        throttle.record_failure(account, source)
         if resident is not None:
             audit.record(
                 "sign_in.failed",
@@ -120,8 +105,11 @@ def check_password_sign_in(email: str, password: str, *, remote_addr: str) -> Si
 def complete_sign_in(
     resident: Resident, amr: list[str], method: str, **details: str | None
 ) -> None:
-    """Start the browser session and record the sign-in; the caller commits."""
-    clear_failures(resident_key(resident))
+    """Start the browser session and record the sign-in; the caller commits.
+
+    The owner is proven: the account's failures, and this source's for it, are forgotten.
+    """
+    throttle.clear(resident_account(resident), throttle.source_of())
     audit.record(
         "sign_in.succeeded",
         resident_id=resident.id,
@@ -142,13 +130,20 @@ def sign_in_with_password(email: str, password: str, *, remote_addr: str) -> Sig
     return outcome
 
 
-def _check_code(resident: Resident, code: str, action: str) -> str:
-    """Check a one-time code against the lockout; an error message, or "" when right."""
-    key = resident_key(resident)
-    if is_locked(key):
+def _check_code(resident: Resident, code: str, action: str, *, ceiling: bool = False) -> str:
+    """Check a one-time code against the throttle; an error message, or "" when right.
+
+    ``ceiling`` applies the per-account pause too (at sign-in; a step-up happens inside a
+    session the owner already opened, and only the delays apply).
+    """
+    account, source = resident_account(resident), throttle.source_of()
+    verdict = throttle.check(account, source)
+    if verdict.paused and ceiling:
+        return PAUSED
+    if verdict.wait_seconds:
         return LOCKED
     if not totp.verify_and_consume(resident, code):
-        record_failure(key)
+        throttle.record_failure(account, source)
         audit.record(
             action,
             resident_id=resident.id,
@@ -167,7 +162,7 @@ def sign_in_with_code(resident_id: str, code: str) -> SignInOutcome:
     resident = db_session.get(Resident, resident_id)
     if resident is None or not resident.is_active or resident.totp_enabled_at is None:
         return SignInOutcome(None, CODE_EXPIRED)
-    message = _check_code(resident, code, "sign_in.failed")
+    message = _check_code(resident, code, "sign_in.failed", ceiling=True)
     if message:
         return SignInOutcome(None, message)
     complete_sign_in(resident, AMR_PASSWORD_OTP, "password and authenticator app")
@@ -213,14 +208,15 @@ def _record_step_up(resident: Resident, method: str) -> None:
 def reauthenticate_with_password(resident: Resident, password: str) -> str:
     """ "Confirm it is you" with the password; an error message or "".
 
-    Wrong passwords count towards the same lockout as sign-in, so a browser left signed in
+    Wrong passwords count towards the same throttle as sign-in, so a browser left signed in
     gives no extra guesses.
     """
-    key = resident_key(resident)
-    if is_locked(key):
+    account, source = resident_account(resident), throttle.source_of()
+    verdict = throttle.check(account, source)
+    if verdict.wait_seconds:
         return LOCKED
     if not verify_password(resident.password_hash, password):
-        record_failure(key)
+        throttle.record_failure(account, source)
         audit.record(
             "reauth.failed",
             resident_id=resident.id,
@@ -230,7 +226,7 @@ def reauthenticate_with_password(resident: Resident, password: str) -> str:
             details={"method": "password"},
         )
         return WRONG_PASSWORD
-    clear_failures(key)
+    throttle.clear(account, source)
     step_up_session(AMR_PASSWORD)
     _record_step_up(resident, "password")
     return ""

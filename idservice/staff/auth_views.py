@@ -2,7 +2,8 @@
 
 Between the two steps only a short-lived "pending" note is kept in the cookie; the staff
 session starts when the code is accepted, so nothing in the console is reachable with a
-password alone.
+password alone. The note is single-use: once the sign-in completes, a copy of the cookie
+taken before then no longer reaches the code page (``auth.pending_is_current``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from idservice.services import totp
 from idservice.staff import auth, bp
 from idservice.staff.forms import StaffCodeForm, StaffSignInForm
 from idservice.web.accounts import EmptyForm
-from idservice.web.pages import form_page, over_limit
+from idservice.web.pages import client_address, form_page, over_limit
 
 PENDING_KEY = "staff_pending"
 #: Long enough to type a secret into an app at the first sign-in.
@@ -38,11 +39,13 @@ def sign_in() -> Any:
     if form.submitted and over_limit(SIGN_IN_LIMIT, form):
         status = 429
     elif form.validate():
-        outcome = auth.check_password(form.data["email"], form.data["password"])
+        outcome = auth.check_password(
+            form.data["email"], form.data["password"], remote_addr=client_address()
+        )
         if outcome.staff is not None:
             session[PENDING_KEY] = {
                 "staff_id": outcome.staff.id,
-                "at": int(time.time()),
+                "at": time.time(),
                 "setup": outcome.needs_setup,
                 "next": next_url,
             }
@@ -59,6 +62,7 @@ def _pending(setup: bool) -> dict[str, Any] | None:
         not isinstance(pending, dict)
         or time.time() - pending.get("at", 0) > PENDING_LIFETIME
         or bool(pending.get("setup")) != setup
+        or not auth.pending_is_current(str(pending.get("staff_id")), float(pending["at"]))
     ):
         return None
     return pending

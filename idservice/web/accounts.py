@@ -115,7 +115,7 @@ def sign_in_code() -> Any:
         outcome = signin.sign_in_with_code(str(pending["resident_id"]), form.data["code"])
         if outcome.resident is not None:
             return redirect(safe_next_url(pending.get("next")))
-        if outcome.message in (signin.LOCKED, signin.CODE_EXPIRED):
+        if outcome.locked or outcome.message == signin.CODE_EXPIRED:
             session.pop(PENDING_KEY, None)
         form.add_error("code", outcome.message)
         status = 429 if outcome.locked else 400

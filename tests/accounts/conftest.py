@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from idservice.db import db_session
-from idservice.models import Base, OutboundEmail, Resident
+from idservice.models import Base, OutboundEmail, Resident, SignInFailure
 from tests.factories import create_resident
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -51,6 +52,21 @@ def in_app(app: Flask) -> Iterator[None]:
             yield
         finally:
             db_session.remove()
+
+
+def client_at(app: Flask, address: str) -> FlaskClient:
+    """A browser whose requests come from ``address``."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def age_failures(app: Flask, seconds: float) -> None:
+    """Move every recorded sign-in failure ``seconds`` into the past."""
+    with in_app(app):
+        for row in db_session.scalars(select(SignInFailure)):
+            row.created_at = row.created_at - timedelta(seconds=seconds)
+        db_session.commit()
 
 
 @pytest.fixture

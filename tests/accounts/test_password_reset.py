@@ -74,7 +74,7 @@ def test_reset_link_for_one_purpose_cannot_confirm_an_email(
     assert client.get(f"/confirm-email/{token}").status_code == 400
 
 
-def test_reset_clears_a_lockout(
+def test_reset_ends_the_wait(
     client: FlaskClient, make_resident: Callable[..., Resident], outbox: Callable[..., Any]
 ) -> None:
     resident = make_resident()

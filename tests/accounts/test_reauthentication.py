@@ -363,12 +363,12 @@ def test_a_card_session_is_offered_the_card(
     assert 'name="password"' in page
 
 
-def test_wrong_passwords_on_confirm_count_towards_the_lockout(
+def test_wrong_passwords_on_confirm_count_towards_the_sign_in_throttle(
     app: Flask, client: FlaskClient, left_signed_in: tuple[Resident, ResidentSession]
 ) -> None:
     page = client.get(CONFIRM)
     token = csrf_from(page)
-    attempts = app.config["KENTCARD"].lockout_attempts
+    attempts = app.config["KENTCARD"].sign_in_free_attempts
     for _ in range(attempts):
         assert client.post(CONFIRM, data={"csrf_token": token, "password": "guess"}).status_code
     locked = client.post(CONFIRM, data={"csrf_token": token, "password": DEFAULT_PASSWORD})

@@ -1,5 +1,5 @@
 """Authenticator app: setup with a confirming code, the second sign-in page, replay
-protection, lockout counting, and step-up."""
+protection, wrong codes counted by the sign-in throttle, and step-up."""
 
 from __future__ import annotations
 
@@ -112,13 +112,11 @@ def test_the_same_code_cannot_be_used_twice(
     assert submit(other, "/sign-in/code", {"code": code_at(-1)}).status_code == 400
 
 
-def test_wrong_codes_count_towards_the_lockout(
-    client: FlaskClient, with_app_code: Resident
-) -> None:
+def test_wrong_codes_make_that_browser_wait(client: FlaskClient, with_app_code: Resident) -> None:
     submit(client, "/sign-in", {"email": with_app_code.email, "password": DEFAULT_PASSWORD})
     for _ in range(5):
         assert submit(client, "/sign-in/code", {"code": "123456"}).status_code == 400
-    # Locked: the right code is refused, and so is the right password.
+    # That browser must wait: the right code is refused, and so is the right password.
     locked = submit(client, "/sign-in/code", {"code": code_at()})
     assert locked.status_code == 429
     assert signin.LOCKED in text(locked)

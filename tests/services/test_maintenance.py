@@ -39,7 +39,8 @@ class World:
         self.resident_id = create_resident().id
         add = db_session.add
         self.failures = {
-            "stale": SignInFailure(account_key="a", created_at=now - 3 * DAY),
+            # The per-account ceiling counts failures for 30 days by default.
+            "stale": SignInFailure(account_key="a", created_at=now - 33 * DAY),
             "recent": SignInFailure(account_key="a", created_at=now - timedelta(minutes=5)),
         }
         self.codes = {name: self._code(now - age) for name, age in (

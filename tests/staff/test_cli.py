@@ -10,6 +10,7 @@ import pyotp
 import pytest
 from click.testing import CliRunner
 from flask import Flask
+from sqlalchemy import select
 
 from idservice.cli import main
 from idservice.config import Settings
@@ -114,3 +115,29 @@ def test_demo_adds_a_gateway_officer_who_can_sign_in_with_the_printed_secret(
     response = submit(client, "/staff/sign-in/code", {"code": pyotp.TOTP(match.group(1)).now()})
     assert response.status_code == 302
     assert "Gateway officer" in text(client.get("/staff/"))
+
+
+def test_resume_sign_in_forgets_the_failures_counted_against_an_account(
+    app: Flask, cli: CliRunner
+) -> None:
+    from idservice.models import SignInFailure
+    from idservice.services import throttle
+    from idservice.staff.auth import throttle_account
+
+    email = "gateway@kent.example"
+    cli.invoke(main, ["staff", "create", "--email", email, "--name", "G", "--role",
+                      "gateway-officer", "--json"])  # fmt: skip
+    with in_app(app):
+        for number in range(3):
+            throttle.record_failure(throttle_account(email), f"203.0.113.{number}")
+        db_session.commit()
+    result = cli.invoke(main, ["staff", "resume-sign-in", "--email", email.upper()])
+    assert result.exit_code == 0, result.output
+    assert "Sign-in resumed" in result.output
+    with in_app(app):
+        keys = set(db_session.scalars(select(SignInFailure.account_key)))
+        assert throttle.account_key(throttle_account(email)) not in keys
+        assert len(keys) == 6  # each address's own counts stay
+    unknown = cli.invoke(main, ["staff", "resume-sign-in", "--email", "nobody@kent.example"])
+    assert unknown.exit_code == 1
+    assert "no staff account" in unknown.output

@@ -1,13 +1,16 @@
-"""Staff sign-in: password then authenticator app (set up at the first sign-in), lockout,
-rate limits, the short idle timeout, and staff and resident sessions kept apart."""
+"""Staff sign-in: password then authenticator app (set up at the first sign-in), growing
+waits after failures, rate limits, the short idle timeout, and staff and resident sessions
+kept apart."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -15,7 +18,7 @@ from sqlalchemy import select
 from idservice.db import db_session
 from idservice.models import Resident, ResidentSession, StaffMember, StaffSession
 from idservice.models.base import utcnow
-from tests.accounts.conftest import in_app, submit, text
+from tests.accounts.conftest import age_failures, client_at, in_app, submit, text
 from tests.factories import STAFF_PASSWORD, sign_in_client, sign_in_staff
 
 SECRET = re.compile(r'id="totp-secret"><strong class="kc-code">([A-Z2-7 ]+)</strong>')
@@ -108,16 +111,103 @@ def test_a_code_cannot_be_used_twice_and_wrong_codes_count_towards_the_lockout(
     assert submit(second, "/staff/sign-in/code", {"code": code}).status_code == 400
 
 
-def test_lockout_after_five_failures_even_with_the_right_password(
+def test_after_five_failures_that_browser_must_wait_even_with_the_right_password(
     app: Flask, client: FlaskClient, make_staff: Callable[..., StaffMember]
 ) -> None:
     staff = make_staff()
     for _ in range(5):
         response = submit(client, "/staff/sign-in", {"email": staff.email, "password": "nope"})
         assert response.status_code == 400
-    locked = submit(client, "/staff/sign-in", {"email": staff.email, "password": STAFF_PASSWORD})
-    assert locked.status_code == 429
-    assert "too many times" in text(locked)
+    waiting = submit(client, "/staff/sign-in", {"email": staff.email, "password": STAFF_PASSWORD})
+    assert waiting.status_code == 429
+    assert "too many times" in text(waiting)
+    age_failures(app, 31)  # the first wait is 30 seconds
+    assert _password(client, staff.email) == "/staff/sign-in/code"
+
+
+def test_an_attacker_cannot_keep_a_member_of_staff_out(
+    app: Flask, make_staff: Callable[..., StaffMember]
+) -> None:
+    """Issue 10, finding 2 for staff: failures from one address used to lock the account."""
+    staff = make_staff()
+    attacker = client_at(app, "203.0.113.66")
+    statuses = [
+        submit(
+            attacker, "/staff/sign-in", {"email": staff.email.upper(), "password": "nope"}
+        ).status_code
+        for _ in range(8)
+    ]
+    assert statuses == [400] * 5 + [429] * 3
+    counter = client_at(app, "198.51.100.7")
+    assert _password(counter, staff.email) == "/staff/sign-in/code"
+    code = pyotp.TOTP(str(staff.totp_secret)).now()
+    assert submit(counter, "/staff/sign-in/code", {"code": code}).status_code == 302
+    assert counter.get("/staff/").status_code == 200
+
+
+def test_wrong_codes_slow_down_only_the_browser_that_sent_them(
+    app: Flask, make_staff: Callable[..., StaffMember]
+) -> None:
+    staff = make_staff()
+    attacker = client_at(app, "203.0.113.66")
+    _password(attacker, staff.email)
+    for _ in range(5):
+        assert submit(attacker, "/staff/sign-in/code", {"code": "000000"}).status_code == 400
+    refused = submit(attacker, "/staff/sign-in/code", {"code": "000000"})
+    assert refused.status_code == 429
+    counter = client_at(app, "198.51.100.7")
+    _password(counter, staff.email)
+    code = pyotp.TOTP(str(staff.totp_secret)).now()
+    assert submit(counter, "/staff/sign-in/code", {"code": code}).status_code == 302
+
+
+def test_at_the_ceiling_staff_sign_in_pauses_until_an_administrator_resumes_it(
+    app: Flask,
+    make_staff: Callable[..., StaffMember],
+    monkeypatch: pytest.MonkeyPatch,
+    audit_rows: Callable[..., Any],
+) -> None:
+    from idservice.staff import auth
+
+    monkeypatch.setattr(app.config["KENTCARD"], "sign_in_account_ceiling", 6, raising=False)
+    staff = make_staff()
+    counter = client_at(app, "198.51.100.7")
+    for email in (staff.email, "nobody@kent.example"):  # the same for an unknown address
+        for number in range(6):
+            attacker = client_at(app, f"203.0.113.{number + 1}")
+            response = submit(attacker, "/staff/sign-in", {"email": email, "password": "nope"})
+            assert response.status_code == 400
+        paused = submit(counter, "/staff/sign-in", {"email": email, "password": STAFF_PASSWORD})
+        assert paused.status_code == 429
+        assert auth.PAUSED in text(paused)
+    with in_app(app):
+        assert auth.resume_sign_in(staff.email) is not None
+        assert auth.resume_sign_in("nobody@kent.example") is None
+    assert _password(counter, staff.email) == "/staff/sign-in/code"
+    [resumed] = audit_rows("staff.sign_in_resumed")
+    assert resumed.details == {"staff_id": staff.id}
+
+
+def test_the_half_signed_in_cookie_is_single_use(
+    app: Flask, make_staff: Callable[..., StaffMember]
+) -> None:
+    """Issue 10: the cookie from between the password and the code kept reaching the code
+    page for 10 minutes after the sign-in had finished."""
+    staff = make_staff()
+    browser = app.test_client()
+    _password(browser, staff.email)
+    half_signed_in = browser.get_cookie("kentcard")
+    assert half_signed_in is not None
+    code = pyotp.TOTP(str(staff.totp_secret)).now()
+    assert submit(browser, "/staff/sign-in/code", {"code": code}).status_code == 302
+    copy = app.test_client()
+    copy.set_cookie("kentcard", half_signed_in.value)
+    page = copy.get("/staff/sign-in/code")
+    assert page.status_code == 302
+    assert page.headers["Location"] == "/staff/sign-in"
+    # A fresh password step still works.
+    assert _password(copy, staff.email) == "/staff/sign-in/code"
+    assert copy.get("/staff/sign-in/code").status_code == 200
 
 
 def test_staff_lockout_keys_are_separate_from_residents(

@@ -1,0 +1,109 @@
+"""Paths that take a password or an email address take as long whether or not the
+address has an account (issue 10, finding 3: registering an address in use took about
+6.5 ms, a new one about 141 ms, because only new passwords were hashed).
+
+Each test times requests for addresses with and without accounts, interleaved so that a
+busy machine slows both alike, and compares the medians with a generous bound: the old
+registration differed twenty-fold, noise on a shared machine rarely doubles a median.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from idservice.models import Resident
+from tests.accounts.conftest import client_at, csrf_from
+
+ROUNDS = 5
+BOUND = (0.5, 2.0)
+
+
+def _timed_post(client: FlaskClient, url: str, data: dict[str, Any]) -> float:
+    token = csrf_from(client.get(url))
+    started = time.perf_counter()
+    response = client.post(url, data={**data, "csrf_token": token})
+    elapsed = time.perf_counter() - started
+    assert response.status_code in (302, 400), response.status_code
+    return elapsed
+
+
+def _compare(
+    app: Flask,
+    url: str,
+    known: Callable[[int], dict[str, Any]],
+    unknown: Callable[[int], dict[str, Any]],
+    rounds: int = ROUNDS,
+) -> float:
+    """The ratio of the median times for known and unknown addresses."""
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    _timed_post(client_at(app, "192.0.2.250"), url, unknown(999))  # warm up
+    for number in range(rounds):
+        for kind, data in (("known", known(number)), ("unknown", unknown(number))):
+            # A fresh address each time: neither the rate limit nor the throttle applies.
+            client = client_at(app, f"10.{len(times[kind])}.{number}.{1 if kind == 'known' else 2}")
+            times[kind].append(_timed_post(client, url, data))
+    ratio = statistics.median(times["known"]) / statistics.median(times["unknown"])
+    assert BOUND[0] <= ratio <= BOUND[1], (
+        f"{url}: median {statistics.median(times['known']) * 1000:.1f} ms with an account, "
+        f"{statistics.median(times['unknown']) * 1000:.1f} ms without"
+    )
+    return ratio
+
+
+def _registration(email: str) -> dict[str, str]:
+    return {
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "date_of_birth-day": "10",
+        "date_of_birth-month": "12",
+        "date_of_birth-year": "1985",
+        "address_line_1": "1 High Street",
+        "town": "Maidstone",
+        "postcode": "ME14 1XX",
+        "email": email,
+        "password": "a long enough password",
+        "password_confirm": "a long enough password",
+    }
+
+
+def test_registering_an_address_in_use_takes_as_long_as_a_new_one(
+    app: Flask, make_resident: Callable[..., Resident]
+) -> None:
+    existing = [make_resident().email for _ in range(ROUNDS)]
+    _compare(
+        app,
+        "/register",
+        lambda n: _registration(existing[n]),
+        lambda n: _registration(f"new.resident.{n}@example.com"),
+    )
+
+
+def test_signing_in_takes_as_long_whether_or_not_the_address_has_an_account(
+    app: Flask, make_resident: Callable[..., Resident]
+) -> None:
+    existing = make_resident().email
+    _compare(
+        app,
+        "/sign-in",
+        lambda n: {"email": existing, "password": f"wrong password {n}"},
+        lambda n: {"email": f"nobody.{n}@example.com", "password": f"wrong password {n}"},
+    )
+
+
+def test_asking_for_a_reset_takes_as_long_whether_or_not_the_address_has_an_account(
+    app: Flask, make_resident: Callable[..., Resident]
+) -> None:
+    existing = [make_resident().email for _ in range(9)]
+    _compare(
+        app,
+        "/forgot-password",
+        lambda n: {"email": existing[n]},
+        lambda n: {"email": f"nobody.{n}@example.com"},
+        rounds=9,
+    )
