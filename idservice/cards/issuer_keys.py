@@ -23,6 +23,7 @@ import secrets
 from pathlib import Path
 
 from cardio.issuer import IssuerError, IssuerStore, KeyHook, KeyProtection
+from idservice.config import make_instance_folder, write_private_file
 
 DEV_PASSPHRASE_FILE = "issuer-passphrase.dev"  # noqa: S105 (a file name, not a secret)
 
@@ -61,10 +62,8 @@ def key_protection(instance: Path, *, create_development: bool = False) -> KeyPr
         return KeyProtection(first.encode(), source=f"KENTCARD_ISSUER_PASSPHRASE_FILE ({named})")
     development = instance / DEV_PASSPHRASE_FILE
     if not development.exists() and create_development:
-        instance.mkdir(parents=True, exist_ok=True)
-        fd = os.open(development, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
+        make_instance_folder(instance)
+        write_private_file(development, secrets.token_urlsafe(32) + "\n")
     if development.exists():
         first = development.read_text().splitlines()[0]
         return KeyProtection(first.encode(), source=f"{development} (development only)")
