@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 
-from idservice import db, sealed
+from idservice import db, logsafe, sealed
 from idservice.config import Settings, make_instance_folder
 
 __all__ = ["create_app"]
@@ -35,7 +34,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logsafe.configure_logging(app.logger)
     db.init_app(app, settings.database_url)
     sealed.init_app(app, settings.secret_key, settings.secret_key_fallbacks)
 

@@ -57,7 +57,8 @@ def create_private_sqlite_file(url: str) -> None:
 
 def make_engine(url: str) -> Engine:
     create_private_sqlite_file(url)
-    kwargs: dict[str, Any] = {"future": True}
+    # SQL parameters are residents' details: never in logs or exception messages.
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
