@@ -28,7 +28,7 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 def _stored(app: Flask, table: str) -> list[str]:
     with in_app(app):
         rows = db_session.execute(
-            text(f"SELECT totp_secret FROM {table} WHERE totp_secret IS NOT NULL")  # noqa: S608
+            text(f"SELECT totp_secret FROM {table} WHERE totp_secret IS NOT NULL")
         )
         return [str(r.totp_secret) for r in rows]
 
