@@ -405,7 +405,7 @@ class IssuerStore:
             raise IssuerError(f"an issuer already exists in {self.folder}")
         if self.protection.hook is None:
             self._writing_passphrase()  # before anything is written
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.folder.chmod(0o700)
         today = today or date.today()
         certificate_key = self._new_key(CERTIFICATE)

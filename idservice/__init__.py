@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 
-from idservice import db
-from idservice.config import Settings
+from idservice import db, logsafe, sealed
+from idservice.config import Settings, make_instance_folder
 
 __all__ = ["create_app"]
 
@@ -21,7 +20,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     tests pass ``settings``. The app never creates tables: run ``kentcard db upgrade``.
     """
     settings = settings or Settings.from_env(**overrides)
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    make_instance_folder(settings.instance_path)
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -35,8 +34,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logsafe.configure_logging(app.logger)
     db.init_app(app, settings.database_url)
+    sealed.init_app(app, settings.secret_key, settings.secret_key_fallbacks)
 
     from idservice.web import setup as web_setup
 

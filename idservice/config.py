@@ -37,12 +37,36 @@ def instance_path() -> Path:
     return Path(_env("KENTCARD_INSTANCE_PATH", str(PROJECT_ROOT / "instance")) or "instance")
 
 
+def make_instance_folder(instance: Path) -> None:
+    """Create the instance folder readable by this user only (0700).
+
+    It holds the embedded database and the keys; the mode is given at creation, so there
+    is no moment when a new folder is open to other users. An existing folder is left as
+    the operator made it.
+    """
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def write_private_file(path: Path, text: str) -> bool:
+    """Create ``path`` with mode 0600 from the start; False when it already exists.
+
+    ``O_EXCL`` also makes two processes starting at once agree on one file.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return True
+
+
 def _secret_key(instance: Path) -> str:
     """The key that signs cookies and email links.
 
     Taken from ``KENTCARD_SECRET_KEY``, or a file named by ``KENTCARD_SECRET_KEY_FILE``;
-    the embedded default keeps a random key in ``instance/secret_key`` so restarts do not
-    sign everybody out.
+    the embedded default keeps a random key in ``instance/secret_key`` (mode 0600) so
+    restarts do not sign everybody out.
     """
     value = _env("KENTCARD_SECRET_KEY")
     if value:
@@ -52,9 +76,8 @@ def _secret_key(instance: Path) -> str:
         return Path(path).read_text().strip()
     key_file = instance / "secret_key"
     if not key_file.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+        make_instance_folder(instance)
+        write_private_file(key_file, secrets.token_urlsafe(48))
     return key_file.read_text().strip()
 
 
@@ -66,6 +89,10 @@ class Settings:
     database_url: str
     issuer: str
     secret_key: str
+    # Earlier secret keys, kept so that secrets sealed under them (idservice/sealed.py)
+    # still open after SECRET_KEY changes; seal them again with ``kentcard maintenance
+    # reseal`` and then remove them.
+    secret_key_fallbacks: tuple[str, ...] = ()
     redis_url: str | None = None
     secure_cookies: bool = True
     smtp_host: str | None = None
@@ -138,6 +165,9 @@ class Settings:
             "database_url": database_url,
             "issuer": issuer,
             "secret_key": overrides.pop("secret_key", None) or _secret_key(instance),
+            "secret_key_fallbacks": tuple(
+                (_env("KENTCARD_SECRET_KEY_FALLBACKS", "") or "").replace(",", " ").split()
+            ),
             "redis_url": _env("KENTCARD_REDIS_URL"),
             "secure_cookies": _env_bool("KENTCARD_SECURE_COOKIES", issuer.startswith("https://")),
             "smtp_host": _env("KENTCARD_SMTP_HOST"),

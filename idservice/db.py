@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -32,9 +34,30 @@ session_factory = sessionmaker(expire_on_commit=False)
 db_session: scoped_session[Session] = scoped_session(session_factory)
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create an embedded SQLite database file with mode 0600 before SQLite opens it.
+
+    SQLite would create it with the process's umask (usually readable by everyone); an
+    empty file is a valid empty database, and SQLite gives its journal and WAL files the
+    database file's mode. Other databases, in-memory ones and existing files are left alone.
+    """
+    parsed = make_url(url)
+    name = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not name or name == ":memory:":
+        return
+    if name.startswith("file:") or parsed.query.get("mode") == "memory":
+        return
+    path = Path(name)
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str) -> Engine:
-    # hide_parameters: an error's text (a traceback, a log line) never repeats the values
-    # of the statement that failed, which are often a resident's personal data.
+    create_private_sqlite_file(url)
+    # SQL parameters are residents' details: never in logs or exception messages.
     kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

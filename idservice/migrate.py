@@ -17,8 +17,38 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def _with_keys(config: Config, secret_key: str | None, fallbacks: tuple[str, ...]) -> Config:
+    """Hand the app's secret key to migrations that seal or open secrets (0012)."""
+    if secret_key:
+        config.attributes["kentcard_secret_key"] = secret_key
+        config.attributes["kentcard_secret_key_fallbacks"] = fallbacks
+    return config
+
+
+def upgrade(
+    database_url: str,
+    revision: str = "head",
+    *,
+    secret_key: str | None = None,
+    secret_key_fallbacks: tuple[str, ...] = (),
+) -> None:
+    """Migrate to ``revision``; an embedded SQLite file is created private (0600)."""
+    from idservice.db import create_private_sqlite_file
+
+    create_private_sqlite_file(database_url)
+    config = _with_keys(alembic_config(database_url), secret_key, secret_key_fallbacks)
+    command.upgrade(config, revision)
+
+
+def downgrade(
+    database_url: str,
+    revision: str,
+    *,
+    secret_key: str | None = None,
+    secret_key_fallbacks: tuple[str, ...] = (),
+) -> None:
+    config = _with_keys(alembic_config(database_url), secret_key, secret_key_fallbacks)
+    command.downgrade(config, revision)
 
 
 def current_head() -> str:

@@ -13,16 +13,24 @@ Settings (environment), first match wins:
   ``kentcard issuer init`` writes when nothing above is set and the database is the
   embedded SQLite file, so ``make run`` and the tests need no interaction. A production
   issuer never has this file: set one of the above and delete it.
+
+The ledger's signing key (``<instance>/ledger-signing-key.pem``) is encrypted with the same
+passphrase (:func:`ledger_signing_key`).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import secrets
 from pathlib import Path
 
 from cardio.issuer import IssuerError, IssuerStore, KeyHook, KeyProtection
+from entitlements.ledger.signing import SigningKey, load_or_create_key
+from idservice.config import make_instance_folder, write_private_file
+
+log = logging.getLogger(__name__)
 
 DEV_PASSPHRASE_FILE = "issuer-passphrase.dev"  # noqa: S105 (a file name, not a secret)
 
@@ -61,10 +69,8 @@ def key_protection(instance: Path, *, create_development: bool = False) -> KeyPr
         return KeyProtection(first.encode(), source=f"KENTCARD_ISSUER_PASSPHRASE_FILE ({named})")
     development = instance / DEV_PASSPHRASE_FILE
     if not development.exists() and create_development:
-        instance.mkdir(parents=True, exist_ok=True)
-        fd = os.open(development, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
+        make_instance_folder(instance)
+        write_private_file(development, secrets.token_urlsafe(32) + "\n")
     if development.exists():
         first = development.read_text().splitlines()[0]
         return KeyProtection(first.encode(), source=f"{development} (development only)")
@@ -79,3 +85,22 @@ def issuer_store(instance: Path, *, create_development: bool = False) -> IssuerS
     """The issuer folder ``<instance>/issuer`` with its configured protection."""
     protection = key_protection(instance, create_development=create_development)
     return IssuerStore(instance / ISSUER_FOLDER, protection)
+
+
+def ledger_signing_key(instance: Path, database_url: str) -> SigningKey:
+    """The ledger's signing key, encrypted with the issuer key passphrase.
+
+    The same passphrase source as the issuer's keys (on the embedded default, the
+    development passphrase file is created if need be). A key found unencrypted is
+    rewritten encrypted the first time it is opened with a passphrase. With no passphrase
+    configured (a key-management hook alone, or nothing set on a production database) the
+    key is kept only by its file mode, and a warning says so.
+    """
+    embedded = database_url.startswith("sqlite")
+    protection = key_protection(instance, create_development=embedded)
+    if protection.passphrase is None:
+        log.warning(
+            "the ledger signing key is not encrypted: set KENTCARD_ISSUER_PASSPHRASE or "
+            "KENTCARD_ISSUER_PASSPHRASE_FILE"
+        )
+    return load_or_create_key(instance, protection.passphrase)

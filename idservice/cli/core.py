@@ -7,7 +7,7 @@ from flask import current_app
 
 from idservice import create_app, migrate
 from idservice.cli.app import with_app
-from idservice.config import Settings
+from idservice.config import Settings, make_instance_folder
 from idservice.db import db_session
 from idservice.services.demo_data import DEMO_RESIDENTS
 
@@ -31,8 +31,12 @@ def db_group() -> None:
 @db_group.command("upgrade", help="Migrate the database to the newest schema.")
 def db_upgrade() -> None:
     settings = Settings.from_env()
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.database_url)
+    make_instance_folder(settings.instance_path)
+    migrate.upgrade(
+        settings.database_url,
+        secret_key=settings.secret_key,
+        secret_key_fallbacks=settings.secret_key_fallbacks,
+    )
     click.echo(f"Database at revision {migrate.current_head()}.")
 
 

@@ -13,16 +13,22 @@ from pathlib import Path
 import click
 from sqlalchemy import Engine
 
+from cardio.issuer import IssuerError
 from entitlements.ledger import store
-from entitlements.ledger.signing import SigningKey, load_or_create_key, load_public_pem
+from entitlements.ledger.signing import LedgerKeyError, SigningKey, load_public_pem
 from entitlements.ledger.verify import verify
+from idservice.cards.issuer_keys import ledger_signing_key
 from idservice.config import Settings
 from idservice.db import make_engine
 
 
 def _engine_and_key() -> tuple[Engine, SigningKey]:
     settings = Settings.from_env()
-    return make_engine(settings.database_url), load_or_create_key(settings.instance_path)
+    try:
+        key = ledger_signing_key(settings.instance_path, settings.database_url)
+    except (IssuerError, LedgerKeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    return make_engine(settings.database_url), key
 
 
 @click.group("ledger", help="The tamper-evident entitlement ledger.")

@@ -48,3 +48,27 @@ def prune(grace_hours: int, dry_run: bool, as_json: bool) -> None:
         f"{report.authorization_codes} authorization code(s) and {report.card_sign_ins} "
         "card sign-in challenge(s)."
     )
+
+
+@maintenance_group.command(
+    "reseal",
+    help=(
+        "Seal authenticator app secrets again under the current SECRET_KEY (after a change, "
+        "with the old key in KENTCARD_SECRET_KEY_FALLBACKS); then the old key can go."
+    ),
+)
+@with_app
+def reseal() -> None:
+    from idservice.sealed import SealError
+    from idservice.services.sealed_secrets import reseal as run_reseal
+
+    try:
+        report = run_reseal()
+    except SealError as exc:
+        raise click.ClickException(
+            f"{exc}: list the key it was sealed with in KENTCARD_SECRET_KEY_FALLBACKS"
+        ) from None
+    click.echo(
+        f"Sealed {report.resealed} secret(s) again under the current key; "
+        f"{report.current} already were."
+    )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from idservice.models.base import Base, new_uuid, utcnow
 from idservice.models.evidence import LEVEL_SELF_DECLARED
 from idservice.models.types import UTCDateTime
+from idservice.sealed import SealedString
 
 RESIDENT_ACTIVE = "active"
 RESIDENT_CLOSED = "closed"
@@ -50,7 +51,8 @@ class Resident(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     alternative_formats: Mapped[list[str]] = mapped_column(JSON, default=list)
     text_relay: Mapped[bool] = mapped_column(Boolean, default=False)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Sealed at rest (idservice/sealed.py); the attribute holds the plain base32 secret.
+    totp_secret: Mapped[str | None] = mapped_column(SealedString(160, "residents.totp_secret"))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The last TOTP time-step used, so a code cannot be replayed within its window.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)

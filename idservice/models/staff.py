@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from idservice.models.base import Base, new_uuid, utcnow
 from idservice.models.types import UTCDateTime
+from idservice.sealed import SealedString
 
 
 class StaffMember(Base):
@@ -28,7 +29,8 @@ class StaffMember(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     # The second factor is required: a secret is stored at the first sign-in and only
     # counts once a code from it has been entered (totp_enabled_at set).
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Sealed at rest (idservice/sealed.py); the attribute holds the plain base32 secret.
+    totp_secret: Mapped[str | None] = mapped_column(SealedString(160, "staff_members.totp_secret"))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -27,8 +27,8 @@ from entitlements.facts import Address, FactName, FactSet, QualifyingAward, Veri
 from entitlements.gazetteer import built_in_gazetteer
 from entitlements.ledger import store
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
-from entitlements.ledger.signing import load_or_create_key
 from entitlements.results import Outcome
+from idservice.cards.issuer_keys import ledger_signing_key
 from idservice.config import Settings
 from idservice.db import db_session
 from idservice.models.residents import Resident
@@ -158,5 +158,6 @@ def grant_demo_entitlements() -> None:
     with engine.connect() as conn:
         size, _ = store.read_head(conn, for_update=False)
     if store.latest_tree_head(engine, at_least=size) is None:
-        store.sign_tree_head(engine, load_or_create_key(settings.instance_path))
+        key = ledger_signing_key(settings.instance_path, settings.database_url)
+        store.sign_tree_head(engine, key)
     click.echo(f"Demo ledger: {len(events)} new grants, {size} events in all, tree head signed.")

@@ -135,7 +135,9 @@ def deliver_outbox(
             except (smtplib.SMTPException, OSError) as exc:
                 message.last_error = _describe(exc)
                 db_session.commit()
-                log.warning("email %s attempt %s failed: %s", message.id, message.attempts, exc)
+                log.warning(
+                    "email %s attempt %s failed: %s", message.id, message.attempts, _describe(exc)
+                )
                 if attempt + 1 < retries and message.attempts < MAX_ATTEMPTS:
                     sleep(backoff * (2**attempt))
                     continue

@@ -1,8 +1,10 @@
 """Authenticator app codes (TOTP, RFC 6238) as an optional second factor.
 
-A secret is stored when setup starts and only counts once the resident proves their app
-works by entering a code. Each accepted code's time-step is remembered, so the same code
-(or an older one) cannot be replayed within its window.
+While setup is under way the new secret is kept only in the person's own session cookie,
+sealed (:func:`seal_pending`); it is stored on their record, sealed at rest
+(:mod:`idservice.sealed`), once they prove their app works by entering a code, so looking
+at the setup page changes nothing. Each accepted code's time-step is remembered, so the
+same code (or an older one) cannot be replayed within its window.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from idservice import audit
 from idservice.db import transactional
 from idservice.models.base import utcnow
 from idservice.models.residents import Resident
+from idservice.sealed import SealError, current_box
 from idservice.services import mail
 from idservice.services.passwords import verify_password
 from idservice.services.residents import dao_get_resident_by_id
@@ -45,11 +48,33 @@ def normalise_code(text: str) -> str:
     return compact
 
 
-def provisioning_uri(resident: Resident) -> str:
+def provisioning_uri(resident: Resident, secret: str) -> str:
     """The ``otpauth://`` URI an authenticator app can import."""
-    assert resident.totp_secret is not None
     label = resident.email or "Kent account"
-    return pyotp.TOTP(resident.totp_secret).provisioning_uri(name=label, issuer_name=ISSUER)
+    return pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=ISSUER)
+
+
+def new_secret() -> str:
+    return pyotp.random_base32()
+
+
+def _pending_purpose(owner_id: str) -> str:
+    return f"pending authenticator app for {owner_id}"
+
+
+def seal_pending(owner_id: str, secret: str) -> str:
+    """A secret being set up, sealed for the owner's session cookie (signed, not secret)."""
+    return current_box().seal(secret, _pending_purpose(owner_id))
+
+
+def open_pending(owner_id: str, sealed: object) -> str | None:
+    """The secret from :func:`seal_pending`, or None when it is missing or not theirs."""
+    if not isinstance(sealed, str):
+        return None
+    try:
+        return current_box().open(sealed, _pending_purpose(owner_id))
+    except SealError:
+        return None
 
 
 def grouped_secret(secret: str) -> str:
@@ -83,20 +108,21 @@ def verify_and_consume(holder: HasAuthenticator, code: str, now: float | None = 
     return True
 
 
-@transactional
-def begin_setup(resident_id: str) -> Resident:
-    """Give the resident a secret to put in their app (kept if they reload the page)."""
-    resident = dao_get_resident_by_id(resident_id)
-    if resident.totp_enabled_at is None and not resident.totp_secret:
-        resident.totp_secret = pyotp.random_base32()
-        resident.totp_last_step = None
-    return resident
+def start_using(holder: HasAuthenticator, secret: str, code: str) -> bool:
+    """Store ``secret`` as the holder's app if ``code`` is right for it; the caller commits."""
+    step = matching_step(secret, code)
+    if step is None:
+        return False
+    holder.totp_secret = secret
+    holder.totp_last_step = step
+    return True
 
 
 @transactional
-def confirm_setup(resident_id: str, code: str) -> bool:
+def confirm_setup(resident_id: str, secret: str, code: str) -> bool:
+    """Set the app up with the secret the resident was shown, once a code from it works."""
     resident = dao_get_resident_by_id(resident_id)
-    if resident.totp_enabled_at is not None or not verify_and_consume(resident, code):
+    if resident.totp_enabled_at is not None or not start_using(resident, secret, code):
         return False
     resident.totp_enabled_at = utcnow()
     audit.record(

@@ -139,24 +139,23 @@ def resume_sign_in(email: str) -> StaffMember | None:
     return staff
 
 
-@transactional
-def begin_authenticator_setup(staff_id: str) -> StaffMember:
-    """A secret for the app; kept across reloads until a code from it is accepted."""
-    staff = dao.dao_get_staff_by_id(staff_id)
-    if staff.totp_enabled_at is None and not staff.totp_secret:
-        staff.totp_secret = pyotp.random_base32()
-        staff.totp_last_step = None
-    return staff
+def staff_email(staff_id: str) -> str:
+    return dao.dao_get_staff_by_id(staff_id).email
 
 
-def provisioning_uri(staff: StaffMember) -> str:
-    assert staff.totp_secret is not None
-    return pyotp.TOTP(staff.totp_secret).provisioning_uri(name=staff.email, issuer_name=TOTP_ISSUER)
+def provisioning_uri(email: str, secret: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=TOTP_ISSUER)
 
 
 @transactional
-def complete_with_code(staff_id: str, code: str, *, setting_up: bool) -> StaffSignIn:
-    """Second step (or the first sign-in's app setup); starts the staff session."""
+def complete_with_code(
+    staff_id: str, code: str, *, setting_up: bool, secret: str | None = None
+) -> StaffSignIn:
+    """Second step (or the first sign-in's app setup); starts the staff session.
+
+    Setting up, ``secret`` is the one shown on the setup page (kept in the session until
+    now): it is stored only once ``code`` proves the app has it.
+    """
     staff = dao.dao_get_staff_by_id(staff_id)
     account, source = throttle_account(staff.email), throttle.source_of()
     if not staff.active:
@@ -166,7 +165,11 @@ def complete_with_code(staff_id: str, code: str, *, setting_up: bool) -> StaffSi
         return StaffSignIn(None, _refusal(verdict))
     if setting_up != (staff.totp_enabled_at is None):
         return StaffSignIn(None, WRONG_CODE)
-    if not totp.verify_and_consume(staff, code):
+    if setting_up:
+        accepted = secret is not None and totp.start_using(staff, secret, code)
+    else:
+        accepted = totp.verify_and_consume(staff, code)
+    if not accepted:
         throttle.record_failure(account, source)
         _audit("staff.sign_in_failed", staff, method="authenticator app")
         return StaffSignIn(None, WRONG_CODE)

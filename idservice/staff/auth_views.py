@@ -74,7 +74,9 @@ def _finish(pending: dict[str, Any], form: StaffCodeForm, setup: bool) -> tuple[
         return None, 429
     if not form.validate():
         return None, None
-    outcome = auth.complete_with_code(str(pending["staff_id"]), form.data["code"], setting_up=setup)
+    staff_id = str(pending["staff_id"])
+    secret = totp.open_pending(staff_id, pending.get("secret")) if setup else None
+    outcome = auth.complete_with_code(staff_id, form.data["code"], setting_up=setup, secret=secret)
     if outcome.staff is not None:
         return redirect(safe_next_url(pending.get("next"), default=url_for("staff.home"))), None
     if outcome.locked:
@@ -103,20 +105,25 @@ def set_up_authenticator() -> Any:
     pending = _pending(setup=True)
     if pending is None:
         return redirect(url_for("staff.sign_in"))
-    staff = auth.begin_authenticator_setup(str(pending["staff_id"]))
+    staff_id = str(pending["staff_id"])
+    # The secret is kept sealed in the pending note, not stored, until a code from it works.
+    secret = totp.open_pending(staff_id, pending.get("secret"))
+    if secret is None:
+        secret = totp.new_secret()
+        pending = {**pending, "secret": totp.seal_pending(staff_id, secret)}
+        session[PENDING_KEY] = pending
     form = StaffCodeForm(request.form if request.method == "POST" else None)
     status = None
     if form.submitted:
         done, status = _finish(pending, form, setup=True)
         if done is not None:
             return done
-    assert staff.totp_secret is not None
     return form_page(
         "staff/set_up_authenticator.html",
         form,
         status,
-        secret=totp.grouped_secret(staff.totp_secret),
-        uri=auth.provisioning_uri(staff),
+        secret=totp.grouped_secret(secret),
+        uri=auth.provisioning_uri(auth.staff_email(staff_id), secret),
     )
 
 

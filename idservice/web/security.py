@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, session, url_for
 
 from idservice.auth.levels import ACR_CARD_PIN, ACR_MFA, ACR_VALUES_SUPPORTED, satisfies
 from idservice.auth.reauth import recent_auth_json, recent_auth_required
@@ -23,6 +23,8 @@ from idservice.web.forms import Field, Form
 from idservice.web.pages import form_page, json_body, json_csrf_ok, json_error, over_limit
 
 EXPIRED_JSON = "This page has expired. Reload the page and try again"
+#: Session key of the authenticator app secret being set up (sealed).
+PENDING_TOTP = "totp_pending"
 
 
 class TurnOffForm(Form):
@@ -54,32 +56,42 @@ def security() -> str:
     )
 
 
+def _pending_totp_secret(resident_id: str) -> str:
+    """The secret being set up: kept sealed in the session (never stored until confirmed),
+    so a reload shows the same one and the app already set up still matches."""
+    secret = totp.open_pending(resident_id, session.get(PENDING_TOTP))
+    if secret is None:
+        secret = totp.new_secret()
+        session[PENDING_TOTP] = totp.seal_pending(resident_id, secret)
+    return secret
+
+
 @bp.route("/account/security/authenticator-app", methods=["GET", "POST"])
 @recent_auth_required
 def totp_setup() -> Any:
     resident = _resident()
     if resident.totp_enabled_at is not None:
         return redirect(url_for("accounts.security"))
-    resident = totp.begin_setup(resident.id)
+    secret = _pending_totp_secret(resident.id)
     form = CodeForm(request.form if request.method == "POST" else None)
     status = None
     if form.submitted and over_limit(ratelimit.ONE_TIME_CODE, form):
         status = 429
     elif form.validate():
-        if totp.confirm_setup(resident.id, form.data["code"]):
+        if totp.confirm_setup(resident.id, secret, form.data["code"]):
+            session.pop(PENDING_TOTP, None)
             flash(
                 "Your authenticator app is set up. You will need a code from it to sign in",
                 "success",
             )
             return redirect(url_for("accounts.security"))
         form.add_error("code", "The code is not correct. Enter the code your app shows now")
-    assert resident.totp_secret is not None
     return form_page(
         "accounts/totp_setup.html",
         form,
         status,
-        secret=totp.grouped_secret(resident.totp_secret),
-        uri=totp.provisioning_uri(resident),
+        secret=totp.grouped_secret(secret),
+        uri=totp.provisioning_uri(resident, secret),
     )
 
 

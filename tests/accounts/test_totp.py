@@ -3,6 +3,7 @@ protection, wrong codes counted by the sign-in throttle, and step-up."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy import text as text_sql
 
 from idservice.db import db_session
 from idservice.models import AuditRecord, Resident, ResidentSession
@@ -44,31 +46,76 @@ def _latest_session(app: Flask, resident_id: str) -> ResidentSession | None:
         return record
 
 
+def _row(app: Flask, resident_id: str) -> dict[str, Any]:
+    """The resident's row as stored (sealed columns as their stored text)."""
+    with in_app(app):
+        row = db_session.execute(
+            text_sql("SELECT * FROM residents WHERE id = :id"), {"id": resident_id}
+        ).one()
+        return dict(row._mapping)
+
+
+def _secret_on(html: str) -> str:
+    match = re.search(r"secret=([A-Z2-7]+)", html)
+    assert match, "the otpauth URI is not on the page"
+    return match.group(1)
+
+
 def test_setup_shows_the_secret_and_uri_and_needs_a_code(
     app: Flask, client: FlaskClient, make_resident: Callable[..., Resident], reload: Any
 ) -> None:
     resident = make_resident()
     sign_in_client(app, client, resident)
+    before = _row(app, resident.id)
     html = text(client.get("/account/security/authenticator-app"))
-    secret = reload(resident.id).totp_secret
-    assert secret and len(secret) >= 32
+    secret = _secret_on(html)
+    assert len(secret) >= 32
     assert " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)) in html
-    assert "otpauth://totp/Kent%20account:" in html and f"secret={secret}" in html
+    assert "otpauth://totp/Kent%20account:" in html
     assert "<svg" not in html and "<img" not in html
-    # Reloading keeps the same secret, so the app already set up still matches.
-    client.get("/account/security/authenticator-app")
-    assert reload(resident.id).totp_secret == secret
+    # Looking at the page changes nothing on the record; a reload shows the same secret,
+    # so the app already set up still matches.
+    assert _row(app, resident.id) == before
+    assert _secret_on(text(client.get("/account/security/authenticator-app"))) == secret
+    assert _row(app, resident.id) == before
 
     wrong = submit(client, "/account/security/authenticator-app", {"code": "000000"})
     assert wrong.status_code == 400
-    assert reload(resident.id).totp_enabled_at is None
+    assert _row(app, resident.id) == before
     right = submit(client, "/account/security/authenticator-app", {"code": code_at(0, secret)})
     assert right.status_code == 302
-    assert reload(resident.id).totp_enabled_at is not None
+    stored = reload(resident.id)
+    assert stored.totp_enabled_at is not None and stored.totp_secret == secret
+    assert secret not in str(_row(app, resident.id)["totp_secret"])  # sealed at rest
     with in_app(app):
         entry = db_session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc())).first()
         assert entry is not None and entry.action == "second_factor.added"
         assert SECRET not in str(entry.details) and secret not in str(entry.details)
+    # The code just used cannot be used again to sign in, and the next one works.
+    fresh = app.test_client()
+    response = submit(fresh, "/sign-in", {"email": resident.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302
+    assert submit(fresh, "/sign-in/code", {"code": code_at(0, secret)}).status_code == 400
+    assert submit(fresh, "/sign-in/code", {"code": code_at(1, secret)}).status_code == 302
+
+
+def test_a_pending_secret_from_another_session_is_not_accepted(
+    app: Flask, client: FlaskClient, make_resident: Callable[..., Resident], reload: Any
+) -> None:
+    """The sealed pending secret is bound to its resident: it cannot be carried to another."""
+    first, second = make_resident(), make_resident()
+    sign_in_client(app, client, first)
+    secret = _secret_on(text(client.get("/account/security/authenticator-app")))
+    with client.session_transaction() as cookie:
+        sealed = cookie["totp_pending"]
+    other = app.test_client()
+    sign_in_client(app, other, second)
+    with other.session_transaction() as cookie:
+        cookie["totp_pending"] = sealed
+    assert _secret_on(text(other.get("/account/security/authenticator-app"))) != secret
+    answer = submit(other, "/account/security/authenticator-app", {"code": code_at(0, secret)})
+    assert answer.status_code == 400
+    assert reload(second.id).totp_enabled_at is None
 
 
 def test_sign_in_asks_for_the_code_before_the_session_starts(

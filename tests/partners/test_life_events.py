@@ -10,10 +10,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from entitlements.ledger.signing import load_or_create_key
+from entitlements.ledger.signing import SigningKey
 from entitlements.ledger.store import sign_tree_head
 from entitlements.ledger.verify import verify
 from idservice.cards.decisions import decide
+from idservice.cards.issuer_keys import ledger_signing_key
 from idservice.db import db_session
 from idservice.models.cards import Card
 from idservice.models.oauth import OAuthToken
@@ -40,6 +41,11 @@ STAFF = life_events.Notifier(
     "staff", "staff-0001", channel="phone", staff_role="contact-centre-officer", reason="son rang"
 )
 DIED = date.today() - timedelta(days=3)
+
+
+def _ledger_key(app: Flask) -> SigningKey:
+    settings = app.config["KENTCARD"]
+    return ledger_signing_key(settings.instance_path, settings.database_url)
 
 
 def _card(app: Flask, resident_id: str, status: str = "active") -> str:
@@ -143,8 +149,8 @@ def test_death_ends_everything_and_tells_partners_in_one_transaction(
         assert (decision.allowed, decision.reason) == (False, "card cancelled")
     # Records kept, and the ledger still verifies.
     engine = app.extensions["kentcard_engine"]
-    sign_tree_head(engine, load_or_create_key(app.config["KENTCARD"].instance_path))
-    key = load_or_create_key(app.config["KENTCARD"].instance_path)
+    sign_tree_head(engine, _ledger_key(app))
+    key = _ledger_key(app)
     assert verify(engine, {key.key_id: key.public_key}).ok
 
 

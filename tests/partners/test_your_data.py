@@ -9,9 +9,10 @@ from datetime import date
 from flask import Flask
 from sqlalchemy import select
 
-from entitlements.ledger.signing import load_or_create_key
+from entitlements.ledger.signing import SigningKey
 from entitlements.ledger.store import sign_tree_head
 from entitlements.ledger.verify import verify
+from idservice.cards.issuer_keys import ledger_signing_key
 from idservice.db import db_session
 from idservice.models import AuditRecord, Card, Consent, IdentityEvidence, Resident
 from idservice.oauth.dao import dao_save_consent
@@ -19,6 +20,11 @@ from idservice.services.residents import dao_get_resident_by_email
 from tests.accounts.conftest import in_app, submit, text
 from tests.factories import DEFAULT_PASSWORD, create_staff, sign_in_client
 from tests.partners.conftest import PartnerInfo, grant, ledger_kinds, outbox_rows, states
+
+
+def _ledger_key(app: Flask) -> SigningKey:
+    settings = app.config["KENTCARD"]
+    return ledger_signing_key(settings.instance_path, settings.database_url)
 
 
 def _card(app: Flask, resident_id: str) -> None:
@@ -113,7 +119,7 @@ def test_erasure_removes_personal_data_and_the_ledger_still_verifies(
         dao_save_consent(resident.id, bus.client_id, "openid")
         db_session.commit()
     engine = app.extensions["kentcard_engine"]
-    key = load_or_create_key(app.config["KENTCARD"].instance_path)
+    key = _ledger_key(app)
     sign_tree_head(engine, key)
 
     browser = app.test_client()

@@ -52,7 +52,11 @@ def test_first_sign_in_sets_up_the_authenticator_app_before_anything_else(
     match = SECRET.search(text(page))
     assert match, "the secret key is not on the page"
     secret = match.group(1).replace(" ", "")
-    assert secret == _stored(app, staff.id).totp_secret
+    # Looking at the setup page stores nothing; a reload shows the same secret.
+    assert _stored(app, staff.id).totp_secret is None
+    again = SECRET.search(text(client.get("/staff/sign-in/set-up-authenticator-app")))
+    assert again and again.group(1).replace(" ", "") == secret
+    assert _stored(app, staff.id).totp_secret is None
 
     wrong = submit(client, "/staff/sign-in/set-up-authenticator-app", {"code": "000000"})
     assert wrong.status_code == 400
@@ -66,6 +70,7 @@ def test_first_sign_in_sets_up_the_authenticator_app_before_anything_else(
     assert done.headers["Location"] == "/staff/"
     assert client.get("/staff/").status_code == 200
     assert _stored(app, staff.id).totp_enabled_at is not None
+    assert _stored(app, staff.id).totp_secret == secret
     added = audit_rows("staff.second_factor_added")
     assert [(a.actor_type, a.actor_id, a.resident_id) for a in added] == [("staff", staff.id, None)]
     assert [a.actor_id for a in audit_rows("staff.signed_in")] == [staff.id]
