@@ -10,6 +10,7 @@ from flask import Flask
 
 from idservice import db
 from idservice.config import Settings
+from idservice.request_input import BoundedJSONProvider
 
 __all__ = ["create_app"]
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     settings = settings or Settings.from_env(**overrides)
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.json = BoundedJSONProvider(app)  # JSON bodies within limits (413/400 beyond)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         KENTCARD=settings,
@@ -32,7 +34,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        MAX_CONTENT_LENGTH=64 * 1024,
+        # Bodies are bounded (413 beyond); JSON more tightly (idservice/request_input.py).
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
         TEMPLATES_AUTO_RELOAD=False,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

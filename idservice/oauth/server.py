@@ -12,7 +12,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import current_app
 from flask import request as flask_request
 
-from idservice.oauth import dao, scopes
+from idservice.oauth import basic_credentials, dao, scopes
 from idservice.oauth.client_cache import ClientCache
 from idservice.oauth.endpoints import (
     EndSessionEndpoint,
@@ -96,6 +96,7 @@ def configure_server(server: S, app: Flask) -> S:
     """Grants, extensions and endpoints: one setup for the Flask views and the lean path."""
     server.init_app(app, query_client=_query_client, save_token=save_token)
     server.register_token_generator("default", generate_tokens)
+    server.register_client_auth_method(basic_credentials.METHOD, basic_credentials.authenticate)
     server.register_grant(
         AuthorizationCodeGrant,
         [PKCE(required=True), ClaimsParameter(), OpenIDCode(require_nonce=False)],

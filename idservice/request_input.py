@@ -1,0 +1,228 @@
+"""Request input decoded and bounded in one place.
+
+Whatever a client sends is decoded here before anything else reads it, so that odd input
+is refused with the error its API documents instead of reaching a 500 deep inside a
+library: the ``Authorization: Basic`` credentials of the OAuth endpoints (RFC 7617, the
+pair form-urlencoded as RFC 6749 section 2.3.1 asks), JSON bodies (a size and a nesting
+depth limit, for the Flask views, the partner API's webargs parser and the lean WSGI
+paths alike), the ``next`` address a page returns to after signing in (a same-site path
+that is also a safe ``Location`` header) and the CSRF token a form sends back.
+
+It imports nothing of the app: the views, the OAuth server and the lean paths call it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from flask import Request, current_app
+from flask.json.provider import DefaultJSONProvider
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import BadRequest
+
+#: Defaults of the settings ``json_max_depth`` and ``json_max_bytes`` (config.py).
+DEFAULT_JSON_MAX_DEPTH = 32
+DEFAULT_JSON_MAX_BYTES = 32 * 1024
+#: Longest ``next`` address kept: it travels in the session cookie and a header.
+MAX_NEXT_LENGTH = 2048
+
+#: C0 controls, DEL and C1 controls: never part of a header value or a path we accept.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: What may stay as it is in a ``Location`` path and query (RFC 3986 reserved and
+#: unreserved characters, and ``%`` so existing escapes are kept); the rest is escaped.
+_LOCATION_SAFE = "/?#[]@!$&'()*+,;=:%-._~"
+
+
+class InputRefused(BadRequest):
+    """Input this service does not decode: 400, the description says why.
+
+    A werkzeug ``BadRequest``, so every error handler that answers HTTP errors in its
+    API's shape (idservice/web/setup.py, the partner API's) answers this one too.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message)
+        self.message = message
+
+
+class MalformedCredentials(ValueError):
+    """An ``Authorization: Basic`` header that is not ``base64(utf-8 id:secret)``."""
+
+
+# -- Basic credentials -------------------------------------------------------------
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """The client id and secret of an ``Authorization: Basic`` header.
+
+    None when there is no such header (another scheme, or none);
+    :class:`MalformedCredentials` when it is Basic but not base64 of UTF-8
+    ``client_id:client_secret`` with a client id. WSGI hands headers over as Latin-1, so
+    bytes that are not ASCII arrive as characters the base64 alphabet does not have.
+    """
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(token.strip().encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise MalformedCredentials("The Basic credentials are not valid base64") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedCredentials("The Basic credentials are not UTF-8") from None
+    client_id, colon, secret = text.partition(":")
+    if not colon or not client_id:
+        raise MalformedCredentials("The Basic credentials must be client_id:client_secret")
+    client_id, secret = unquote(client_id), unquote(secret)
+    if _CONTROL.search(client_id) or _CONTROL.search(secret):
+        raise MalformedCredentials("The Basic credentials contain control characters")
+    return client_id, secret
+
+
+# -- JSON -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """How large and how deeply nested a JSON body may be."""
+
+    max_depth: int = DEFAULT_JSON_MAX_DEPTH
+    max_bytes: int = DEFAULT_JSON_MAX_BYTES
+
+    @classmethod
+    def of(cls, settings: Any) -> JsonLimits:
+        """The limits configured in ``settings`` (idservice.config.Settings)."""
+        return cls(
+            max_depth=getattr(settings, "json_max_depth", DEFAULT_JSON_MAX_DEPTH),
+            max_bytes=getattr(settings, "json_max_bytes", DEFAULT_JSON_MAX_BYTES),
+        )
+
+
+def current_limits() -> JsonLimits:
+    """The running app's limits (needs an app context)."""
+    return JsonLimits.of(current_app.config["KENTCARD"])
+
+
+def parse_json(body: bytes | str, limits: JsonLimits, **kwargs: Any) -> Any:
+    """``body`` as JSON within ``limits``.
+
+    :class:`InputRefused` when it is larger or nested deeper than allowed; ``ValueError``
+    (as ``json.loads`` raises it) when it is not JSON, so callers keep their own answer to
+    that. Python's parser recurses once per level and stops with ``RecursionError`` near
+    its recursion limit: that is refused as too deep here, never left to escape.
+    """
+    if len(body) > limits.max_bytes:
+        raise InputRefused(f"The JSON body must be {limits.max_bytes} bytes or fewer")
+    try:
+        value = json.loads(body, **kwargs)
+    except RecursionError:
+        value = None
+        deep = True
+    else:
+        deep = _opening_brackets(body) > limits.max_depth and _depth(value) > limits.max_depth
+    if deep:
+        raise InputRefused(f"The JSON must not be nested more than {limits.max_depth} levels")
+    return value
+
+
+def _opening_brackets(body: bytes | str) -> int:
+    """An upper bound of the nesting depth, counted without parsing."""
+    if isinstance(body, str):
+        return body.count("[") + body.count("{")
+    return body.count(b"[") + body.count(b"{")
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (0 for a scalar), without recursing."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """The app's JSON provider (``app.json``) with the limits applied to what it parses.
+
+    Flask's ``Request.get_json`` parses with ``app.json.loads``: ``silent=True`` still turns
+    text that is not JSON into None, while a body over the limits raises
+    :class:`InputRefused`.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return parse_json(s, JsonLimits.of(self._app.config["KENTCARD"]), **kwargs)
+
+
+class BoundedFlaskParser(FlaskParser):
+    """webargs' Flask parser (the partner API's, through flask-smorest) with the same
+    limits: webargs parses the body itself rather than through ``get_json``."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            return webargs_core.missing
+        body = req.get_data(cache=True)
+        if not body:
+            return webargs_core.missing
+        # Not JSON: json.loads raises JSONDecodeError or UnicodeDecodeError, which webargs
+        # answers as its own 400.
+        return parse_json(body, current_limits())
+
+
+# -- Where to go next --------------------------------------------------------------
+
+
+def safe_next_url(target: str | None, default: str = "/account") -> str:
+    """``target`` when it is a path on this site that is safe to redirect to, else
+    ``default``: never an open redirect, never a broken or injected ``Location`` header.
+
+    Refused: anything with a scheme or host, scheme-relative ``//`` and ``/\\`` (browsers
+    read a backslash as a slash), control characters (CR and LF would split the header),
+    and addresses longer than :data:`MAX_NEXT_LENGTH`. Characters outside ASCII are
+    percent-encoded, so the header is always ASCII.
+    """
+    if not target or not isinstance(target, str) or len(target) > MAX_NEXT_LENGTH:
+        return default
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    if _CONTROL.search(target):
+        return default
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. an unbalanced "[" where a host would be
+        return default
+    if parts.scheme or parts.netloc:
+        return default
+    return quote(target, safe=_LOCATION_SAFE)
+
+
+# -- CSRF tokens ------------------------------------------------------------------
+
+
+def same_token(expected: str, submitted: object) -> bool:
+    """Constant-time comparison of a token we issued with what a client sent back.
+
+    ``hmac.compare_digest`` refuses ``str`` with characters outside ASCII (a TypeError),
+    so both are compared as UTF-8 bytes; anything but a string is simply wrong.
+    """
+    if not isinstance(submitted, str):
+        return False
+    return hmac.compare_digest(expected.encode(), submitted.encode("utf-8", "surrogatepass"))
