@@ -1,0 +1,429 @@
+"""Request input that used to reach a 500 (idservice/request_input.py).
+
+Each finding is sent through the app as deployed (the lean WSGI paths in front) and, where
+a lean path answers that request, straight to the Flask view too: the answer is the API's
+documented error, never a 500. The module's decoders are tested from tables below.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from idservice.cards.lean import LeanTapEndpoint
+from idservice.oauth.lean import LeanTokenEndpoint
+from idservice.partner_api.lean import LeanCheckEndpoint
+from idservice.request_input import (
+    InputRefused,
+    JsonLimits,
+    MalformedCredentials,
+    basic_credentials,
+    parse_json,
+    safe_next_url,
+    same_token,
+)
+from tests import lean_paths
+from tests.accounts.conftest import csrf_from, in_app
+from tests.factories import DEFAULT_PASSWORD, create_resident
+from tests.oauth.conftest import RP, make_rp
+from tests.partner_api.conftest import LIBRARY, make_partner, service_token
+
+#: JSON nested 1,000 deep in 2 KB, as the attack run sent it.
+DEEP = b"[" * 1000 + b"]" * 1000
+
+# -- Basic credentials at the OAuth endpoints ----------------------------------------
+
+MALFORMED_BASIC = {
+    "not UTF-8": "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(),
+    "not base64": "Basic !!!not-base64",
+    "Latin-1 characters": "Basic \xe9\xe9\xe9\xe9",
+    "no colon": "Basic " + base64.b64encode(b"client-without-secret").decode(),
+    "empty client id": "Basic " + base64.b64encode(b":secret").decode(),
+    "nothing after Basic": "Basic ",
+}
+
+
+@pytest.fixture
+def service(app: Flask) -> RP:
+    return make_rp(
+        app, name="Gate 9", redirect_uris=[], grant_types=["client_credentials"], scope="taps:write"
+    )
+
+
+def assert_invalid_client(response: TestResponse) -> None:
+    assert response.status_code == 401, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["error"] == "invalid_client"
+    assert body["error_description"].startswith("The Basic credentials")
+    assert response.headers["WWW-Authenticate"].startswith('Basic error="invalid_client"')
+
+
+@pytest.mark.parametrize("header", MALFORMED_BASIC.values(), ids=MALFORMED_BASIC.keys())
+@pytest.mark.parametrize("lean", [True, False], ids=["lean path", "flask view"])
+def test_malformed_basic_credentials_at_the_token_endpoint_are_invalid_client(
+    app: Flask, client: FlaskClient, service: RP, header: str, lean: bool
+) -> None:
+    """client_credentials is answered by the lean path; without it, by the Flask view."""
+    path: AbstractContextManager[Any] = (
+        lean_paths.flask_must_not_see(app, LeanTokenEndpoint)
+        if lean
+        else lean_paths.without(app, LeanTokenEndpoint)
+    )
+    with path as seen:
+        response = client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": header},
+        )
+    assert_invalid_client(response)
+    if lean:
+        assert seen == []
+
+
+@pytest.mark.parametrize("header", MALFORMED_BASIC.values(), ids=MALFORMED_BASIC.keys())
+@pytest.mark.parametrize("endpoint", ["/oauth/introspect", "/oauth/revoke"])
+def test_malformed_basic_credentials_at_introspection_and_revocation_are_invalid_client(
+    client: FlaskClient, service: RP, header: str, endpoint: str
+) -> None:
+    response = client.post(endpoint, data={"token": "x"}, headers={"Authorization": header})
+    assert_invalid_client(response)
+
+
+def test_a_code_exchange_with_malformed_basic_credentials_is_invalid_client(
+    client: FlaskClient, service: RP
+) -> None:
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "authorization_code", "code": "x", "redirect_uri": "https://x/"},
+        headers={"Authorization": MALFORMED_BASIC["not UTF-8"]},
+    )
+    assert_invalid_client(response)
+
+
+def test_good_basic_credentials_still_work(client: FlaskClient, service: RP) -> None:
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "taps:write"},
+        headers=service.basic,
+    )
+    assert response.status_code == 200, response.get_json()
+    token = response.get_json()["access_token"]
+    introspected = client.post("/oauth/introspect", data={"token": token}, headers=service.basic)
+    assert introspected.get_json()["active"] is True
+
+
+# -- JSON nested deep or too large -------------------------------------------------
+
+
+@pytest.fixture
+def partner_headers(app: Flask, client: FlaskClient) -> dict[str, str]:
+    partner = make_partner(app, "Kent Libraries", LIBRARY, "libraries.example")
+    return service_token(client, partner.rp, LIBRARY)
+
+
+@pytest.fixture
+def reader_headers(app: Flask, client: FlaskClient) -> dict[str, str]:
+    reader = make_rp(
+        app, name="Gate 3", redirect_uris=[], grant_types=["client_credentials"], scope="taps:write"
+    )
+    return service_token(client, reader, "taps:write")
+
+
+TOO_LARGE = json.dumps({"card_number": "1" * 40_000}).encode()
+NESTED_IN_A_FIELD = b'{"card_number": ' + DEEP + b"}"
+
+
+def api_post(client: FlaskClient, path: str, body: bytes, headers: dict[str, str]) -> Any:
+    return client.post(path, data=body, headers={**headers, "Content-Type": "application/json"})
+
+
+def assert_api_400(response: TestResponse, words: str) -> None:
+    assert response.status_code == 400, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["error"] == "invalid_request"
+    assert words in body["message"]
+
+
+LEAN_OR_VIEW = pytest.mark.parametrize("lean", [True, False], ids=["lean path", "flask view"])
+
+
+def lean_or_view(app: Flask, kind: type[Any], lean: bool) -> AbstractContextManager[Any]:
+    return nullcontext() if lean else lean_paths.without(app, kind)
+
+
+@LEAN_OR_VIEW
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [(DEEP, "nested"), (NESTED_IN_A_FIELD, "nested"), (TOO_LARGE, "bytes or fewer")],
+    ids=["deep", "deep in a field", "too large"],
+)
+def test_partner_checks_refuse_deep_or_large_json_with_the_api_error(
+    app: Flask,
+    client: FlaskClient,
+    partner_headers: dict[str, str],
+    body: bytes,
+    words: str,
+    lean: bool,
+) -> None:
+    with lean_or_view(app, LeanCheckEndpoint, lean):
+        response = api_post(client, "/api/v1/checks/library/by-card-number", body, partner_headers)
+    assert_api_400(response, words)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@LEAN_OR_VIEW
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [(DEEP, "nested"), (b'{"mode": ' + DEEP + b"}", "nested"), (TOO_LARGE, "bytes or fewer")],
+    ids=["deep", "deep in a field", "too large"],
+)
+def test_taps_refuse_deep_or_large_json_with_the_api_error(
+    app: Flask,
+    client: FlaskClient,
+    reader_headers: dict[str, str],
+    body: bytes,
+    words: str,
+    lean: bool,
+) -> None:
+    with lean_or_view(app, LeanTapEndpoint, lean):
+        response = api_post(client, "/api/v1/taps", body, reader_headers)
+    assert_api_400(response, words)
+
+
+def test_partner_checks_still_authenticate_before_reading_the_body(client: FlaskClient) -> None:
+    """No token: 401, whatever the body (the API says nothing else to strangers)."""
+    response = api_post(client, "/api/v1/checks/library/by-card-number", DEEP, {})
+    assert response.status_code == 401
+
+
+def test_a_deep_json_body_at_the_passkey_sign_in_is_a_400_in_its_json_shape(
+    client: FlaskClient,
+) -> None:
+    token = csrf_from(client.get("/sign-in"))
+    response = client.post(
+        "/sign-in/passkey/verify",
+        data=DEEP,
+        headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "nested" in response.get_json()["error"]
+
+
+def test_a_body_over_the_request_limit_is_413(
+    client: FlaskClient, partner_headers: dict[str, str]
+) -> None:
+    body = json.dumps({"card_number": "1" * 70_000}).encode()
+    response = api_post(client, "/api/v1/checks/library/by-card-number", body, partner_headers)
+    assert response.status_code == 413
+    assert set(response.get_json()) == {"error", "message"}
+
+
+def test_a_bearer_token_with_a_deep_header_is_an_invalid_token(client: FlaskClient) -> None:
+    header = base64.urlsafe_b64encode(b"[" * 1400 + b"]" * 1400).rstrip(b"=").decode()
+    token = f"{header}.e30.c2ln"
+    for path in ("/api/v1/me/entitlements", "/oauth/userinfo"):
+        response = client.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, (path, response.status_code)
+
+
+def test_a_deep_claims_parameter_is_an_invalid_request(app: Flask, client: FlaskClient) -> None:
+    rp = make_rp(app)
+    with in_app(app):
+        resident = create_resident()
+    from tests.factories import sign_in_client
+
+    sign_in_client(app, client, resident)
+    response = client.get(
+        "/oauth/authorize",
+        query_string={
+            "response_type": "code",
+            "client_id": rp.client_id,
+            "redirect_uri": rp.redirect_uri,
+            "scope": "openid",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+            "claims": DEEP.decode(),
+        },
+    )
+    assert response.status_code == 302
+    assert "error=invalid_request" in response.location
+
+
+# -- next after signing in ----------------------------------------------------------
+
+
+@pytest.fixture
+def email(app: Flask) -> Iterator[str]:
+    with in_app(app):
+        yield create_resident().email
+
+
+@pytest.mark.parametrize(
+    "next_value",
+    [
+        "/account%0d%0aSet-Cookie:%20stolen=1",
+        "/account%0aLocation:%20https://evil.example",
+        "/account%00",
+        "//evil.example",
+        "/%5Cevil.example",
+        "https://evil.example/",
+        "//[evil",
+    ],
+)
+def test_next_after_a_correct_password_is_never_an_injected_header(
+    client: FlaskClient, email: str, next_value: str
+) -> None:
+    token = csrf_from(client.get("/sign-in"))
+    response = client.post(
+        f"/sign-in?next={next_value}",
+        data={"email": email, "password": DEFAULT_PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 302, response.status_code
+    assert response.headers["Location"] == "/account"
+    assert "stolen" not in response.headers.get("Set-Cookie", "")
+
+
+def test_next_outside_ascii_is_percent_encoded(client: FlaskClient, email: str) -> None:
+    token = csrf_from(client.get("/sign-in"))
+    response = client.post(
+        "/sign-in?next=/account/services?q%3DZo%C3%AB",
+        data={"email": email, "password": DEFAULT_PASSWORD, "csrf_token": token},
+    )
+    assert response.headers["Location"] == "/account/services?q=Zo%C3%AB"
+
+
+def test_a_csrf_token_outside_ascii_is_wrong_not_an_error(client: FlaskClient) -> None:
+    client.get("/sign-in")
+    response = client.post(
+        "/sign-in", data={"email": "a@example.com", "password": "x", "csrf_token": "\u00e9t\u00e9"}
+    )
+    assert response.status_code == 400
+    assert b"This page has expired" in response.data
+
+
+# -- The decoders, from tables -----------------------------------------------------
+
+
+def b64(raw: bytes) -> str:
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("Bearer abc", None),
+        (b64(b"client:secret"), ("client", "secret")),
+        ("basic " + base64.b64encode(b"client:secret").decode(), ("client", "secret")),
+        (b64(b"client:se:cret"), ("client", "se:cret")),
+        (b64(b"client%3Aa:s%20t"), ("client:a", "s t")),  # form-urlencoded, RFC 6749 2.3.1
+        (b64("cl\u00efent:s\u00e9cret".encode()), ("cl\u00efent", "s\u00e9cret")),
+        (b64(b"client:"), ("client", "")),
+    ],
+)
+def test_basic_credentials(header: str | None, expected: tuple[str, str] | None) -> None:
+    assert basic_credentials(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        *MALFORMED_BASIC.values(),
+        b64(b"client%0a:secret"),  # a control character once unquoted
+        b64(b"client:secret") + "!",
+    ],
+)
+def test_malformed_basic_credentials(header: str) -> None:
+    with pytest.raises(MalformedCredentials):
+        basic_credentials(header)
+
+
+LIMITS = JsonLimits(max_depth=3, max_bytes=100)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"a": [1, {"b": 2}]}', {"a": [1, {"b": 2}]}),
+        (b"[[[]]]", [[[]]]),
+        (b'"[[[[[[[["', "[[[[[[[["),  # brackets inside a string are not nesting
+        (b'[{"a": "{{{{"}, [1], [2], [3]]', [{"a": "{{{{"}, [1], [2], [3]]),  # wide, not deep
+        ("\u00e9".encode(), None),
+    ],
+)
+def test_parse_json_within_limits(body: bytes, expected: Any) -> None:
+    if expected is None:
+        with pytest.raises(ValueError):
+            parse_json(body, LIMITS)
+    else:
+        assert parse_json(body, LIMITS) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"[[[[]]]]", "nested more than 3 levels"),
+        (b'{"a": {"b": {"c": {}}}}', "nested more than 3 levels"),
+        (DEEP[:50] + DEEP[-50:], "nested"),
+        (b"[" * 100_000, "bytes or fewer"),
+        (b" " * 101, "bytes or fewer"),
+    ],
+)
+def test_parse_json_refuses(body: bytes, words: str) -> None:
+    with pytest.raises(InputRefused, match=words) as refused:
+        parse_json(body, LIMITS)
+    assert refused.value.code == 400
+
+
+def test_parse_json_refuses_nesting_deeper_than_python_can_parse() -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(InputRefused, match="nested"):
+        parse_json(body, JsonLimits(max_depth=32, max_bytes=len(body)))
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/account/security", "/account/security"),
+        ("/oauth/authorize?client_id=a&redirect_uri=https%3A%2F%2Fx", None),
+        ("/staff/search?q=Zo\u00eb", "/staff/search?q=Zo%C3%AB"),
+        ("/a b", "/a%20b"),
+        (None, "/account"),
+        ("", "/account"),
+        ("account", "/account"),
+        ("//evil.example", "/account"),
+        ("/\\evil.example", "/account"),
+        ("https://evil.example", "/account"),
+        ("javascript:alert(1)", "/account"),
+        ("/account\r\nSet-Cookie: x=1", "/account"),
+        ("/account\n", "/account"),
+        ("/account\x00", "/account"),
+        ("/account\x7f", "/account"),
+        ("/account\x85", "/account"),
+        ("//[", "/account"),
+        ("/" + "a" * 3000, "/account"),
+    ],
+)
+def test_safe_next_url(target: str | None, expected: str | None) -> None:
+    assert safe_next_url(target) == (target if expected is None else expected)
+
+
+def test_safe_next_url_keeps_its_default() -> None:
+    assert safe_next_url("//evil", default="/staff/") == "/staff/"
+
+
+@pytest.mark.parametrize(
+    ("submitted", "expected"),
+    [("abc", True), ("abd", False), ("\u00e9", False), (None, False), ("\ud800", False)],
+)
+def test_same_token(submitted: Any, expected: bool) -> None:
+    assert same_token("abc", submitted) is expected
