@@ -10,7 +10,7 @@ from flask import Flask
 
 from idservice import db
 from idservice.config import Settings
-from idservice.request_input import BoundedJSONProvider
+from idservice.request_input import BoundedJSONProvider, DecodableInput
 
 __all__ = ["create_app"]
 
@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from idservice.web import setup as web_setup
 
     web_setup.init_app(app)
+    # In front of the app and its lean paths: input Werkzeug could not decode is made so.
+    app.wsgi_app = DecodableInput(app.wsgi_app)  # type: ignore[method-assign]
     if settings.proxy_hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -5,8 +5,10 @@ is refused with the error its API documents instead of reaching a 500 deep insid
 library: the ``Authorization: Basic`` credentials of the OAuth endpoints (RFC 7617, the
 pair form-urlencoded as RFC 6749 section 2.3.1 asks), JSON bodies (a size and a nesting
 depth limit, for the Flask views, the partner API's webargs parser and the lean WSGI
-paths alike), the ``next`` address a page returns to after signing in (a same-site path
-that is also a safe ``Location`` header) and the CSRF token a form sends back.
+paths alike), the OAuth parameters Authlib repeats in its error descriptions, the query
+string (made decodable in front of everything), the ``next``
+address a page returns to after signing in (a same-site path that is also a safe
+``Location`` header) and the CSRF token a form sends back.
 
 It imports nothing of the app: the views, the OAuth server and the lean paths call it.
 """
@@ -20,12 +22,13 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, quote_from_bytes, unquote, urlsplit
 
 from flask import Request, current_app
 from flask.json.provider import DefaultJSONProvider
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
 #: Defaults of the settings ``json_max_depth`` and ``json_max_bytes`` (config.py).
@@ -55,6 +58,39 @@ class InputRefused(BadRequest):
 
 class MalformedCredentials(ValueError):
     """An ``Authorization: Basic`` header that is not ``base64(utf-8 id:secret)``."""
+
+
+# -- The WSGI environ ---------------------------------------------------------------
+
+#: Printable ASCII but the space: kept as it is when a query string is escaped.
+_QUERY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+class DecodableInput:
+    """WSGI middleware in front of everything (the lean paths too): the query string is
+    made decodable before Werkzeug reads it.
+
+    A server hands the query string over as it came, its bytes as Latin-1 characters;
+    Werkzeug decodes it as strict UTF-8 when ``request.args`` is first read, so a byte
+    that is not UTF-8 (a browser would have percent-encoded it) was a 500 on every page.
+    Such a query string is percent-encoded here, as a browser would have sent it, and
+    Werkzeug's percent-decoding replaces what is not UTF-8 with U+FFFD.
+    """
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        query = environ.get("QUERY_STRING", "")
+        if query and not query.isascii():
+            environ["QUERY_STRING"] = escape_query(query)
+        return self.wrapped(environ, start_response)
+
+
+def escape_query(query: str) -> str:
+    """``query`` (WSGI's Latin-1 characters) with every byte outside printable ASCII
+    percent-encoded."""
+    return quote_from_bytes(query.encode("latin-1", "replace"), safe=_QUERY_SAFE)
 
 
 # -- Basic credentials -------------------------------------------------------------
@@ -88,6 +124,41 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     if _CONTROL.search(client_id) or _CONTROL.search(secret):
         raise MalformedCredentials("The Basic credentials contain control characters")
     return client_id, secret
+
+
+# -- OAuth parameters -----------------------------------------------------------------
+
+#: What an OAuth error description may hold (RFC 6749 section 5.2): Authlib refuses to
+#: build an error with anything else, with a ValueError, a 500.
+_NOT_IN_ERROR_TEXT = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+#: Parameters Authlib repeats in its error descriptions ("response_type=... is not
+#: supported", "Redirect URI ... is not supported by client").
+ECHOED_OAUTH_PARAMETERS = ("response_type", "grant_type", "redirect_uri")
+
+
+def oauth_error_text(text: str) -> str:
+    """``text`` with what an OAuth error description may not hold percent-encoded."""
+    return _NOT_IN_ERROR_TEXT.sub(lambda m: quote(m.group(), safe="", errors="replace"), text)
+
+
+def oauth_parameters(values: MultiDict[str, str]) -> MultiDict[str, str]:
+    """The request's OAuth parameters as Authlib reads them: the ones it repeats in error
+    descriptions percent-encoded where they hold characters a description may not.
+
+    No valid value of these parameters holds such characters (they are ASCII tokens and
+    URIs, which percent-encode the rest), so this only changes what would be refused.
+    """
+    if all(
+        _NOT_IN_ERROR_TEXT.search(v) is None
+        for name in ECHOED_OAUTH_PARAMETERS
+        for v in values.getlist(name)
+    ):
+        return values
+    cleaned = MultiDict(values)
+    for name in ECHOED_OAUTH_PARAMETERS:
+        if name in cleaned:
+            cleaned.setlist(name, [oauth_error_text(v) for v in cleaned.getlist(name)])
+    return cleaned
 
 
 # -- JSON -------------------------------------------------------------------------

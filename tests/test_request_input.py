@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
 from idservice.cards.lean import LeanTapEndpoint
@@ -26,6 +27,8 @@ from idservice.request_input import (
     JsonLimits,
     MalformedCredentials,
     basic_credentials,
+    escape_query,
+    oauth_parameters,
     parse_json,
     safe_next_url,
     same_token,
@@ -309,6 +312,72 @@ def test_a_csrf_token_outside_ascii_is_wrong_not_an_error(client: FlaskClient) -
     assert b"This page has expired" in response.data
 
 
+# -- Query strings and OAuth parameters found by tests/test_fuzz_routes.py ----------
+
+
+@pytest.mark.parametrize("path", ["/sign-in", "/oauth/authorize", "/staff/sign-in", "/"])
+def test_a_query_string_that_is_not_utf8_is_decoded_not_a_500(
+    client: FlaskClient, path: str
+) -> None:
+    """A server hands raw bytes over as Latin-1; Werkzeug decoded them as strict UTF-8."""
+    response = client.get(path, environ_overrides={"QUERY_STRING": "next=/account\xbd\xff&a=\xe9"})
+    assert response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("response_type", "cod\u00e9"),
+        ("response_type", 'code"'),
+        ("redirect_uri", "https://library.example.org/callback\u00e9"),
+        ("redirect_uri", "https://library.example.org/\\"),
+        ("scope", "openid \u00e9t\u00e9"),
+    ],
+)
+def test_oauth_parameters_repeated_in_error_descriptions_are_an_oauth_error(
+    app: Flask, client: FlaskClient, name: str, value: str
+) -> None:
+    """Authlib refused to build an error whose description held them: a 500."""
+    rp = make_rp(app)
+    params = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": rp.redirect_uri,
+        "scope": "openid",
+        "state": "s",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+        name: value,
+    }
+    response = client.get("/oauth/authorize", query_string=params)
+    assert response.status_code in (302, 400), response.status_code
+    if response.status_code == 302:
+        assert "error=" in response.location
+
+
+@pytest.mark.parametrize("value", ['client_credentials"', "client_credential\u00e9"])
+def test_a_grant_type_with_odd_characters_is_unsupported(
+    client: FlaskClient, service: RP, value: str
+) -> None:
+    response = client.post("/oauth/token", data={"grant_type": value}, headers=service.basic)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "unsupported_grant_type"
+
+
+def test_an_unknown_scope_with_odd_characters_is_invalid_scope(
+    client: FlaskClient, service: RP
+) -> None:
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": 'taps:write "\u00e9t\u00e9'},
+        headers=service.basic,
+    )
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "invalid_scope"
+    assert "%22%C3%A9t%C3%A9" in body["error_description"]
+
+
 # -- The decoders, from tables -----------------------------------------------------
 
 
@@ -419,6 +488,24 @@ def test_safe_next_url(target: str | None, expected: str | None) -> None:
 
 def test_safe_next_url_keeps_its_default() -> None:
     assert safe_next_url("//evil", default="/staff/") == "/staff/"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("a=1&b=%20", "a=1&b=%20"), ("next=\xbd", "next=%BD"), ("a=\xe9 b", "a=%E9%20b")],
+)
+def test_escape_query(query: str, expected: str) -> None:
+    assert escape_query(query) == expected
+
+
+def test_oauth_parameters_are_kept_unless_they_hold_what_an_error_may_not() -> None:
+    plain = MultiDict({"response_type": "code", "state": "\u00e9"})
+    assert oauth_parameters(plain) is plain
+    odd = MultiDict({"response_type": 'a"\u00e9', "state": "\u00e9", "grant_type": "x\\"})
+    cleaned = oauth_parameters(odd)
+    assert cleaned["response_type"] == "a%22%C3%A9"
+    assert cleaned["grant_type"] == "x%5C"
+    assert cleaned["state"] == "\u00e9"  # not repeated in descriptions: as sent
 
 
 @pytest.mark.parametrize(
