@@ -10,7 +10,7 @@ from flask import Flask
 
 from idservice import db
 from idservice.config import Settings
-from idservice.request_input import BoundedJSONProvider, DecodableInput
+from idservice.request_input import BoundedJSONProvider, DecodableInput, refuse_nul_characters
 
 __all__ = ["create_app"]
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.json = BoundedJSONProvider(app)  # JSON bodies within limits (413/400 beyond)
+    app.before_request(refuse_nul_characters)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         KENTCARD=settings,

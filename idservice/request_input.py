@@ -6,7 +6,7 @@ library: the ``Authorization: Basic`` credentials of the OAuth endpoints (RFC 76
 pair form-urlencoded as RFC 6749 section 2.3.1 asks), JSON bodies (a size and a nesting
 depth limit, for the Flask views, the partner API's webargs parser and the lean WSGI
 paths alike), the OAuth parameters Authlib repeats in its error descriptions, the query
-string (made decodable in front of everything), the ``next``
+string (made decodable in front of everything), NUL characters (refused), the ``next``
 address a page returns to after signing in (a same-site path that is also a safe
 ``Location`` header) and the CSRF token a form sends back.
 
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_from_bytes, unquote, urlsplit
 
-from flask import Request, current_app
+from flask import Request, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, NotFound
 
 #: Defaults of the settings ``json_max_depth`` and ``json_max_bytes`` (config.py).
 DEFAULT_JSON_MAX_DEPTH = 32
@@ -91,6 +91,30 @@ def escape_query(query: str) -> str:
     """``query`` (WSGI's Latin-1 characters) with every byte outside printable ASCII
     percent-encoded."""
     return quote_from_bytes(query.encode("latin-1", "replace"), safe=_QUERY_SAFE)
+
+
+#: Body types whose fields Werkzeug decodes into ``request.form``.
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+NUL = "\x00"
+NUL_MESSAGE = "The request must not contain NUL characters"
+
+
+def refuse_nul_characters() -> None:
+    """``before_request``: no NUL in the path, the query or the form.
+
+    Nothing this service names or stores can hold one, browsers never send one, and
+    PostgreSQL refuses it in text with an error (a 500) wherever it reaches a query.
+    A path is then not found; a query or form field is a 400.
+    """
+    if NUL in request.path:
+        raise NotFound
+    sources = [request.args]
+    if request.mimetype in _FORM_TYPES:
+        sources.append(request.form)
+    for source in sources:
+        for key, value in source.items(multi=True):
+            if NUL in key or NUL in value:
+                raise InputRefused(NUL_MESSAGE)
 
 
 # -- Basic credentials -------------------------------------------------------------
@@ -195,6 +219,9 @@ def parse_json(body: bytes | str, limits: JsonLimits, **kwargs: Any) -> Any:
     """
     if len(body) > limits.max_bytes:
         raise InputRefused(f"The JSON body must be {limits.max_bytes} bytes or fewer")
+    escaped_nul = b"\\u0000" in body if isinstance(body, bytes) else "\\u0000" in body
+    if escaped_nul:
+        raise InputRefused(NUL_MESSAGE)  # as in a form: never valid, refused by PostgreSQL
     try:
         value = json.loads(body, **kwargs)
     except RecursionError:

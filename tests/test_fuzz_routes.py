@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -329,7 +330,7 @@ def _describe(record: logging.LogRecord) -> str:
     return text
 
 
-def send(world: World, drawn: dict[str, Any], errors: _Errors) -> str | None:
+def send(world: World, drawn: dict[str, Any], errors: _Errors, seen: Counter[int]) -> str | None:
     """Send one request; a description of what went wrong, or None."""
     app = world.app
     limiter = app.extensions[ratelimit.EXTENSION_KEY]
@@ -342,6 +343,7 @@ def send(world: World, drawn: dict[str, Any], errors: _Errors) -> str | None:
     request = drawn["request"]
     response = client.open(**request)
     body = response.get_data()
+    seen[response.status_code] += 1
     problems = []
     if response.status_code >= 500:
         problems.append(f"answered {response.status_code}")
@@ -354,7 +356,7 @@ def send(world: World, drawn: dict[str, Any], errors: _Errors) -> str | None:
     return f"{'; '.join(problems)}\n  as {drawn['identity']}: {shown!r}\n  body: {body[:300]!r}"
 
 
-def fuzz(world: World, target: Target, examples: int) -> str | None:
+def fuzz(world: World, target: Target, examples: int, seen: Counter[int]) -> str | None:
     """Hypothesis over one route and method; the first problem found, or None."""
     errors = _Errors()
 
@@ -369,7 +371,7 @@ def fuzz(world: World, target: Target, examples: int) -> str | None:
     )
     @given(drawn=requests(world, target))
     def run(drawn: dict[str, Any]) -> None:
-        problem = send(world, drawn, errors)
+        problem = send(world, drawn, errors, seen)
         assert problem is None, problem
 
     root = logging.getLogger()
@@ -410,12 +412,16 @@ def test_no_input_reaches_a_5xx(world: World, group: str) -> None:
     found = targets(world.app, group)
     assert found, f"no routes in {group}"
     problems = []
+    seen: Counter[int] = Counter()
     for target in found:
         examples = EXAMPLES.get(target.method, EXAMPLES["other"])
-        problem = fuzz(world, target, examples)
+        problem = fuzz(world, target, examples, seen)
         if problem:
             problems.append(problem)
     assert not problems, f"{len(problems)} routes failed:\n\n" + "\n\n".join(problems)
+    # The input reached real answers, not only refusals at the door.
+    assert any(200 <= status < 400 for status in seen), seen
+    assert any(400 <= status < 500 for status in seen), seen
 
 
 def test_every_route_is_in_a_group(app: Flask) -> None:

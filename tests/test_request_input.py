@@ -378,6 +378,51 @@ def test_an_unknown_scope_with_odd_characters_is_invalid_scope(
     assert "%22%C3%A9t%C3%A9" in body["error_description"]
 
 
+def test_a_nul_in_a_path_argument_is_not_found(app: Flask) -> None:
+    """PostgreSQL refuses NUL in text: a NUL in a resident id reached a query (a 500)."""
+    from tests.factories import create_staff, sign_in_staff
+
+    client = app.test_client()
+    with in_app(app):
+        staff = create_staff()
+    sign_in_staff(app, client, staff)
+    token = csrf_from(client.get("/staff/search"))
+    response = client.post(
+        "/staff/residents/a%00b/open",
+        data={"channel": "face-to-face", "reason": "At the desk", "csrf_token": token},
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("GET", "/oauth/authorize?response_type=code&client_id=a%00b&scope=openid", None),
+        (
+            "POST",
+            "/oauth/token",
+            {"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "s"},
+        ),
+        ("POST", "/oauth/introspect", {"token": "x", "client_id": "a\x00", "client_secret": "s"}),
+        ("POST", "/sign-in?next=/account%00", {"email": "a@example.com"}),
+    ],
+)
+def test_a_nul_in_the_query_or_a_form_is_a_400(
+    client: FlaskClient, method: str, path: str, data: dict[str, str] | None
+) -> None:
+    response = client.open(path, method=method, data=data)
+    assert response.status_code == 400, response.status_code
+    assert b"NUL" in response.data
+
+
+def test_a_nul_in_json_is_a_400_in_the_api_shape(
+    client: FlaskClient, partner_headers: dict[str, str]
+) -> None:
+    body = b'{"card_number": "982601\\u00000000000015"}'
+    response = api_post(client, "/api/v1/checks/library/by-card-number", body, partner_headers)
+    assert_api_400(response, "NUL")
+
+
 # -- The decoders, from tables -----------------------------------------------------
 
 
