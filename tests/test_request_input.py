@@ -274,7 +274,7 @@ def email(app: Flask) -> Iterator[str]:
     [
         "/account%0d%0aSet-Cookie:%20stolen=1",
         "/account%0aLocation:%20https://evil.example",
-        "/account%00",
+        "/account%07",
         "//evil.example",
         "/%5Cevil.example",
         "https://evil.example/",
