@@ -363,6 +363,7 @@ def _machine_fields(world: World, own: dict[str, Any]) -> None:
         {"select_answer": hexes, "challenge": hexes, "signature": hexes, "mode": o["mode"]},
     )
     for endpoint in ("partner_api.check_card_number", "partner_api.check_subject"):
+        world.args.setdefault(endpoint, []).append({"service": "library"})
         world.add_fields(endpoint, {"card_number": o["card_number"], "subject": ["a" * 43]})
     for name in ("challenge", "answer", "report"):
         world.add_fields(
