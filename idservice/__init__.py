@@ -9,6 +9,7 @@ from flask import Flask
 
 from idservice import db, logsafe, sealed
 from idservice.config import Settings, make_instance_folder
+from idservice.request_input import BoundedJSONProvider, DecodableInput, refuse_nul_characters
 
 __all__ = ["create_app"]
 
@@ -22,6 +23,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     settings = settings or Settings.from_env(**overrides)
     make_instance_folder(settings.instance_path)
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.json = BoundedJSONProvider(app)  # JSON bodies within limits (413/400 beyond)
+    app.before_request(refuse_nul_characters)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         KENTCARD=settings,
@@ -31,7 +34,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        MAX_CONTENT_LENGTH=64 * 1024,
+        # Bodies are bounded (413 beyond); JSON more tightly (idservice/request_input.py).
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
         TEMPLATES_AUTO_RELOAD=False,
     )
     logsafe.configure_logging(app.logger)
@@ -41,6 +45,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from idservice.web import setup as web_setup
 
     web_setup.init_app(app)
+    # In front of the app and its lean paths: input Werkzeug could not decode is made so.
+    app.wsgi_app = DecodableInput(app.wsgi_app)  # type: ignore[method-assign]
     if settings.proxy_hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

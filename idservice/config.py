@@ -152,6 +152,12 @@ class Settings:
     # -Host and -Port headers are trusted; 0 trusts none. Set it only when the app can be
     # reached through those proxies alone.
     proxy_hops: int = 0
+    # Request input (idservice/request_input.py): the largest request body, and the
+    # largest and most deeply nested JSON body, accepted; more is refused with a 413 or a
+    # 400 in the API's error shape.
+    max_request_bytes: int = 64 * 1024
+    json_max_bytes: int = 32 * 1024
+    json_max_depth: int = 32
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -199,6 +205,9 @@ class Settings:
             "card_validity_years": _env_int("KENTCARD_CARD_VALIDITY_YEARS", 5),
             "counter_reader": _env("KENTCARD_COUNTER_READER", "") or "",
             "proxy_hops": _env_int("KENTCARD_PROXY_HOPS", 0),
+            "max_request_bytes": _env_int("KENTCARD_MAX_REQUEST_BYTES", 64 * 1024),
+            "json_max_bytes": _env_int("KENTCARD_JSON_MAX_BYTES", 32 * 1024),
+            "json_max_depth": _env_int("KENTCARD_JSON_MAX_DEPTH", 32),
         }
         values.update(overrides)
         return cls(**values)

@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from flask import g, redirect, request, session, url_for
 from sqlalchemy import select, update
@@ -20,6 +19,9 @@ from idservice.auth.levels import acr_for
 from idservice.db import db_session
 from idservice.models.base import utcnow
 from idservice.models.residents import Resident, ResidentSession
+
+# Where to go after signing in is decided with the rest of the request's input.
+from idservice.request_input import safe_next_url as safe_next_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,18 +120,6 @@ def step_up_session(amr: list[str]) -> None:
     record.amr = merged
     record.acr = acr_for(merged)
     record.auth_time = utcnow()
-
-
-def safe_next_url(target: str | None, default: str = "/account") -> str:
-    """Only same-site relative paths: never an open redirect."""
-    if not target:
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return default
-    if "\\" in target:
-        return default
-    return target
 
 
 def login_required(view: F) -> F:

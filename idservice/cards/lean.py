@@ -13,17 +13,17 @@ the WSGI environ, with the same functions as the Flask view (``idservice.cards.a
 
 Anything else goes to the Flask view untouched, with the body it sent: another path or
 method, a query string, a body that is not a JSON object of known length within
-``MAX_CONTENT_LENGTH``, no bearer token or one that is not a current service token with
-``taps:write``, a client withdrawn or a token revoked, a body the view would refuse, a
-stale challenge, an unreadable issuer keyring, or a replayed answer (the INSERT refused
-it, so nothing was written; the view refuses it again). So every error answer is the
-view's own, and this path only ever answers 200. tests/cards/test_lean_tap_path.py sends
-the same taps through both paths and compares the answers.
+``MAX_CONTENT_LENGTH`` and the JSON limits (:mod:`idservice.request_input`), no bearer
+token or one that is not a current service token with ``taps:write``, a client withdrawn
+or a token revoked, a body the view would refuse, a stale challenge, an unreadable issuer
+keyring, or a replayed answer (the INSERT refused it, so nothing was written; the view
+refuses it again). So every error answer is the view's own, and this path only ever
+answers 200. tests/cards/test_lean_tap_path.py sends the same taps through both paths and
+compares the answers.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from idservice.cards.decisions import MODE_SERVICES, decide_rows
 from idservice.db import LeanConnection, lean_database
 from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
 from idservice.oauth.bearer import ApiError
+from idservice.request_input import InputRefused, JsonLimits, parse_json
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -53,6 +54,7 @@ class LeanTapEndpoint(LeanJsonEndpoint):
         #: guards; no BEGIN and COMMIT round trips on PostgreSQL.
         self.database = lean_database(app)
         self.window = app.config["KENTCARD"].tap_challenge_window
+        self.json_limits = JsonLimits.of(app.config["KENTCARD"])
 
     def route(self, path: str) -> bool | None:
         return True if path == TAPS_PATH else None
@@ -63,10 +65,10 @@ class LeanTapEndpoint(LeanJsonEndpoint):
     def _decide(self, environ: dict[str, Any], body: bytes) -> bytes:
         claims = service_token_claims(environ, api.TAPS_SCOPE)
         try:
-            tap = api.parse_tap(json.loads(body))
+            tap = api.parse_tap(parse_json(body, self.json_limits))
             api.check_fresh(tap.challenge, self.window)
             keyring = api.tap_keyring()
-        except (ApiError, ValueError):
+        except (ApiError, ValueError, InputRefused):
             raise Fallback from None
         today = date.today()
         checked = api.verify(tap, keyring, today)

@@ -7,6 +7,7 @@ replacements, used by the token, introspection and revocation endpoints and by t
 token path alike, return no client in both cases, so Authlib gives the one answer it
 gives for a failed authentication; and the secret sent is checked against a stand-in
 hash when there is no client (or the client has no secret), so the work is the same.
+Basic credentials are decoded strictly, in the one place request input is decoded.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from authlib.oauth2.rfc6749 import InvalidClientError
 
 from idservice.models.oauth import OAuthClient, secret_digest
+from idservice.request_input import MalformedCredentials, basic_credentials
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,7 +38,18 @@ def _with_secret(query_client: QueryClient, client_id: str, secret: str) -> OAut
 
 
 def client_secret_basic(query_client: QueryClient, request: Any) -> OAuthClient | None:
-    client_id, secret = extract_basic_authorization(request.headers)
+    """The client named by ``Authorization: Basic``, decoded by :mod:`idservice.request_input`.
+
+    A header that is not base64 of UTF-8 ``client_id:secret`` is refused as RFC 6749
+    section 5.2 says (401 ``invalid_client`` with a Basic challenge), never a 500.
+    """
+    try:
+        credentials = basic_credentials(request.headers.get("Authorization"))
+    except MalformedCredentials as exc:
+        raise InvalidClientError(status_code=401, description=str(exc)) from None
+    if credentials is None:
+        return None
+    client_id, secret = credentials
     if not client_id or not secret:
         return None
     return _with_secret(query_client, client_id, secret)

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 from joserfc.jwk import KeySet
 
+from idservice import request_input
 from idservice.db import db_session
 from idservice.models.base import utcnow
 from idservice.models.residents import Resident
@@ -170,7 +170,9 @@ class ClaimsParameter:
         if not raw:
             return set()
         try:
-            value = json.loads(raw)
+            value = request_input.parse_json(raw, request_input.current_limits())
+        except request_input.InputRefused as exc:
+            raise InvalidRequestError(f"'claims': {exc.message}.") from None
         except ValueError:
             raise InvalidRequestError("'claims' is not valid JSON.") from None
         if not isinstance(value, dict):

@@ -34,6 +34,7 @@ from werkzeug.wsgi import get_host
 from idservice.db import db_session
 from idservice.lean import HSTS, read_body
 from idservice.oauth.server import KentAuthorizationServer, configure_server
+from idservice.request_input import NUL
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -186,7 +187,10 @@ class LeanTokenEndpoint:
         except UnicodeDecodeError:
             return None
         # Exactly how Werkzeug parses a urlencoded form (werkzeug.formparser).
-        return MultiDict(parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote"))
+        pairs = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
+        if any(NUL in key or NUL in value for key, value in pairs):
+            return None  # Flask refuses it (request_input.refuse_nul_characters)
+        return MultiDict(pairs)
 
     def _respond(
         self, environ: dict[str, Any], form: MultiDict[str, str], start_response: Any

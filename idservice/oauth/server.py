@@ -12,6 +12,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
 from flask import current_app
 from flask import request as flask_request
 
+from idservice import request_input
 from idservice.oauth import client_auth, dao, scopes
 from idservice.oauth.client_cache import ClientCache
 from idservice.oauth.endpoints import (
@@ -53,7 +54,8 @@ class KentAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Aut
         """Unknown scopes are refused outright (never silently dropped)."""
         names = scopes.unknown(scopes.parse(scope))
         if names:
-            raise InvalidScopeError(f"Unknown scope: {' '.join(names)}"[:200])
+            text = request_input.oauth_error_text(" ".join(names))
+            raise InvalidScopeError(f"Unknown scope: {text}"[:200])
 
 
 class _Payload(FlaskOAuth2Payload):  # type: ignore[misc]  # Authlib has no type hints
@@ -62,7 +64,7 @@ class _Payload(FlaskOAuth2Payload):  # type: ignore[misc]  # Authlib has no type
 
     @cached_property
     def data(self) -> Any:
-        return self._request.values
+        return request_input.oauth_parameters(self._request.values)
 
 
 class _OAuth2Request(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib has no type hints

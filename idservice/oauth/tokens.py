@@ -34,6 +34,7 @@ from idservice.models.base import utcnow
 from idservice.models.residents import Resident
 from idservice.oauth import dao
 from idservice.oauth.claims import EndUser, pairwise_sub
+from idservice.request_input import InputRefused, JsonLimits, parse_json
 
 if TYPE_CHECKING:
     from authlib.oauth2.rfc6749 import OAuth2Request
@@ -252,6 +253,8 @@ def verify_access_token(token: str) -> FoundToken | None:
 #: expires or the keys change. Only what the token itself proves is kept; revocation and
 #: the client are looked up on every use. Bounded: emptied when full.
 VERIFIED_CACHE_SIZE = 4096
+#: A token's header is a small flat object: refused well before the parser could recurse.
+JWT_HEADER = JsonLimits(max_depth=2, max_bytes=1024)
 
 
 def verified_claims(token: str) -> dict[str, Any] | None:
@@ -277,7 +280,9 @@ def _verify_signed(token: str) -> dict[str, Any] | None:
         return None
     try:
         header_part = token.split(".", 1)[0]
-        header = json.loads(base64.urlsafe_b64decode(header_part + "=" * (-len(header_part) % 4)))
+        header = parse_json(
+            base64.urlsafe_b64decode(header_part + "=" * (-len(header_part) % 4)), JWT_HEADER
+        )
         if not isinstance(header, dict) or header.get("alg") not in ALGORITHMS:
             return None
         if header.get("typ") != ACCESS_TOKEN_TYP:
@@ -291,7 +296,7 @@ def _verify_signed(token: str) -> dict[str, Any] | None:
             client_id={"essential": True},
         )
         registry.validate(decoded.claims)
-    except (JoseError, ValueError, TypeError):
+    except (JoseError, ValueError, TypeError, InputRefused):
         return None
     claims = dict(decoded.claims)
     if not isinstance(claims.get("exp"), int | float):

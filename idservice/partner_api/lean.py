@@ -16,8 +16,9 @@ view (``idservice.partner_api.views`` and ``checks``):
   PostgreSQL), as the view writes them.
 
 Anything else goes to the view untouched, with its body: other paths and methods, a query
-string, a body that is not a JSON object with exactly the one field, a token that is not a
-current service token with the service's check scope, an unknown service, a partner
+string, a body that is not a JSON object with exactly the one field (within the JSON
+limits of :mod:`idservice.request_input`), a token that is not a current service token
+with the service's check scope, an unknown service, a partner
 withdrawn or over its rate limit, a revoked token, and a resident who agreed to share more
 with this partner (the view adds the subject or the name). So every error answer is the
 view's own, and this path only answers 200. tests/partner_api/test_lean_checks.py sends
@@ -26,7 +27,6 @@ the same checks through both paths and compares the answers.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import date
@@ -40,6 +40,7 @@ from idservice.oauth import scopes
 from idservice.oauth.bearer import ApiError
 from idservice.partner_api import checks, dao, views
 from idservice.partner_api.schemas import CARD_NUMBER_PATTERN, SUBJECT_PATTERN
+from idservice.request_input import InputRefused, JsonLimits, parse_json
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -60,6 +61,7 @@ class LeanCheckEndpoint(LeanJsonEndpoint):
         #: On PostgreSQL every statement stands alone: one read, then one INSERT of both
         #: rows; on SQLite the two INSERTs share a transaction.
         self.database = lean_database(app)
+        self.json_limits = JsonLimits.of(app.config["KENTCARD"])
 
     def route(self, path: str) -> tuple[str, str] | None:
         matched = PATH.fullmatch(path)
@@ -75,8 +77,8 @@ class LeanCheckEndpoint(LeanJsonEndpoint):
         claims = service_token_claims(environ, scopes.check_scope(service))
         field, pattern = FIELDS[by]
         try:
-            sent = json.loads(body)
-        except ValueError:
+            sent = parse_json(body, self.json_limits)
+        except (ValueError, InputRefused):
             raise Fallback from None
         value = sent.get(field) if isinstance(sent, dict) and len(sent) == 1 else None
         if not isinstance(value, str) or pattern.fullmatch(value) is None:

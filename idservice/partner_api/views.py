@@ -28,6 +28,7 @@ from idservice.partner_api.schemas import (
     OwnEntitlementsSchema,
     SubjectCheckSchema,
 )
+from idservice.request_input import BoundedFlaskParser, InputRefused
 from idservice.services import ratelimit
 
 bp = Blueprint(
@@ -36,6 +37,8 @@ bp = Blueprint(
     url_prefix="/api/v1",
     description="Entitlement checks for partner services, and a resident's own entitlements.",
 )
+#: webargs parses JSON bodies itself: with the same size and depth limits as the app.
+bp.ARGUMENTS_PARSER = BoundedFlaskParser()
 
 RATE_LIMIT_ACTION = "partner-api"
 #: Checks per client per minute in each worker (Redis: in all workers) unless
@@ -82,6 +85,8 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
         return error_response(
             ApiError(422, "invalid_request", "Some fields are not valid", errors=fields)
         )
+    if isinstance(exc, InputRefused):  # too large or too deeply nested: say which
+        return error_response(ApiError(code, "invalid_request", exc.message))
     if code == 400:
         return error_response(ApiError(400, "invalid_request", "Send a JSON object"))
     return error_response(ApiError(code, "invalid_request", exc.description or exc.name))

@@ -6,10 +6,11 @@ as an error at the top of the page and keeps what was typed.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from flask import session
+
+from idservice.request_input import same_token
 
 CSRF_FIELD = "csrf_token"
 _SESSION_KEY = "_csrf"
@@ -27,4 +28,4 @@ def csrf_valid(submitted: str | None) -> bool:
     expected = session.get(_SESSION_KEY)
     if not expected or not submitted:
         return False
-    return hmac.compare_digest(str(expected), submitted)
+    return same_token(str(expected), submitted)

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from idservice.auth.sessions import current_resident
 from idservice.oauth import form_targets
+from idservice.request_input import InputRefused
 from idservice.services import ratelimit
 from idservice.services.residents import NotFound
 from idservice.web.csrf import csrf_token
@@ -99,6 +100,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         code = exc.code or 500
+        if isinstance(exc, InputRefused):  # the message says what was wrong with the input
+            if request.is_json and not _wants_json():  # the pages' scripts: {"error": words}
+                return jsonify(error=exc.message), code
+            return _error_response(code, _error_code(code), exc.message)
         response = _error_response(code, _error_code(code), _TITLES.get(code, exc.name))
         if code == 405 and getattr(exc, "valid_methods", None):  # RFC 9110: say what works
             answer = make_response(response)
