@@ -7,7 +7,7 @@ longer is a command APDU to answer. While connected the card is "in the reader";
 the socket removes it. If pcscd restarts, the card reconnects by itself.
 
 Latency: TCP_NODELAY, and TCP_QUICKACK before every recv, or each APDU waits ~40 ms for
-Nagle's algorithm to meet a delayed ACK (docs in ../shared/notes/pcsc-test-rig.md).
+Nagle's algorithm to meet a delayed ACK (hardware/README.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Authentication levels: the ``acr`` and ``amr`` values carried in ID tokens.
 
 How strongly the person signed in is kept apart from how well their identity was checked
-(see DESIGN.md, "Identity assurance"). ``amr`` values follow RFC 8176.
+(docs/identity-assurance.md). ``amr`` values follow RFC 8176.
 """
 
 from __future__ import annotations
