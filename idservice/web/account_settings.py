@@ -21,7 +21,7 @@ from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES, Resident
 from idservice.services import accounts
 from idservice.services.residents import dao_get_resident_by_id
 from idservice.web.accounts import bp
-from idservice.web.forms import Field, Form
+from idservice.web.forms import Field, Form, current_password_field
 from idservice.web.pages import form_page
 from idservice.web.registration import (
     NewPasswordMixin,
@@ -34,18 +34,6 @@ from idservice.web.registration import (
 )
 
 YES_NO = {"yes": "Yes", "no": "No"}
-
-
-def _password_field(label: str, name: str = "password") -> Field:
-    return Field(
-        name,
-        label,
-        kind="password",
-        max_length=256,
-        required_message="Enter your password",
-        strip=False,
-        autocomplete="current-password",
-    )
 
 
 class NameForm(Form):
@@ -109,13 +97,13 @@ class EmailForm(Form):
 
 class PasswordForm(NewPasswordMixin):
     fields = (
-        _password_field("Current password", "current_password"),
+        current_password_field("Current password", "current_password"),
         *new_password_fields("New password"),
     )
 
 
 class CloseAccountForm(Form):
-    fields = (_password_field("Enter your password to confirm"),)
+    fields = (current_password_field("Enter your password to confirm"),)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from idservice.auth.sessions import current_resident, login_required, safe_next_
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.services import activity, passkeys, ratelimit, signin, totp
 from idservice.services.residents import dao_get_resident_by_id
-from idservice.web.forms import Field, Form
+from idservice.web.forms import Field, Form, current_password_field
 from idservice.web.pages import form_page, json_body, json_csrf_ok, json_error, over_limit
 
 bp = Blueprint("accounts", __name__)
@@ -36,15 +36,7 @@ class SignInForm(Form):
             max_length=254,
             required_message="Enter your email address",
         ),
-        Field(
-            "password",
-            "Password",
-            kind="password",
-            max_length=256,
-            required_message="Enter your password",
-            strip=False,
-            autocomplete="current-password",
-        ),
+        current_password_field(),
     )
 
 

@@ -65,6 +65,20 @@ class Field:
         return cls(name=name, **{**settings, **overrides})
 
 
+def current_password_field(label: str = "Password", name: str = "password") -> Field:
+    """The field for a password someone already has (sign-in, confirming it is you, or a
+    change that asks for it): kept exactly as typed and offered by password managers."""
+    return Field(
+        name,
+        label,
+        kind="password",
+        max_length=256,
+        required_message="Enter your password",
+        strip=False,
+        autocomplete="current-password",
+    )
+
+
 class Form:
     """Base form: subclasses list ``fields``."""
 

@@ -23,22 +23,12 @@ from idservice.models.residents import Resident
 from idservice.services import email_undo, passkeys, ratelimit, signin
 from idservice.services.residents import dao_get_resident_by_id
 from idservice.web.accounts import CodeForm, EmptyForm, bp
-from idservice.web.forms import Field, Form
+from idservice.web.forms import Form, current_password_field
 from idservice.web.pages import form_page, over_limit
 
 
 class ConfirmPasswordForm(Form):
-    fields = (
-        Field(
-            "password",
-            "Password",
-            kind="password",
-            max_length=256,
-            required_message="Enter your password",
-            strip=False,
-            autocomplete="current-password",
-        ),
-    )
+    fields = (current_password_field(),)
 
 
 def _resident() -> Resident:

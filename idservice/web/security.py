@@ -19,7 +19,7 @@ from idservice.models.residents import Resident
 from idservice.services import passkeys, ratelimit, signin, totp
 from idservice.services.residents import dao_get_resident_by_id
 from idservice.web.accounts import CodeForm, EmptyForm, bp
-from idservice.web.forms import Field, Form
+from idservice.web.forms import Form, current_password_field
 from idservice.web.pages import form_page, json_body, json_csrf_ok, json_error, over_limit
 
 EXPIRED_JSON = "This page has expired. Reload the page and try again"
@@ -28,17 +28,7 @@ PENDING_TOTP = "totp_pending"
 
 
 class TurnOffForm(Form):
-    fields = (
-        Field(
-            "password",
-            "Enter your password to confirm",
-            kind="password",
-            max_length=256,
-            required_message="Enter your password",
-            strip=False,
-            autocomplete="current-password",
-        ),
-    )
+    fields = (current_password_field("Enter your password to confirm"),)
 
 
 def _resident() -> Resident:

@@ -10,7 +10,7 @@ from idservice.auth.sessions import current_resident, end_session, login_require
 from idservice.services import your_data
 from idservice.validation import ValidationError
 from idservice.web.accounts import bp
-from idservice.web.forms import Field, Form
+from idservice.web.forms import Field, Form, current_password_field
 from idservice.web.pages import FORM_ERROR, form_page
 
 
@@ -32,15 +32,7 @@ class EraseForm(Form):
             kind="checkbox",
             check=_confirmed,
         ),
-        Field(
-            "password",
-            "Password",
-            kind="password",
-            max_length=256,
-            required_message="Enter your password",
-            strip=False,
-            autocomplete="current-password",
-        ),
+        current_password_field(),
     )
 
 
