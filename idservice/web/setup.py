@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import InsecureTransportError
-from flask import jsonify, make_response, render_template, request
+from flask import has_request_context, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from idservice.auth.sessions import current_resident
@@ -70,6 +70,8 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
+        if not has_request_context():
+            return {"current_resident": None}  # an email rendered by a command or a worker
         try:
             resident = current_resident()
         except Exception:  # an error page must render even when the database is down

@@ -289,3 +289,24 @@ def test_a_database_error_on_one_line_is_rolled_back_and_reported_without_its_va
     with in_app(app):
         assert db_session.scalar(text("SELECT count(*) FROM sign_in_failures")) == 0
         assert db_session.scalar(text("SELECT count(*) FROM life_events")) == 1
+
+
+def test_a_change_of_name_imports_without_a_traceback(
+    app: Flask,
+    cli: CliRunner,
+    make_resident: Callable[..., Resident],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 11: the notice email was rendered outside a request, and the page globals
+    logged "Working outside of request context" with a traceback for every name change."""
+    resident = make_resident()
+    with caplog.at_level(logging.WARNING):
+        result = _import(cli, tmp_path, [_rename(resident.id)])
+    assert result.exit_code == 0, result.output
+    assert (_stored(app, resident.id).given_name, _stored(app, resident.id).family_name) == (
+        "Augusta",
+        "King",
+    )
+    assert "Traceback" not in result.output
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
