@@ -69,7 +69,7 @@ CASES = [
         "Address line 1 must be 200 characters or fewer",
         "--address",
     ),
-    Case("address_line_1", "1 High St\x00", f"Address line 1 {SPECIAL}", "--address"),
+    Case("address_line_1", "1 High St\x1b", f"Address line 1 {SPECIAL}", "--address"),
     Case("town", "Maid\u200bstone", f"Town or city {SPECIAL}", "--town"),
     Case("postcode", "NOT A PC", "Enter a real UK postcode, like ME14 1XQ", "--postcode"),
     Case("postcode", "NOT A POSTCODE", "Postcode must be 10 characters or fewer", "--postcode"),
