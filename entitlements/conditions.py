@@ -94,10 +94,11 @@ def lives_in_kent(ctx: Context, params: Params) -> Check:
         return Check(True, f"Your postcode {postcode} is in Kent ({where}).", used=(address,))
     if residency is Residency.NOT_IN_KENT:
         where = " or ".join(lookup.authority_names)
+        apply_to = f"{lookup.council} council" if lookup.council else "the council for that address"
         return Check(
             False,
-            f"Your postcode {postcode} is in {where}, which is not part of Kent County "
-            "Council's area (Medway has its own council).",
+            f"Your postcode {postcode} is not in Kent: it is in {where}, which has its own "
+            f"council. Apply to {apply_to} instead.",
             used=(address,),
         )
     if residency is Residency.NEEDS_EVIDENCE:

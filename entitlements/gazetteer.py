@@ -6,7 +6,9 @@ boundary; when only the district is known and it touches both Kent and somewhere
 the answer is "needs evidence", never a guess.
 
 Two sources share one interface: the ONS Postcode Directory (full postcodes, loaded from
-its CSV) and a small built-in district table for demos and tests.
+its CSV) and a small built-in table for demos and tests: postcode districts near Kent, and
+every UK postcode area, so a postcode far from Kent (M1, EH1, BT1) is "not in Kent" and
+names the region or nation, while an area that touches Kent answers only by district.
 """
 
 from __future__ import annotations
@@ -43,11 +45,41 @@ NEIGHBOURS: Mapping[str, str] = {
     "E07000064": "Rother",
     "E07000215": "Tandridge",
 }
-AUTHORITY_NAMES: Mapping[str, str] = {**KENT_DISTRICTS, **NEIGHBOURS}
+#: Councils, regions and nations named by the built-in tables beyond Kent's neighbours.
+#: ONS GSS codes; E12 (regions), the nations and the Crown Dependencies are not councils.
+ELSEWHERE: Mapping[str, str] = {
+    "E07000062": "Hastings",
+    "E06000043": "Brighton and Hove",
+    "E09000008": "Croydon",
+    "E09000011": "Greenwich",
+    "E09000022": "Lambeth",
+    "E09000023": "Lewisham",
+    "E09000028": "Southwark",
+    "E10000011": "East Sussex",
+    "E10000030": "Surrey",
+    "E10000032": "West Sussex",
+    "E12000001": "North East England",
+    "E12000002": "North West England",
+    "E12000003": "Yorkshire and the Humber",
+    "E12000004": "the East Midlands",
+    "E12000005": "the West Midlands",
+    "E12000006": "the East of England",
+    "E12000007": "London",
+    "E12000008": "South East England outside Kent",
+    "E12000009": "South West England",
+    "S92000003": "Scotland",
+    "W92000004": "Wales",
+    "N92000002": "Northern Ireland",
+    "L99999999": "the Channel Islands",
+    "M99999999": "the Isle of Man",
+}
+AUTHORITY_NAMES: Mapping[str, str] = {**KENT_DISTRICTS, **NEIGHBOURS, **ELSEWHERE}
+_COUNCIL_CODE = re.compile(r"^(E0[6-9]|E10|W06|S12|N09)[0-9]{6}$")
 
 _OUTWARD = r"[A-Z]{1,2}[0-9][0-9A-Z]?"
 _FULL = re.compile(rf"^({_OUTWARD}) ?([0-9][A-Z]{{2}})$")
 _DISTRICT_ONLY = re.compile(rf"^({_OUTWARD})$")
+_AREA = re.compile(r"^[A-Z]{1,2}")
 
 
 class PostcodeError(ValueError):
@@ -73,6 +105,13 @@ class Postcode:
     @property
     def full(self) -> str | None:
         return f"{self.district} {self.inward}" if self.inward else None
+
+    @property
+    def area(self) -> str:
+        """The letters the district starts with: "ME" for ME14, "M" for M1."""
+        match = _AREA.match(self.district)
+        assert match is not None  # parse() only accepts districts that start with letters
+        return match.group(0)
 
     def __str__(self) -> str:
         return self.full or self.district
@@ -108,6 +147,14 @@ class Lookup:
     def authority_names(self) -> list[str]:
         return sorted(AUTHORITY_NAMES.get(code, code) for code in self.authorities)
 
+    @property
+    def council(self) -> str | None:
+        """The one council the postcode is in, when that is known (not a region or nation)."""
+        if len(self.authorities) != 1:
+            return None
+        (code,) = self.authorities
+        return AUTHORITY_NAMES.get(code) if _COUNCIL_CODE.match(code) else None
+
 
 class Gazetteer(Protocol):
     def lookup(self, postcode: Postcode) -> Lookup: ...
@@ -115,19 +162,23 @@ class Gazetteer(Protocol):
 
 @dataclass(frozen=True)
 class TableGazetteer:
-    """Answers from a table of full postcodes, falling back to postcode districts.
+    """Answers from a table of full postcodes, falling back to districts, then areas.
 
     The district table is derived from the full postcodes when it is not given, so a
     loaded directory also answers for a district alone, and says when that is ambiguous.
+    The area table (built-in only) answers for an area that lies wholly outside Kent.
     """
 
     postcodes: Mapping[str, str] = field(default_factory=dict)
     districts: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    areas: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def lookup(self, postcode: Postcode) -> Lookup:
         if postcode.full and (code := self.postcodes.get(postcode.full)):
             return Lookup(postcode, frozenset({code}), exact=True)
-        return Lookup(postcode, self.districts.get(postcode.district, frozenset()))
+        if codes := self.districts.get(postcode.district):
+            return Lookup(postcode, codes)
+        return Lookup(postcode, self.areas.get(postcode.area, frozenset()))
 
 
 def _districts_from(postcodes: Mapping[str, str]) -> dict[str, frozenset[str]]:
@@ -186,18 +237,28 @@ def load_ons_postcode_directory(
     return TableGazetteer(postcodes, {d: frozenset(c) for d, c in districts.items()})
 
 
-@cache
-def built_in_gazetteer() -> TableGazetteer:
-    """The small district table shipped with the code (see ``data/postcode_districts.csv``)."""
-    text = resources.files("entitlements").joinpath("data/postcode_districts.csv").read_text()
-    districts: dict[str, frozenset[str]] = {}
+def _read_table(name: str, key: str) -> dict[str, frozenset[str]]:
+    """One of the built-in CSV tables: ``key`` to the authorities (";"-separated codes)."""
+    text = resources.files("entitlements").joinpath(f"data/{name}").read_text()
+    table: dict[str, frozenset[str]] = {}
     for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#")):
-        codes = frozenset(code.strip() for code in row["authorities"].split(";"))
+        codes = frozenset(code.strip() for code in row["authorities"].split(";") if code.strip())
         unknown = codes - AUTHORITY_NAMES.keys()
         if unknown:
-            raise ValueError(f"postcode_districts.csv: unknown authority {sorted(unknown)}")
-        districts[row["district"].strip()] = codes
-    return TableGazetteer({}, districts)
+            raise ValueError(f"{name}: unknown authority {sorted(unknown)}")
+        table[row[key].strip()] = codes
+    return table
+
+
+@cache
+def built_in_gazetteer() -> TableGazetteer:
+    """The tables shipped with the code (``data/postcode_districts.csv`` and
+    ``data/postcode_areas.csv``). An area that touches Kent has no authorities of its own,
+    so only its listed districts answer: the area table never says "in Kent"."""
+    areas = _read_table("postcode_areas.csv", "area")
+    if any(code in KENT_DISTRICTS for codes in areas.values() for code in codes):
+        raise ValueError("postcode_areas.csv: an area may only say where outside Kent it is")
+    return TableGazetteer({}, _read_table("postcode_districts.csv", "district"), areas)
 
 
 def table_from_postcodes(postcodes: Mapping[str, str]) -> TableGazetteer:

@@ -56,6 +56,25 @@ def test_self_declared_facts_need_evidence_for_a_bus_pass() -> None:
     assert all(n["kind"] == "more evidence" for n in answer["needs"])
 
 
+def test_a_manchester_postcode_is_not_in_kent() -> None:
+    answer = check_json(
+        "--service", "bus-pass-older", "--dob", "1950-01-01", "--postcode", "M1 1AE"
+    )
+    assert answer["outcome"] == "not eligible" and answer["needs"] == []
+    assert any("not in Kent: it is in North West England" in r for r in answer["reasons"])
+    code, output = run(
+        "eligibility",
+        "check",
+        "--service",
+        "bus-pass-older",
+        "--dob",
+        "1950-01-01",
+        "--postcode",
+        "M1 1AE",
+    )
+    assert code == 0 and "Apply to the council for that address instead." in output
+
+
 def test_facts_by_name() -> None:
     answer = check_json(
         "--service", "16-plus-travel-saver", "--dob", "2010-08-31", "--postcode", "TN23 1AA",

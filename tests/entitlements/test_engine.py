@@ -82,6 +82,28 @@ def test_bus_pass_in_medway_is_medways_to_give(catalogue: Catalogue) -> None:
     assert "Medway" in decision.reasons[0]
 
 
+@pytest.mark.parametrize(
+    ("postcode", "where", "apply_to"),
+    [
+        ("M1 1AE", "North West England", "the council for that address"),  # Manchester
+        ("EH1 1YZ", "Scotland", "the council for that address"),  # Edinburgh
+        ("TN34 1AA", "Hastings", "Hastings council"),  # East Sussex
+        ("SE1 7PB", "Lambeth or Southwark", "the council for that address"),  # London
+    ],
+)
+def test_bus_pass_far_from_kent_is_not_in_kent_rather_than_needs_evidence(
+    catalogue: Catalogue, postcode: str, where: str, apply_to: str
+) -> None:
+    held = facts(date_of_birth=date(1950, 1, 1), address=Address(postcode))
+    decision = decide(catalogue.get("bus-pass-older"), held, TODAY)
+    assert decision.outcome is Outcome.NOT_ELIGIBLE
+    assert decision.needs == ()
+    assert (
+        f"Your postcode {postcode} is not in Kent: it is in {where}, which has its own council. "
+        f"Apply to {apply_to} instead."
+    ) in decision.reasons
+
+
 def test_split_postcode_district_needs_evidence_never_a_guess(catalogue: Catalogue) -> None:
     held = facts(date_of_birth=date(1950, 1, 1), address=SPLIT)
     decision = decide(catalogue.get("bus-pass-older"), held, TODAY)

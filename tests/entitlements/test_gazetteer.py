@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from entitlements.gazetteer import (
+    AUTHORITY_NAMES,
     KENT_DISTRICTS,
     Postcode,
     PostcodeError,
@@ -49,11 +50,78 @@ def test_bad_postcodes_are_refused(text: str) -> None:
         ("ME4 4AA", Residency.NOT_IN_KENT),  # Chatham is Medway
         ("ME1 2AB", Residency.NEEDS_EVIDENCE),  # Rochester (Medway) and Wouldham (T&M)
         ("DA1", Residency.NEEDS_EVIDENCE),  # Dartford and Crayford (Bexley)
-        ("ZE1 0AA", Residency.UNKNOWN),
+        ("QQ1 1AA", Residency.UNKNOWN),  # no such postcode area
     ],
 )
 def test_built_in_table(postcode: str, residency: Residency) -> None:
     assert built_in_gazetteer().lookup(Postcode.parse(postcode)).residency is residency
+
+
+@pytest.mark.parametrize(
+    ("postcode", "residency", "places", "council"),
+    [
+        ("SE1 7PB", Residency.NOT_IN_KENT, ["Lambeth", "Southwark"], None),  # London
+        ("SW1A 1AA", Residency.NOT_IN_KENT, ["London"], None),
+        ("BR2 9AA", Residency.NOT_IN_KENT, ["Bromley"], "Bromley"),
+        ("DA8 1AA", Residency.NOT_IN_KENT, ["Bexley"], "Bexley"),
+        ("TN34 1AA", Residency.NOT_IN_KENT, ["Hastings"], "Hastings"),  # East Sussex
+        ("TN22 1AA", Residency.NOT_IN_KENT, ["Wealden"], "Wealden"),
+        (
+            "BN21 4AA",
+            Residency.NOT_IN_KENT,
+            ["Brighton and Hove", "East Sussex", "West Sussex"],
+            None,
+        ),
+        ("RH1 1AA", Residency.NOT_IN_KENT, ["Surrey"], "Surrey"),
+        ("M1 1AE", Residency.NOT_IN_KENT, ["North West England"], None),  # Manchester
+        ("EH1 1YZ", Residency.NOT_IN_KENT, ["Scotland"], None),  # Edinburgh
+        ("BT1 5GS", Residency.NOT_IN_KENT, ["Northern Ireland"], None),  # Belfast
+        ("CF10 1AA", Residency.NOT_IN_KENT, ["Wales"], None),
+        ("ZE1 0AA", Residency.NOT_IN_KENT, ["Scotland"], None),  # Lerwick
+        ("ME4 4AA", Residency.NOT_IN_KENT, ["Medway"], "Medway"),
+        ("ME14 1XQ", Residency.IN_KENT, ["Maidstone"], "Maidstone"),
+        ("CT9 1AA", Residency.IN_KENT, ["Thanet"], "Thanet"),
+        ("TN16 1AA", Residency.NEEDS_EVIDENCE, ["Bromley", "Sevenoaks", "Tandridge"], None),
+        ("DA5 1AA", Residency.NEEDS_EVIDENCE, ["Bexley", "Dartford"], None),
+        ("ME1 2AB", Residency.NEEDS_EVIDENCE, ["Medway", "Tonbridge and Malling"], None),
+        # A district of an area that touches Kent, not in the table: never a guess.
+        ("CT2 7NZ", Residency.UNKNOWN, [], None),
+        ("TN8 5AA", Residency.UNKNOWN, [], None),
+    ],
+)
+def test_built_in_tables_name_where_outside_kent(
+    postcode: str, residency: Residency, places: list[str], council: str | None
+) -> None:
+    lookup = built_in_gazetteer().lookup(Postcode.parse(postcode))
+    assert (lookup.residency, lookup.authority_names, lookup.council) == (
+        residency,
+        places,
+        council,
+    )
+
+
+def test_every_uk_postcode_area_is_known_and_only_kents_neighbours_go_by_district() -> None:
+    areas = built_in_gazetteer().areas
+    # 121 UK areas, plus Guernsey, Jersey and the Isle of Man.
+    assert len(areas) == 124
+    assert {area for area, codes in areas.items() if not codes} == {
+        "BR",
+        "CT",
+        "DA",
+        "ME",
+        "RH",
+        "TN",
+    }
+    for area, codes in areas.items():
+        lookup = built_in_gazetteer().lookup(Postcode.parse(f"{area}99 9ZZ"))
+        if codes:  # a made-up district of an area wholly outside Kent: still not in Kent
+            assert lookup.residency is Residency.NOT_IN_KENT, area
+            assert set(lookup.authority_names) <= set(AUTHORITY_NAMES.values()), area
+
+
+def test_a_malformed_postcode_is_refused_before_any_table() -> None:
+    with pytest.raises(PostcodeError):
+        built_in_gazetteer().lookup(Postcode.parse("M1 1A"))
 
 
 def test_a_full_postcode_resolves_a_split_district() -> None:

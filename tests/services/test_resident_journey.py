@@ -192,6 +192,21 @@ def test_library_for_someone_living_in_medway_asks_about_work(
     assert [e.service for _, e in ledger_events()] == ["library"]
 
 
+def test_bus_pass_for_someone_living_in_manchester_says_where_to_apply(
+    app: Flask, make_resident, ledger_events, stored_requests
+) -> None:
+    client, _ = signed_in(app, make_resident, postcode="M1 1AE", date_of_birth=date(1950, 1, 1))
+    check = client.get("/account/services/bus-pass-older/check")
+    page = text(check)
+    assert "you cannot get Older person" in page and "proof of your address" not in page
+    assert "Your postcode M1 1AE is not in Kent: it is in North West England" in page
+    client.post("/account/services/bus-pass-older/check", data={"csrf_token": csrf_from(check)})
+    outcome = text(client.get("/account/services/bus-pass-older/outcome"))
+    assert "You cannot get Older person" in outcome
+    assert "Apply to the council for that address instead." in outcome
+    assert ledger_events() == [] and stored_requests() == []
+
+
 def test_a_question_left_unanswered_shows_the_error_and_keeps_nothing(
     app: Flask, make_resident, snapshot
 ) -> None:

@@ -51,6 +51,20 @@ def test_staff_add_a_service_for_the_resident_recorded_as_assisted(
     assert "Service added" in activity and "A contact centre officer" in activity
 
 
+def test_staff_see_that_an_edinburgh_address_is_not_in_kent_and_where_to_send_the_resident(
+    staff_client, make_resident, ledger_events
+) -> None:
+    resident = make_resident(postcode="EH1 1YZ", date_of_birth=date(1950, 1, 1))
+    client, _ = staff_client()
+    open_record(client, resident.id)
+    base = f"/staff/residents/{resident.id}/services/bus-pass-older"
+    check = text(client.get(f"{base}/check"))
+    assert "the resident cannot get Older person" in check
+    assert "not in Kent: it is in Scotland" in check and "proof of your address" not in check
+    assert "Apply to the council for that address instead." in check
+    assert ledger_events() == []
+
+
 def test_staff_question_pages_record_self_declared_facts_by_the_staff_member(
     staff_client, make_resident, stored_facts
 ) -> None:
