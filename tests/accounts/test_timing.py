@@ -3,8 +3,9 @@ address has an account (issue 10, finding 3: registering an address in use took 
 6.5 ms, a new one about 141 ms, because only new passwords were hashed).
 
 Each test times requests for addresses with and without accounts, interleaved so that a
-busy machine slows both alike, and compares the medians with a generous bound: the old
-registration differed twenty-fold, noise on a shared machine rarely doubles a median.
+busy machine slows both alike (each going first in turn), and compares the medians with a
+generous bound: the old registration differed twenty-fold or more, noise on a shared
+machine rarely triples a median.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from flask.testing import FlaskClient
 from idservice.models import Resident
 from tests.accounts.conftest import client_at, csrf_from
 
-ROUNDS = 5
-BOUND = (0.5, 2.0)
+ROUNDS = 7
+#: The old registration was 20 to 50 times faster for an address in use; a median on a
+#: busy shared machine was once seen 2.3 times off (0.43), so the bound is a factor of 3.
+BOUND = (1 / 3, 3.0)
 
 
 def _timed_post(client: FlaskClient, url: str, data: dict[str, Any]) -> float:
@@ -44,7 +47,8 @@ def _compare(
     times: dict[str, list[float]] = {"known": [], "unknown": []}
     _timed_post(client_at(app, "192.0.2.250"), url, unknown(999))  # warm up
     for number in range(rounds):
-        for kind, data in (("known", known(number)), ("unknown", unknown(number))):
+        pair = [("known", known(number)), ("unknown", unknown(number))]
+        for kind, data in pair if number % 2 else reversed(pair):  # neither always first
             # A fresh address each time: neither the rate limit nor the throttle applies.
             client = client_at(app, f"10.{len(times[kind])}.{number}.{1 if kind == 'known' else 2}")
             times[kind].append(_timed_post(client, url, data))
