@@ -25,8 +25,12 @@ _YEARS = re.compile(r"^(\d{1,2}) years?$")
 _SYMBOL = re.compile(r"^[A-Z0-9+]{1,3}$")
 _SERVICE_KEYS = {
     "code", "name", "rule", "evidence", "lasts", "on_card", "card_symbol", "condition",
-    "partner", "hide_date_of_birth", "decision_days",
+    "partner", "hide_date_of_birth", "decision_days", "grace",
 }  # fmt: skip
+_GRACE_KEYS = {"condition", "days", "moved_within", "source"}
+#: Where a move must be to for a grace period that says ``moved_within``: ONS GSS codes of
+#: English authorities and regions start with "E".
+GRACE_PLACES = {"England": "E"}
 #: Working days staff take to decide a request that needs evidence checked, when the
 #: catalogue does not say (``decision_days``): the council's standard for correspondence.
 DEFAULT_DECISION_DAYS = 10
@@ -69,6 +73,21 @@ class Lasts:
 
 
 @dataclass(frozen=True)
+class Grace:
+    """A period a service runs on after one of its rules stops holding (policy, as data).
+
+    ``condition`` is the catalogue test that stopped holding; ``days`` how long the service
+    carries on from the day we learn of it; ``moved_within`` (optional) limits the grace to a
+    move whose new address is in that place (``GRACE_PLACES``); ``source`` cites the rule.
+    """
+
+    condition: str
+    days: int
+    source: str
+    moved_within: str | None = None
+
+
+@dataclass(frozen=True)
 class Condition:
     test: str
     params: Mapping[str, Any]
@@ -87,6 +106,11 @@ class Service:
     hide_date_of_birth: bool = False
     card_symbol: str | None = None  # printed on the card (production file)
     decision_days: int = DEFAULT_DECISION_DAYS
+    grace: tuple[Grace, ...] = ()
+
+    def grace_for(self, test: str) -> Grace | None:
+        """The grace period when ``test`` stops holding, if the catalogue gives one."""
+        return next((g for g in self.grace if g.condition == test), None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +124,10 @@ class Service:
             "partner": self.partner,
             "decision_days": self.decision_days,
             "conditions": [{"test": c.test, **c.params} for c in self.conditions],
+            "grace": [
+                {"condition": g.condition, "days": g.days, "moved_within": g.moved_within}
+                for g in self.grace
+            ],
         }
 
 
@@ -143,6 +171,22 @@ def _condition(where: str, raw: Any) -> Condition:
     return Condition(test, params)
 
 
+def _grace(where: str, raw: Any, tests: set[str]) -> Grace:
+    if not isinstance(raw, dict) or set(raw) - _GRACE_KEYS:
+        raise CatalogueError(f"{where}: grace takes only {sorted(_GRACE_KEYS)}")
+    condition, days, source = raw.get("condition"), raw.get("days"), raw.get("source")
+    if condition not in tests:
+        raise CatalogueError(f"{where}: grace condition must be one of the service's tests")
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
+        raise CatalogueError(f"{where}: grace days must be a number of days, 1 to 366")
+    if not isinstance(source, str) or not source.strip():
+        raise CatalogueError(f"{where}: grace needs a source (the rule it follows)")
+    within = raw.get("moved_within")
+    if within is not None and within not in GRACE_PLACES:
+        raise CatalogueError(f"{where}: grace moved_within must be one of {sorted(GRACE_PLACES)}")
+    return Grace(condition, days, " ".join(source.split()), within)
+
+
 def _service(index: int, raw: Any) -> Service:
     if not isinstance(raw, dict):
         raise CatalogueError(f"service {index}: not a table")
@@ -166,6 +210,7 @@ def _service(index: int, raw: Any) -> Service:
         lasts = Lasts.parse(raw["lasts"])
     except ValueError as exc:
         raise CatalogueError(f"{where}: {exc}") from None
+    parsed_conditions = tuple(_condition(where, c) for c in conditions)
     symbol = raw.get("card_symbol")
     if symbol is not None and (not isinstance(symbol, str) or not _SYMBOL.match(symbol)):
         raise CatalogueError(f"{where}: card_symbol must be 1 to 3 capital letters, digits or +")
@@ -178,6 +223,10 @@ def _service(index: int, raw: Any) -> Service:
     days = raw.get("decision_days", DEFAULT_DECISION_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 120:
         raise CatalogueError(f"{where}: decision_days must be a number of working days, 1 to 120")
+    tests = {c.test for c in parsed_conditions}
+    grace = raw.get("grace", [])
+    if not isinstance(grace, list):
+        raise CatalogueError(f"{where}: grace is a list of [[service.grace]] tables")
     return Service(
         code=code,
         name=raw["name"].strip(),
@@ -185,11 +234,12 @@ def _service(index: int, raw: Any) -> Service:
         evidence=evidence,
         lasts=lasts,
         on_card=raw["on_card"],
-        conditions=tuple(_condition(where, c) for c in conditions),
+        conditions=parsed_conditions,
         partner=partner,
         hide_date_of_birth=hide,
         card_symbol=symbol,
         decision_days=days,
+        grace=tuple(_grace(where, g, tests) for g in grace),
     )
 
 

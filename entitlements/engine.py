@@ -61,8 +61,21 @@ def decide(
             # Conditions that pass now must still hold then (a school year can end first).
             if all(u >= start for u in untils):
                 eligible_from = start
+        tests = tuple(
+            cond.test
+            for cond, check in zip(service.conditions, checks, strict=True)
+            if check.passed is False
+        )
+        read = {f.provenance.reference for c in failed for f in c.used if f.provenance.reference}
         return Decision(
-            service.code, on, Outcome.NOT_ELIGIBLE, reasons, missing, valid_from=eligible_from
+            service.code,
+            on,
+            Outcome.NOT_ELIGIBLE,
+            reasons,
+            missing,
+            valid_from=eligible_from,
+            evidence=tuple(sorted(read)),
+            failed=tests,
         )
     if missing:
         return Decision(service.code, on, Outcome.NEEDS_FACTS, reasons, missing)

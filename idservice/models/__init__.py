@@ -6,6 +6,7 @@ from idservice.models.cards import Card, CardNumberCounter, CardSignIn, Tap
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
+from idservice.models.notices import Notice, ServiceOffer
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken, SigningKey
 from idservice.models.partner_api import PairwiseSubject, PartnerQuery
 from idservice.models.partners import LifeEvent, Partner, PartnerEvent
@@ -23,6 +24,7 @@ __all__ = [
     "Consent",
     "IdentityEvidence",
     "LifeEvent",
+    "Notice",
     "OAuthClient",
     "OAuthToken",
     "OutboundEmail",
@@ -34,6 +36,7 @@ __all__ = [
     "Resident",
     "ResidentFact",
     "ResidentSession",
+    "ServiceOffer",
     "ServiceRequest",
     "SignInFailure",
     "SigningKey",

@@ -30,6 +30,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 
 from entitlements.catalogue import Catalogue, Service, load_catalogue
+from entitlements.dates import long_date
 from entitlements.engine import decide
 from entitlements.facts import Fact, FactName, FactValue, Provenance, Source, VerificationLevel
 from entitlements.gazetteer import built_in_gazetteer
@@ -49,7 +50,7 @@ from idservice.models.service_requests import (
     REQUEST_WITHDRAWN,
     ServiceRequest,
 )
-from idservice.services import facts
+from idservice.services import facts, notices, offers
 from idservice.services.residents import NotFound, dao_get_resident_by_id
 
 STATES = cast(Table, EntitlementStateRow.__table__)
@@ -315,6 +316,7 @@ def apply(applicant: Applicant, code: str, answers: Answers, on: date) -> Result
     where = route(decision, answers)
     if where is Route.GRANT:
         seq = _grant(applicant, service, decision, "eligible: rules met on the evidence held")
+        offers.taken(resident.id, code)
         applicant.audit("service.granted", service=code, ledger_seq=seq)
         return Result(where, decision, ledger_seq=seq)
     if where is Route.NOT_ELIGIBLE:
@@ -339,6 +341,7 @@ def apply(applicant: Applicant, code: str, answers: Answers, on: date) -> Result
         raise ApplicationProblem(
             f"A request for {service.name} is already waiting for a decision"
         ) from None
+    offers.taken(resident.id, code)
     applicant.audit("service.requested", service=code, request=request.id, needs=request.needs)
     return Result(where, decision, request=request)
 
@@ -402,6 +405,14 @@ def approve(applicant: Applicant, request_id: str, on: date) -> ServiceRequest:
         request=request.id,
         ledger_seq=request.ledger_seq,
     )
+    notices.send(
+        dao_get_resident_by_id(request.resident_id),
+        "request-approved",
+        service=service.name,
+        valid_from=long_date(decision.valid_from or on),
+        valid_until=long_date(decision.valid_until) if decision.valid_until else None,
+        on_card=service.on_card,
+    )
     return request
 
 
@@ -415,6 +426,12 @@ def refuse(applicant: Applicant, request_id: str, why: str) -> ServiceRequest:
     request.decided_by_staff_id = applicant.staff_id
     request.decision_reason = why
     applicant.audit("service.request_refused", service=request.service, request=request.id)
+    notices.send(
+        dao_get_resident_by_id(request.resident_id),
+        "request-refused",
+        service=service_for(request.service).name,
+        why=why,
+    )
     return request
 
 

@@ -268,6 +268,34 @@ def residency(address: Address) -> tuple[Residency, list[str]]:
 
 # --- writing ------------------------------------------------------------------------------
 
+#: Where the session keeps the residents whose facts changed in this transaction, for
+#: :mod:`idservice.services.reevaluation` to evaluate again before it commits.
+CHANGED = "kentcard.facts_changed"
+
+
+@dataclass
+class Change:
+    """The facts that changed for one resident in this transaction, and who changed them."""
+
+    facts: set[str]
+    references: list[str]
+    by: Recorder
+
+
+def note_change(resident_id: str, name: str, reference: str | None, by: Recorder) -> None:
+    """Remember that ``resident_id``'s fact ``name`` changed; evaluated again at commit."""
+    pending: dict[str, Change] = db_session().info.setdefault(CHANGED, {})
+    change = pending.setdefault(resident_id, Change(set(), [], by))
+    change.facts.add(name)
+    if reference and reference not in change.references:
+        change.references.append(reference)
+
+
+def pending_changes() -> dict[str, Change]:
+    """The changes noted in this transaction, taken (the caller evaluates them)."""
+    pending: dict[str, Change] = db_session().info.pop(CHANGED, {})
+    return pending
+
 
 def record(
     resident_id: str,
@@ -324,6 +352,7 @@ def record(
         details["evidence_type"] = evidence_type
     if by.staff_role:
         details.update(staff_role=by.staff_role, assisted=True)
+    note_change(resident_id, name.value, f"fact:{fact.id}", by)
     audit.record(
         "fact.recorded",
         resident_id=resident_id,
@@ -344,6 +373,7 @@ def supersede(resident_id: str, name: FactName, by: Recorder, why: str) -> bool:
     now = utcnow()
     for row in current:
         row.superseded_at = now
+    note_change(resident_id, name.value, None, by)
     audit.record(
         "fact.ended",
         resident_id=resident_id,

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 
 from entitlements.catalogue import load_catalogue
+from entitlements.facts import FactName
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
 from entitlements.ledger.projection import EntitlementState
@@ -40,7 +41,7 @@ from idservice.models.partners import LifeEvent
 from idservice.models.residents import RESIDENT_ACTIVE, RESIDENT_DECEASED, Resident
 from idservice.partners import outbox
 from idservice.partners.secevent import ADDRESS_CHANGED, DEATH, MOVED_OUT, NAME_CHANGED
-from idservice.services import mail
+from idservice.services import facts, mail
 from idservice.services.residents import NotFound
 
 KINDS = {
@@ -95,6 +96,12 @@ class Notifier:
     @property
     def ledger_actor(self) -> str:
         return self.actor_id if self.source == "staff" else self.source
+
+    @property
+    def recorder(self) -> facts.Recorder:
+        """The notifier as the recorder of the facts the life event changes."""
+        kind = {"staff": "staff", "resident": "resident"}.get(self.source, "system")
+        return facts.Recorder(kind, self.actor_id, self.channel, self.staff_role, self.reason)
 
     @property
     def ledger_channel(self) -> Channel:
@@ -320,6 +327,9 @@ def record_move_out(notifier: Notifier, resident_id: str, moved_on: date) -> Out
             )
             ended_on = moved_on
         outcome.ended.append(outbox.EndedEntitlement(state.service, ended_on, MOVED_OUT))
+    # The Kent address is no longer where they live: nothing may be granted from it again.
+    for name in (FactName.ADDRESS, FactName.LIVES_IN_KENT):
+        facts.supersede(resident.id, name, notifier.recorder, "moved out of Kent")
     if resident.email and outcome.ended:
         catalogue = load_catalogue()
         mail.queue(
@@ -393,6 +403,8 @@ def record_address_change(
     for name in ADDRESS_FIELDS:
         setattr(resident, name, address.get(name) or None)
     resident.uprn = None
+    # The new address is the fact every service decides on from now (decided again at commit).
+    facts.record_from_resident(resident, changed, notifier.recorder)
     if resident.email:
         mail.queue(resident.email, "address_changed")
     return _finish(

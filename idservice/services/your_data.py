@@ -23,7 +23,9 @@ from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.cards import Card, Tap
 from idservice.models.evidence import IdentityEvidence
+from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
+from idservice.models.notices import Notice, ServiceOffer
 from idservice.models.oauth import Consent, OAuthClient
 from idservice.models.partners import LifeEvent
 from idservice.models.residents import (
@@ -299,7 +301,15 @@ def _remove_personal_data(resident: Resident) -> None:
     rid = resident.id
     if resident.email:
         db_session.execute(delete(OutboundEmail).where(OutboundEmail.recipient == resident.email))
-    for model in (PasskeyCredential, ResidentSession, IdentityEvidence, Consent):
+    for model in (
+        PasskeyCredential,
+        ResidentSession,
+        IdentityEvidence,
+        Consent,
+        ResidentFact,
+        Notice,
+        ServiceOffer,
+    ):
         db_session.execute(delete(model).where(model.resident_id == rid))
     resident.email = None
     resident.email_verified_at = None
