@@ -48,6 +48,7 @@ KINDS: Mapping[str, str] = {
     "services-offered": "Services you can now get",
     "renewal-due": "A service is coming up for renewal",
     "entitlement-expired": "A service has come to its end date",
+    "entitlement-paused": "A service is paused until you confirm your details",
 }
 
 
