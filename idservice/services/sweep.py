@@ -65,6 +65,7 @@ from idservice.models.residents import RESIDENT_ACTIVE, Resident
 from idservice.models.sweep import SWEEP_DONE, SWEEP_RUNNING, SweepRun
 from idservice.partners import outbox
 from idservice.services import add_service, notices, reevaluation
+from idservice.services.notices import Outgoing
 
 STATES = cast(Table, EntitlementStateRow.__table__)
 HELD = ("active", "suspended")
@@ -346,34 +347,34 @@ def _expire_batch(
     )
     residents = dao_active_residents(sorted({k.resident for k in keys}))
     catalogue = add_service.catalogue()
+    reason = EXPIRED if expired else PAUSED
+    outbox.notify_ended(
+        [
+            (k.resident, outbox.EndedEntitlement(k.service, k.valid_until + timedelta(1), reason))
+            for k in keys
+        ]
+    )
+    telling = []
     for k in keys:
-        service = catalogue.get(k.service)
-        first_day_without = k.valid_until + timedelta(days=1)
-        outbox.notify(
-            k.resident,
-            None,
-            {},
-            [outbox.EndedEntitlement(k.service, first_day_without, EXPIRED if expired else PAUSED)],
-            None,
-        )
         resident = residents.get(k.resident)
         if resident is not None:
-            _tell_ended(resident, service, k, expired)
+            telling.append(_ended_notice(resident, catalogue.get(k.service), k, expired))
         (report.expired if expired else report.paused)[k.service] += 1
+    notices.send_many(telling)
 
 
-def _tell_ended(resident: Resident, service: Service, key: Key, expired: bool) -> None:
+def _ended_notice(resident: Resident, service: Service, key: Key, expired: bool) -> Outgoing:
     what = "expired" if expired else "paused"
     context: dict[str, Any] = {"service": service.name, "card": service.on_card}
     if expired:
         context.update(ended_on=long_date(key.valid_until), what_to_do=_again(service))
     else:
         context.update(due_on=long_date(key.valid_until))
-    notices.send(
+    return Outgoing(
         resident,
         "entitlement-expired" if expired else "entitlement-paused",
-        dedupe_key=f"{what}:{resident.id}:{service.code}:{key.valid_until.isoformat()}",
-        **context,
+        context,
+        f"{what}:{resident.id}:{service.code}:{key.valid_until.isoformat()}",
     )
 
 
@@ -428,21 +429,23 @@ def _invite_batch(service: Service, batch: Sequence[Key], report: SweepReport) -
     residents = dao_active_residents(sorted({k.resident for k in batch}))
     assert service.renewal is not None
     confirm = service.renewal.confirms_details
+    outgoing, services = [], []
     for k in batch:
         resident = residents.get(k.resident)
         if resident is None or (k.resident, k.service) not in still:
             continue
-        sent = notices.send(
-            resident,
-            "renewal-due",
-            dedupe_key=f"renewal:{k.resident}:{k.service}:{k.valid_until.isoformat()}",
-            service=service.name,
-            ends_on=long_date(k.valid_until),
-            confirm_details=confirm,
-            proof=_proof(service),
-        )
+        context = {
+            "service": service.name,
+            "ends_on": long_date(k.valid_until),
+            "confirm_details": confirm,
+            "proof": _proof(service),
+        }
+        key = f"renewal:{k.resident}:{k.service}:{k.valid_until.isoformat()}"
+        outgoing.append(Outgoing(resident, "renewal-due", context, key))
+        services.append(k.service)
+    for code, sent in zip(services, notices.send_many(outgoing), strict=True):
         if sent is not None:
-            report.renewal_invitations[k.service] += 1
+            report.renewal_invitations[code] += 1
 
 
 # --- 3. what begins (and ends) with age ----------------------------------------------------
