@@ -112,11 +112,14 @@ def test_durations_and_renewal_are_catalogue_data(catalogue: Catalogue) -> None:
     )
 
 
-RENEWING = GOOD + """
+RENEWING = (
+    GOOD
+    + """
   [service.renewal]
   how = "apply-again"
   recheck = ["address"]
 """
+)
 
 
 @pytest.mark.parametrize(
