@@ -213,11 +213,31 @@ def dao_waiting_requests(limit: int = 200) -> list[tuple[ServiceRequest, Residen
 # --- what the resident has and can add -------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Offer:
+    """A service the resident can now get and has not taken ("You can now get ...")."""
+
+    id: int
+    service: Service
+    offered_on: date
+    needs_evidence: bool
+
+
 @dataclass
 class Overview:
     held: list[Held] = field(default_factory=list)
     requests: list[tuple[ServiceRequest, Service]] = field(default_factory=list)
     addable: list[Service] = field(default_factory=list)
+    offers: list[Offer] = field(default_factory=list)
+
+
+def offers_open(resident_id: str, held: Mapping[str, Held], waiting: set[str]) -> list[Offer]:
+    codes = set(catalogue().codes)
+    return [
+        Offer(o.id, service_for(o.service), o.offered_on, o.needs_evidence)
+        for o in offers.dao_open_offers(resident_id)
+        if o.service in codes and o.service not in held and o.service not in waiting
+    ]
 
 
 @transactional
@@ -230,8 +250,14 @@ def overview(resident_id: str) -> Overview:
         if r.service in catalogue().codes
     ]
     waiting = {r.service for r, _ in requests if r.status == REQUEST_WAITING}
-    addable = [s for s in catalogue() if s.code not in held and s.code not in waiting]
-    return Overview(list(held.values()), requests, addable)
+    offered = offers_open(resident_id, held, waiting)
+    shown = {o.service.code for o in offered}
+    addable = [
+        s
+        for s in catalogue()
+        if s.code not in held and s.code not in waiting and s.code not in shown
+    ]
+    return Overview(list(held.values()), requests, addable, offered)
 
 
 def _declared(name: FactName, value: FactValue, applicant: Applicant) -> Fact:

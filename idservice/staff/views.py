@@ -29,7 +29,7 @@ from flask import (
 from idservice.cards import counter_reader
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.models.staff import StaffMember
-from idservice.services import ratelimit
+from idservice.services import ratelimit, service_offers
 from idservice.staff import auth, bp, identity, services
 from idservice.staff.forms import (
     SEARCH_ERROR,
@@ -191,9 +191,11 @@ def record(resident_id: str, access: services.Access) -> Any:
     view = services.view_record(
         staff, access, "record", with_cards=allowed(staff.role, Action.VIEW_CARDS)
     )
+    can_add = allowed(staff.role, Action.ADD_SERVICE) and view.resident.is_active
     return render_template(
         "staff/record.html",
         view=view,
+        offers=service_offers.open_offers(resident_id) if can_add else [],
         access=access,
         languages=LANGUAGES,
         formats=ALTERNATIVE_FORMATS,
