@@ -313,5 +313,6 @@ class Journey:
         return self._render(
             "services/outcome.html",
             plan=plan,
+            today=on,
             request_link=request_url(plan.waiting.id) if plan.waiting and request_url else None,
         )
