@@ -78,6 +78,8 @@ ACTIONS = {
     "service.request_approved": "Service request approved",
     "service.request_refused": "Service request refused",
     "service.request_withdrawn": "Service request withdrawn",
+    "service.renewed": "Service renewed",
+    "service.offer_declined": "Service offered: not interested",
 }
 
 #: Life events (idservice.services.life_events) in words for the activity page.

@@ -41,6 +41,7 @@ writes nothing.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -68,6 +69,10 @@ from idservice.services import add_service, notices, reevaluation
 from idservice.services.notices import Outgoing
 
 STATES = cast(Table, EntitlementStateRow.__table__)
+EVENTS = ledger.EVENTS
+#: How the re-evaluation's reason begins when a grace period cuts a grant short
+#: (idservice/services/reevaluation.py): the end was announced then.
+ENDING = "ending:"
 HELD = ("active", "suspended")
 ACTOR = "system"
 #: The reason partners are given for an entitlement that came to its end date.
@@ -152,19 +157,34 @@ def dao_ending_between(code: str, first: date, last: date) -> list[Key]:
     return [Key(r.resident, r.service, r.valid_until) for r in db_session.execute(query)]
 
 
-def dao_still(keys: Sequence[Key], statuses: Sequence[str]) -> dict[tuple[str, str], str]:
-    """Which of ``keys`` are still in one of ``statuses`` with the same end: read again in
-    the batch's transaction, after the ledger's lock, so nothing changed under us."""
+def dao_still(keys: Sequence[Key], statuses: Sequence[str]) -> dict[tuple[str, str], int]:
+    """Which of ``keys`` are still in one of ``statuses`` with the same end, with the
+    sequence number of their last event: read again in the batch's transaction, after the
+    ledger's lock, so nothing changed under us."""
     pairs = [(k.resident, k.service) for k in keys]
-    query = select(STATES.c.resident, STATES.c.service, STATES.c.status, STATES.c.valid_until)
+    query = select(STATES.c.resident, STATES.c.service, STATES.c.last_seq, STATES.c.valid_until)
     query = query.where(
         tuple_(STATES.c.resident, STATES.c.service).in_(pairs), STATES.c.status.in_(statuses)
     )
     ends = {(k.resident, k.service): k.valid_until for k in keys}
     return {
-        (r.resident, r.service): r.status
+        (r.resident, r.service): int(r.last_seq)
         for r in db_session.execute(query)
         if ends[(r.resident, r.service)] == r.valid_until
+    }
+
+
+def dao_told_ending(seqs: Sequence[int]) -> set[int]:
+    """Which of these events cut a grant short to a grace period's end: the re-evaluation
+    already told the resident and partners when it would end (its reason starts with
+    :data:`ENDING`), so expiring it then tells nobody again."""
+    query = select(EVENTS.c.seq, EVENTS.c.body).where(
+        EVENTS.c.seq.in_(list(seqs)), EVENTS.c.kind == EventKind.RENEW.value
+    )
+    return {
+        int(row.seq)
+        for row in db_session.execute(query)
+        if str(json.loads(row.body).get("reason", "")).startswith(ENDING)
     }
 
 
@@ -326,6 +346,8 @@ def _expire_batch(
         return
     now = utcnow()
     expired = kind is EventKind.EXPIRE
+    told = dao_told_ending(list(still.values())) if expired else set()
+    tell = [k for k in keys if still[(k.resident, k.service)] not in told]
     ledger.append_in(
         db_session.connection(),
         [
@@ -351,14 +373,15 @@ def _expire_batch(
     outbox.notify_ended(
         [
             (k.resident, outbox.EndedEntitlement(k.service, k.valid_until + timedelta(1), reason))
-            for k in keys
+            for k in tell
         ]
     )
     telling = []
-    for k in keys:
+    for k in tell:
         resident = residents.get(k.resident)
         if resident is not None:
             telling.append(_ended_notice(resident, catalogue.get(k.service), k, expired))
+    for k in keys:
         (report.expired if expired else report.paused)[k.service] += 1
     notices.send_many(telling)
 

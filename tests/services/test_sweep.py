@@ -236,3 +236,32 @@ def test_the_command(app: Flask, make_resident: MakeResident, monkeypatch: objec
     assert summary["dry_run"] is False and summary["on"] == "2026-01-01"
     bad = runner.invoke(main, ["entitlements", "sweep", "--on", "1 Jan"], env=env)
     assert bad.exit_code == 2 and "--on" in bad.output
+
+
+def test_a_grace_period_announced_before_expires_without_telling_anyone_again(
+    app: Flask, make_resident: MakeResident, make_partner: Callable[..., object]
+) -> None:
+    from entitlements.ledger.events import Channel, EventKind, LedgerEvent
+    from idservice.models.base import utcnow
+
+    resident = make_resident()
+    make_partner("https://bus.example/events", services=["bus-pass-older"])
+    grant(app, resident.id, "bus-pass-older", date(2024, 1, 1), date(2028, 12, 31))
+    # What the re-evaluation writes after a move within England (it told everyone then).
+    ending = LedgerEvent(
+        EventKind.RENEW,
+        resident.id,
+        "bus-pass-older",
+        "resident",
+        Channel.WEB,
+        "ending: not eligible: lives-in-kent; grace 90 days",
+        utcnow(),
+        valid_from=date(2024, 1, 1),
+        valid_until=date(2026, 3, 31),
+    )
+    store.append(engine_of(app), [ending])
+    report = run(app, date(2026, 4, 1))
+    assert report.expired == {"bus-pass-older": 1}
+    assert states(app)[(resident.id, "bus-pass-older")][0] == "expired"
+    assert notices_of(app, "entitlement-expired") == []
+    assert [e for e in partner_events(app) if e.event_type == "entitlement-ended"] == []
