@@ -80,6 +80,8 @@ ACTIONS = {
     "service.request_withdrawn": "Service request withdrawn",
     "service.renewed": "Service renewed",
     "service.offer_declined": "Service offered: not interested",
+    "notice.queued": "We sent you a letter or email about your services",
+    "entitlements.reevaluated": "Your services were checked again after a change",
 }
 
 #: Life events (idservice.services.life_events) in words for the activity page.
