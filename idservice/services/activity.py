@@ -78,6 +78,10 @@ ACTIONS = {
     "service.request_approved": "Service request approved",
     "service.request_refused": "Service request refused",
     "service.request_withdrawn": "Service request withdrawn",
+    "service.request_closed": "Service request closed: no longer eligible",
+    "service.offer_declined": "Service offered: not interested",
+    "entitlements.reevaluated": "Your services were checked again after a change",
+    "notice.queued": "We wrote to you",
 }
 
 #: Life events (idservice.services.life_events) in words for the activity page.

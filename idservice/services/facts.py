@@ -280,6 +280,9 @@ class Change:
     facts: set[str]
     references: list[str]
     by: Recorder
+    #: The record was created in this transaction: what it can get is shown on the pages
+    #: that follow, not sent as a notice before the resident has even confirmed an address.
+    new_record: bool = False
 
 
 def note_change(resident_id: str, name: str, reference: str | None, by: Recorder) -> None:
@@ -389,7 +392,9 @@ def supersede(resident_id: str, name: FactName, by: Recorder, why: str) -> bool:
 ADDRESS_FIELDS = frozenset({"address_line_1", "address_line_2", "town", "postcode", "uprn"})
 
 
-def record_from_resident(resident: Resident, fields: Iterable[str], by: Recorder) -> None:
+def record_from_resident(
+    resident: Resident, fields: Iterable[str], by: Recorder, *, new_record: bool = False
+) -> None:
     """The record's date of birth and address as self-declared facts, after ``fields``
     changed (registration passes every field). Moving ends a ``lives_in_kent`` fact, which
     was about the old address; the engine derives residency from the new one."""
@@ -414,6 +419,10 @@ def record_from_resident(resident: Resident, fields: Iterable[str], by: Recorder
         )
         if moved is not None:
             supersede(resident.id, FactName.LIVES_IN_KENT, by, "address changed")
+    if new_record:
+        pending: dict[str, Change] = db_session().info.get(CHANGED, {})
+        if resident.id in pending:
+            pending[resident.id].new_record = True
 
 
 def default_expiry(name: FactName, on: date) -> date | None:

@@ -224,6 +224,7 @@ def reevaluate(
     references: Sequence[str] = (),
     *,
     notify: bool = True,
+    tell_offers: bool = True,
 ) -> Result:
     """Decide every held, requested and offerable service again for ``resident_id`` on
     ``on``, in the caller's transaction, and act on what changed (module docstring)."""
@@ -334,7 +335,7 @@ def reevaluate(
             },
         )
         if notify:
-            tell(resident, result, decisions, add_service.catalogue())
+            tell(resident, result, decisions, add_service.catalogue(), tell_offers=tell_offers)
     return result
 
 
@@ -353,7 +354,12 @@ def _close_request(request: ServiceRequest, decision: Decision, actor: Actor) ->
 
 
 def tell(
-    resident: Resident, result: Result, decisions: dict[str, Decision], catalogue: Any
+    resident: Resident,
+    result: Result,
+    decisions: dict[str, Decision],
+    catalogue: Any,
+    *,
+    tell_offers: bool = True,
 ) -> None:
     """One notice per thing that changed, in the resident's channel."""
     for e in result.ended:
@@ -398,7 +404,7 @@ def tell(
             service=catalogue.get(code).name,
             why=why(decisions[code].failed),
         )
-    if result.offered:
+    if result.offered and tell_offers:
         items = []
         for code in result.offered:
             needs = decisions[code].needs
@@ -423,7 +429,13 @@ def _before_commit(session: Session) -> None:
         return
     on = today()
     for resident_id, change in pending.items():
-        reevaluate(resident_id, on, Actor.of(change.by), change.references)
+        reevaluate(
+            resident_id,
+            on,
+            Actor.of(change.by),
+            change.references,
+            tell_offers=not change.new_record,
+        )
     session.flush()
 
 

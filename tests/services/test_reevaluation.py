@@ -278,22 +278,40 @@ def test_a_document_seen_makes_the_offer_ready_to_take(
         assert offer is not None and offer.status == "taken"
 
 
-def test_registration_offers_what_the_resident_can_get_in_one_notice(
+def test_registration_offers_quietly_and_a_later_change_tells_in_one_notice(
     app: Flask, make_resident: Callable[..., Resident], outbox: Callable[..., list[Any]]
 ) -> None:
-    resident = make_resident(date_of_birth=date(1950, 3, 1))
-    with in_app(app):
-        open_offers = {
-            o.service
-            for o in db_session.scalars(
-                select(ServiceOffer).where(ServiceOffer.resident_id == resident.id)
-            )
-        }
-    assert {"library", "bus-pass-older", "partner-leisure-60-plus"} <= open_offers
-    assert "partner-young-person-leisure" not in open_offers
+    resident = make_resident(date_of_birth=date(1990, 3, 1))
+
+    def open_offers() -> set[str]:
+        with in_app(app):
+            return {
+                o.service
+                for o in db_session.scalars(
+                    select(ServiceOffer).where(
+                        ServiceOffer.resident_id == resident.id, ServiceOffer.status == "open"
+                    )
+                )
+            }
+
+    assert {"library"} <= open_offers()
+    assert "bus-pass-older" not in open_offers()
+    # Shown on the pages after registering; no notice before the address is even confirmed.
+    assert outbox("notice:services-offered", resident.email) == []
+    with in_app(app):  # staff correct the year of birth
+        accounts.update_details(
+            resident.id,
+            {"date_of_birth": date(1950, 3, 1)},
+            actor_type="staff",
+            actor_id="staff-0001",
+            channel="phone",
+            reason="typing mistake",
+        )
+    assert {"bus-pass-older", "partner-leisure-60-plus"} <= open_offers()
     (mail,) = outbox("notice:services-offered", resident.email)
-    assert "Library membership" in mail.body_text
+    assert "Older person's bus pass" in mail.body_text
     assert "we need to see proof first" in mail.body_text
+    assert "Library membership" not in mail.body_text  # offered before: not again
 
 
 def test_a_fact_that_ends_sooner_cuts_the_grant_short(

@@ -52,11 +52,13 @@ def test_search_by_name_and_date_of_birth_shows_minimal_data_and_audits_no_resid
     for hidden in (str(ada.email), "Sessions House", "ME14 1XQ", "07700900982", "Hopper"):
         assert hidden not in page
     # Seeing a result is not a look at the record: nothing on the resident's trail.
-    # (registration also records the date of birth and address as facts)
+    # (registration also records the date of birth and address as facts, and offers what
+    # the new record can get)
     assert [a.action for a in audit_rows(resident_id=ada.id)] == [
         "resident.created",
         "fact.recorded",
         "fact.recorded",
+        "entitlements.reevaluated",
     ]
     searched = audit_rows("staff.searched")
     assert len(searched) == 1
