@@ -445,3 +445,25 @@ def test_recording_a_fact_at_the_same_level_again_decides_nothing_again(
         assert recorded is None
         assert facts.CHANGED not in db_session().info
         db_session.commit()
+
+
+def test_the_print_run_lists_letters_and_marks_them_posted(
+    app: Flask, make_resident: Callable[..., Resident], cli: CliRunner, tmp_path: Any
+) -> None:
+    resident = make_resident(email=None)
+    with in_app(app):
+        stored = db_session.get(Resident, resident.id)
+        assert stored is not None
+        notices.send(stored, "request-refused", service="Library membership", why="X.")
+        db_session.commit()
+    listed = cli.invoke(main, ["notices", "letters", "--json", "--out", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    (item,) = [json.loads(line) for line in listed.output.splitlines()]
+    assert item["kind"] == "request-refused"
+    text = (tmp_path / f"{item['notice']}.txt").read_text()
+    assert "Sessions House" in text and "Dear Ada Lovelace" in text
+    posted = cli.invoke(main, ["notices", "letters", "--mark-posted", "--out", str(tmp_path)])
+    assert posted.exit_code == 0, posted.output
+    assert "Marked 1 letter(s) posted" in posted.output
+    again = cli.invoke(main, ["notices", "letters", "--json"])
+    assert again.output.strip() == ""
