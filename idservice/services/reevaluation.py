@@ -431,11 +431,30 @@ def taken_result(resident_id: str) -> Result | None:
     return results.pop(resident_id, None)
 
 
-def consequences(result: Result | None) -> list[str]:
-    """Sentences for the page after a change, in plain words."""
+def consequences(result: Result | None, *, for_staff: bool = False) -> list[str]:
+    """Sentences for the page after a change, in plain words (to the resident, or to the
+    member of staff who made the change for them)."""
     if result is None:
         return []
     catalogue = add_service.catalogue()
+    if for_staff:
+        told = [
+            f"This resident's {catalogue.get(e.service).name} has ended: its rules "
+            f"({', '.join(e.tests)}) are no longer met."
+            for e in result.ended
+        ]
+        told += [
+            f"This resident's {catalogue.get(e.service).name} will end on "
+            f"{long_date(e.ends_on)} (the catalogue's {e.grace_days} days of grace)."
+            for e in result.ending
+        ]
+        told += [
+            f"Their request for {catalogue.get(code).name} was closed: no longer eligible."
+            for code in result.requests_closed
+        ]
+        if told:
+            told.append("They have been sent a notice (by email, or a letter to post).")
+        return told
     said = [
         f"Your {catalogue.get(e.service).name} has ended: {why(e.tests)[0].lower()}"
         f"{why(e.tests)[1:]}"

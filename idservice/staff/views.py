@@ -29,7 +29,7 @@ from flask import (
 from idservice.cards import counter_reader
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.models.staff import StaffMember
-from idservice.services import ratelimit
+from idservice.services import ratelimit, reevaluation
 from idservice.staff import auth, bp, identity, services
 from idservice.staff.forms import (
     SEARCH_ERROR,
@@ -219,6 +219,9 @@ def change_details(resident_id: str, slug: str, access: services.Access) -> Any:
         if form.validate():
             changed = services.change_details(staff, access, page.changes(form.data))
             flash("The changes have been saved" if changed else "Nothing was changed", "success")
+            follows = reevaluation.taken_result(resident_id)
+            if follows is not None and (said := reevaluation.consequences(follows, for_staff=True)):
+                flash(" ".join(said), "important")
             return redirect(url_for("staff.record", resident_id=resident_id))
     else:
         view = services.view_record(staff, access, f"change {slug}")
