@@ -78,6 +78,8 @@ ACTIONS = {
     "service.request_approved": "Service request approved",
     "service.request_refused": "Service request refused",
     "service.request_withdrawn": "Service request withdrawn",
+    "duplicate.suspected": "A new record looked like it might be yours: council staff will check",
+    "duplicate.not_same": "Checked against a record with a similar name: a different person",
 }
 
 #: Life events (idservice.services.life_events) in words for the activity page.
