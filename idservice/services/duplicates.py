@@ -286,11 +286,16 @@ def open_queue(limit: int = 100) -> list[QueueItem]:
             r.channel,
             r.score,
             r.reason_words,
-            names.get(r.new_resident_id, ""),
-            names.get(r.existing_resident_id, ""),
+            _name(names.get(r.new_resident_id)),
+            _name(names.get(r.existing_resident_id)),
         )
         for r in rows
     ]
+
+
+def _name(full: str | None) -> str:
+    """An erased record has no name left; say so rather than show nothing."""
+    return (full or "").strip() or "A record since erased"
 
 
 @dataclass(frozen=True)

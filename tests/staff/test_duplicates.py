@@ -301,3 +301,19 @@ def test_residents_see_the_check_in_their_activity(
     assert "Checked against a record with a similar name: a different person" in page
     assert f"Reason: {WHY}" in page
     assert "looked like it might be yours" not in page  # that is on the other record
+
+
+def test_a_pair_whose_older_record_was_erased_can_still_be_resolved(
+    app: Flask, client: FlaskClient, staff_client: StaffClient, make_resident
+) -> None:
+    from idservice.services.your_data import erase
+
+    existing, _, pair_id = _registered_online_twice(app, client, make_resident)
+    with in_app(app):
+        erase(existing.id, password=None, actor_type="system", channel="system")
+    officer, _ = staff_client()
+    assert "A record since erased" in _page(officer.get("/staff/duplicates"))
+    assert "Erased" in _page(officer.get(f"/staff/duplicates/{pair_id}"))
+    done = submit(officer, f"/staff/duplicates/{pair_id}", {"note": "The older record is erased"})
+    assert done.status_code == 302
+    assert [p.status for p in _pairs(app)] == [DUPLICATE_NOT_SAME]
