@@ -82,6 +82,8 @@ ACTIONS = {
     "service.offer_declined": "Service offered: not interested",
     "entitlements.reevaluated": "Your services were checked again after a change",
     "notice.queued": "We wrote to you",
+    "duplicate.suspected": "A new record looked like it might be yours: council staff will check",
+    "duplicate.not_same": "Checked against a record with a similar name: a different person",
 }
 
 #: Life events (idservice.services.life_events) in words for the activity page.

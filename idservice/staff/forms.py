@@ -201,6 +201,27 @@ class EvidenceForm(Form):
     )
 
 
+#: The confirmation asked for only when an existing record may be the same person.
+DIFFERENT_PERSON_FIELDS = (
+    Field(
+        "different_person",
+        "This is a different person from the records shown",
+        kind="checkbox",
+        required=False,
+    ),
+    Field.from_rule(
+        "different_person_reason",
+        validation.DIFFERENT_PERSON,
+        label="How do you know this is a different person?",
+        required=False,
+        required_message=None,
+        hint="For example: twin brother, both passports seen. Both residents can see this, "
+        "so do not write anything else about the other person",
+    ),
+)
+CONFIRMING = frozenset(f.name for f in DIFFERENT_PERSON_FIELDS)
+
+
 class RegisterResidentForm(Form):
     fields = (
         *(_for_someone_else(f) for f in (*name_fields(), date_of_birth_field(), *address_fields())),
@@ -211,7 +232,16 @@ class RegisterResidentForm(Form):
         ),
         _for_someone_else(phone_field()),
         CHANNEL_FIELD,
+        *DIFFERENT_PERSON_FIELDS,
     )
+
+    def details(self) -> dict[str, object]:
+        """The resident's details, without the channel and the confirmation."""
+        return {k: v for k, v in self.data.items() if k != "channel" and k not in CONFIRMING}
+
+    def only_confirmation_refused(self) -> bool:
+        """Every detail is good; only the "different person" answer needs correcting."""
+        return bool(self.errors) and set(self.errors) <= CONFIRMING
 
 
 class AuditFilterForm(Form):
@@ -313,3 +343,17 @@ class ReplaceCardForm(IssueCardForm):
 
 class UnblockPinForm(IssueCardForm):
     """Unblocking at the counter: the resident chooses a new PIN, typed twice."""
+
+
+class NotSamePersonForm(Form):
+    """Resolving a possible duplicate: they are different people, and how staff know."""
+
+    fields = (
+        Field.from_rule(
+            "note",
+            validation.DIFFERENT_PERSON,
+            label="How do you know they are different people?",
+            hint="For example: twins, both passports seen. Both residents can see this, so "
+            "write nothing about one of them that the other should not read",
+        ),
+    )

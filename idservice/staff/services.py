@@ -33,7 +33,8 @@ from idservice.models.cards import CARD_ACTIVE, Card, Tap
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.residents import Resident
 from idservice.models.staff import StaffMember
-from idservice.services import accounts, registration
+from idservice.services import accounts, duplicates, registration
+from idservice.services.name_matching import Person
 from idservice.services.residents import (
     create_resident,
     dao_get_resident_by_email,
@@ -478,19 +479,45 @@ class EmailInUse(ValueError):
     """Another record has this email address; staff should find that record instead."""
 
 
-class SamePerson(ValueError):
-    """A record for this person already exists: one resident, one account."""
+@dataclass(frozen=True)
+class LikelyMatches:
+    """Existing records that may be the person being registered: nothing was created."""
 
-    def __init__(self, resident_id: str) -> None:
-        super().__init__(resident_id)
-        self.resident_id = resident_id
+    person: Person
+    found: list[duplicates.Found]
+
+
+def _operator(staff: StaffMember, channel: str) -> duplicates.Operator:
+    return duplicates.Operator("staff", staff.id, channel, staff.id, staff.role)
+
+
+def _likely_matches(staff: StaffMember, channel: str, details: dict[str, Any]) -> LikelyMatches:
+    person = duplicates.person_from(details)
+    found = duplicates.find(person, details["date_of_birth"])
+    duplicates.audit_shown(found, _operator(staff, channel), "register")
+    return LikelyMatches(person, found)
+
+
+@transactional
+def likely_matches(staff: StaffMember, channel: str, details: dict[str, Any]) -> LikelyMatches:
+    """The records shown beside the registration form; showing each is audited."""
+    return _likely_matches(staff, channel, details)
 
 
 @transactional
 def register_resident(
-    staff: StaffMember, channel: str, reason: str | None, details: dict[str, Any]
-) -> Resident:
+    staff: StaffMember,
+    channel: str,
+    reason: str | None,
+    details: dict[str, Any],
+    *,
+    not_a_duplicate: str | None = None,
+) -> Resident | LikelyMatches:
     """A record for someone registering with staff help; the email address is optional.
+
+    When an existing record may be the same person, nothing is created and the likely
+    matches are returned, unless ``not_a_duplicate`` says why this is a different person:
+    then the record is created and each pair kept as checked, with that reason.
 
     With an address, the resident is sent the same confirmation link as online
     registration, so they can later set a password and sign in themselves.
@@ -498,11 +525,9 @@ def register_resident(
     email = details.get("email")
     if email and dao_get_resident_by_email(email) is not None:
         raise EmailInUse(email)
-    same = dao.dao_find_same_person(
-        details["given_name"], details["family_name"], details["date_of_birth"], details["postcode"]
-    )
-    if same is not None:
-        raise SamePerson(same.id)
+    matches = _likely_matches(staff, channel, details)
+    if matches.found and not_a_duplicate is None:
+        return matches
     try:
         with db_session.begin_nested():
             resident = create_resident(
@@ -516,6 +541,10 @@ def register_resident(
             )
     except IntegrityError:  # the address was taken a moment ago
         raise EmailInUse(email) from None
+    if matches.found and not_a_duplicate is not None:
+        duplicates.record_not_same(
+            resident.id, matches.found, _operator(staff, channel), not_a_duplicate
+        )
     _audit(
         "resident.viewed",
         staff,

@@ -29,7 +29,7 @@ from flask import (
 from idservice.cards import counter_reader
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.models.staff import StaffMember
-from idservice.services import ratelimit, reevaluation
+from idservice.services import duplicates, ratelimit, reevaluation
 from idservice.staff import auth, bp, identity, services
 from idservice.staff.forms import (
     SEARCH_ERROR,
@@ -51,6 +51,7 @@ from idservice.staff.permissions import (
     reason_required,
     role_title,
 )
+from idservice.validation import DIFFERENT_PERSON
 from idservice.web.account_settings import CHANGE_PAGES, ChangePage
 from idservice.web.forms import Form
 from idservice.web.pages import FORM_ERROR, TOO_MANY, form_page
@@ -203,6 +204,7 @@ def record(resident_id: str, access: services.Access) -> Any:
         change_pages=STAFF_CHANGE_PAGES,
         card_statuses=CARD_STATUSES,
         uk_time=_uk_time,
+        possible_duplicates=duplicates.open_for_record(resident_id),
     )
 
 
@@ -375,27 +377,44 @@ def unblock_pin(resident_id: str, card_id: str, access: services.Access) -> Any:
 @bp.route("/residents/new", methods=["GET", "POST"])
 @requires(Action.REGISTER_RESIDENT)
 def register_resident() -> Any:
+    """Register someone; when a record may be theirs already, show it and ask for a
+    confirmation that this is a different person (everything typed is kept)."""
     staff = _staff()
     form = RegisterResidentForm(request.form if request.method == "POST" else None)
+    matches = None
     if form.validate():
-        details = {k: v for k, v in form.data.items() if k != "channel"}
+        confirmed = form.data["different_person"] and form.data["different_person_reason"]
         try:
-            resident = services.register_resident(staff, form.data["channel"], None, details)
+            outcome = services.register_resident(
+                staff,
+                form.data["channel"],
+                None,
+                form.details(),
+                not_a_duplicate=form.data["different_person_reason"] if confirmed else None,
+            )
         except services.EmailInUse:
             form.add_error(
                 "email", "A Kent account already uses this email address. Search for it instead"
             )
-        except services.SamePerson:
-            form.add_error(
-                "given_name",
-                "A record with this name, date of birth and postcode already exists. "
-                "Search for it instead of registering again",
-            )
         else:
-            _remember(services.Access(resident.id, form.data["channel"], REGISTERING))
-            flash("The resident has been registered", "success")
-            return redirect(url_for("staff.record", resident_id=resident.id))
-    return form_page("staff/register.html", form)
+            if not isinstance(outcome, services.LikelyMatches):
+                _remember(services.Access(outcome.id, form.data["channel"], REGISTERING))
+                flash("The resident has been registered", "success")
+                return redirect(url_for("staff.record", resident_id=outcome.id))
+            matches = outcome
+            if not form.data["different_person"]:
+                form.add_error("different_person", DIFFERENT_PERSON_NEEDED)
+            else:
+                form.add_error("different_person_reason", DIFFERENT_PERSON.required_message)
+    elif form.only_confirmation_refused():
+        matches = services.likely_matches(staff, form.data["channel"], form.details())
+    return form_page("staff/register.html", form, matches=matches)
+
+
+DIFFERENT_PERSON_NEEDED = (
+    "A record that may be the same person already exists. Check the records shown. If this "
+    "is a different person, tick the box and say how you know"
+)
 
 
 @bp.route("/audit", methods=["GET", "POST"])
