@@ -237,6 +237,7 @@ def test_the_registration_page_says_the_same_with_a_match_or_without(
             "resident.created",
             "fact.recorded",
             "fact.recorded",
+            "entitlements.reevaluated",  # what the new record can get is offered
         ]
     assert [a.resident_id for a in audit_rows("duplicate.suspected")] == [existing.id]
 
