@@ -35,6 +35,13 @@ def _join(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def _confirm_message(words: list[str]) -> str:
+    return (
+        f"Confirm the document shows the {_join(words)} on the record. If it shows something "
+        "different, change the record first"
+    )
+
+
 def what_it_records(document_type: str) -> str | None:
     """A hint under each document: the facts recording it also records."""
     kind = EVIDENCE_TYPES[document_type]
@@ -81,8 +88,7 @@ def document_form(asks: Asks, formdata: Any = None) -> Form:
                     for name, words in asks.confirm.items()
                 },
                 hint=f"Tick each one the document shows. Each is recorded as {level}",
-                required_message="Confirm the document shows the details on the record. If it "
-                "shows something different, change the record first",
+                required_message=_confirm_message([FACT_WORDS[name] for name in asks.confirm]),
             )
         )
     if asks.lives_in_kent:
@@ -121,11 +127,7 @@ def document_form(asks: Asks, formdata: Any = None) -> Form:
             FACT_WORDS[FactName(n)] for n in confirm_names if n not in self.data.get("confirm", [])
         ]
         if missing:
-            self.add_error(
-                "confirm",
-                f"Confirm the document shows the {_join(missing)} on the record. If it shows "
-                "something different, change the record first",
-            )
+            self.add_error("confirm", _confirm_message(missing))
 
     form_class: type[Form] = type(
         "DocumentForm", (Form,), {"fields": tuple(fields), "validate_form": validate_form}

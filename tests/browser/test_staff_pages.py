@@ -113,7 +113,9 @@ def test_evidence_once_without_javascript(no_js_page: Page, live_app: Flask) -> 
     page.goto(f"/staff/residents/{resident.id}/services/bus-pass-older/check")
     site.submit("Send request")
     page.get_by_role("link", name="Decide the request").click()
-    expect(page.locator("#main-content")).to_contain_text("Still needed: home postcode, date of birth")
+    expect(page.locator("#main-content")).to_contain_text(
+        "Still needed: home postcode, date of birth"
+    )
     page.get_by_role("link", name="Record it as proof of identity").click()
     site.submit("Continue")  # nothing chosen: the error summary, without JavaScript
     expect(page.locator(".kc-error-summary")).to_contain_text("Select the type of document")

@@ -107,11 +107,13 @@ def record_evidence(
     reference: str,
     *,
     confirm: bool = True,
+    confirm_values: list[str] | None = None,
     request_id: str | None = None,
     **answers: Any,
 ) -> TestResponse:
     """The identity evidence form as an officer uses it: choose the document, then on its
-    page type the reference and (``confirm``) tick every detail from the record it shows."""
+    page type the reference and (``confirm``) tick every detail from the record it shows,
+    or only ``confirm_values``."""
     query = f"?request={request_id}" if request_id else ""
     chosen = submit(
         client, f"/staff/residents/{resident_id}/evidence{query}", {"document_type": kind}
@@ -126,8 +128,10 @@ def record_evidence(
         "csrf_token": csrf_from(page),
         **answers,
     }
-    if confirm:
-        data.setdefault("confirm", CONFIRM_BOX.findall(html))
+    if confirm_values is not None:
+        data["confirm"] = confirm_values
+    elif confirm:
+        data["confirm"] = CONFIRM_BOX.findall(html)
     return client.post(chosen.headers["Location"], data=data)
 
 
