@@ -85,6 +85,7 @@ ACTIONS = {
     "notice.queued": "We wrote to you",
     "duplicate.suspected": "A new record looked like it might be yours: council staff will check",
     "duplicate.not_same": "Checked against a record with a similar name: a different person",
+    "service.renewed": "Service renewed",
 }
 
 #: Life events (idservice.services.life_events) in words for the activity page.

@@ -272,6 +272,8 @@ def record(
 
     The same value again at the same or a lower level changes nothing (a resident
     re-declaring a date of birth staff have checked does not weaken it); returns None then.
+    The same value seen again in another document at the same level is recorded anew: a
+    renewal that checks residency again needs proof seen since the last grant.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
@@ -280,7 +282,17 @@ def record(
     stored = to_json(name, value)
     current = [row for row in dao_current_fact_rows(resident_id) if row.name == name.value]
     for row in current:
-        if row.value == stored and row.level >= level and row.expires_on == expires_on:
+        seen_again = (
+            evidence_type is not None
+            and level >= row.level
+            and (row.evidence_type, row.evidence_last4) != (evidence_type, evidence_last4)
+        )
+        if (
+            row.value == stored
+            and row.level >= level
+            and row.expires_on == expires_on
+            and not seen_again
+        ):
             return None
     now = utcnow()
     for row in current:

@@ -30,6 +30,7 @@ STEPS = {
     "outcome": "staff.service_outcome",
     "back": "staff.record",
     "request": "staff.decide_request",
+    "not_interested": "staff.service_not_interested",
 }
 
 
@@ -61,6 +62,18 @@ def _looked_at(access: services.Access, screen: str) -> None:
 def services_list(resident_id: str, access: services.Access) -> Any:
     _looked_at(access, "services")
     return _journey(access).overview()
+
+
+@bp.route(
+    "/residents/<resident_id>/services/offers/<int:offer_id>/not-interested",
+    methods=["GET", "POST"],
+)
+@requires(Action.ADD_SERVICE)
+@_with_access
+def service_not_interested(resident_id: str, offer_id: int, access: services.Access) -> Any:
+    if request.method == "GET":
+        _looked_at(access, "offer not interested")
+    return _journey(access).not_interested(offer_id, date.today())
 
 
 @bp.get("/residents/<resident_id>/services/<code>")

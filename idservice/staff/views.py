@@ -30,7 +30,14 @@ from entitlements.dates import long_date
 from idservice.cards import counter_reader
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.models.staff import StaffMember
-from idservice.services import add_service, duplicates, facts, ratelimit, reevaluation
+from idservice.services import (
+    add_service,
+    duplicates,
+    facts,
+    ratelimit,
+    reevaluation,
+    service_offers,
+)
 from idservice.staff import auth, bp, identity, services
 from idservice.staff.forms import (
     SEARCH_ERROR,
@@ -198,6 +205,7 @@ def record(resident_id: str, access: services.Access) -> Any:
         with_cards=allowed(staff.role, Action.VIEW_CARDS),
         with_facts=with_facts,
     )
+    can_add = allowed(staff.role, Action.ADD_SERVICE) and view.resident.is_active
     return render_template(
         "staff/record.html",
         view=view,
@@ -205,6 +213,7 @@ def record(resident_id: str, access: services.Access) -> Any:
         waiting=add_service.waiting_for_resident(resident_id, date.today()) if with_facts else [],
         fact_labels=facts.FACT_LABELS,
         long_date=long_date,
+        offers=service_offers.open_offers(resident_id) if can_add else [],
         access=access,
         languages=LANGUAGES,
         formats=ALTERNATIVE_FORMATS,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import abort, redirect, render_template, request, session
+from flask import abort, flash, redirect, render_template, request, session
 
 from entitlements.catalogue import Service
 from entitlements.dates import academic_year_start, long_date
@@ -27,7 +27,7 @@ from entitlements.facts import (
     SchoolYear,
 )
 from entitlements.journey import EVIDENCE_ACCEPTED, Route, expected_decision, questions
-from idservice.services import add_service, facts
+from idservice.services import add_service, facts, service_offers
 from idservice.web.fact_answers import (
     YES_NO,
     award_choices,
@@ -156,6 +156,10 @@ class WithdrawForm(Form):
     """The "withdraw this request" button."""
 
 
+class NotInterestedForm(Form):
+    """The "not interested" button on an offer."""
+
+
 @dataclass(frozen=True)
 class Journey:
     applicant: add_service.Applicant
@@ -217,6 +221,21 @@ class Journey:
     def overview(self) -> Any:
         overview = add_service.overview(self.applicant.resident_id)
         return self._render("services/list.html", overview=overview)
+
+    def not_interested(self, offer_id: int, on: date) -> Any:
+        """Confirm "not interested" (the list's button posts here straight away)."""
+        offer = service_offers.open_offer(self.applicant.resident_id, offer_id)
+        form = NotInterestedForm(request.form if request.method == "POST" else None)
+        if form.validate():
+            again = service_offers.not_interested(self.applicant, offer_id, on)
+            who = "the resident" if self.applicant.staff_id else "you"
+            flash(
+                f"We will not offer {who} {offer.service.name} again before {long_date(again)}",
+                "success",
+            )
+            # Staff said it from the record they have open: back to it.
+            return redirect(self.url("back" if self.applicant.staff_id else "list"))
+        return form_page("services/not_interested.html", form, **self._context(offer=offer))
 
     def start(self, code: str, on: date) -> Any:
         plan = add_service.plan(self.applicant, code, self.answers(code, on), on)
@@ -292,5 +311,6 @@ class Journey:
         return self._render(
             "services/outcome.html",
             plan=plan,
+            today=on,
             request_link=request_url(plan.waiting.id) if plan.waiting and request_url else None,
         )

@@ -439,6 +439,37 @@ def _staff_request(page: Page, site: Site, role: str = "gateway-officer") -> str
     return resident_id
 
 
+@visit("staff.record", "offers: the resident can now get")
+def _staff_record_offers(page: Page, site: Site) -> Response:
+    resident_id = _open_older_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}")
+
+
+@visit("staff.service_not_interested")
+def _staff_not_interested(page: Page, site: Site) -> Response:
+    _staff_record_offers(page, site)
+    action = page.locator("#main-content form[action*='not-interested']").first.get_attribute(
+        "action"
+    )
+    assert action is not None
+    return _goto(page, action)
+
+
+@visit("staff.service_not_interested", "expired page", status=400, errors="form")
+def _staff_not_interested_expired(page: Page, site: Site) -> Response:
+    _staff_not_interested(page, site)
+    _expire_csrf(page)
+    return site.submit("Not interested")
+
+
+@visit("staff.record", "not interested: back on the record")
+def _staff_not_interested_done(page: Page, site: Site) -> Response:
+    _staff_record_offers(page, site)
+    return site.submit(
+        "Not interested in Older person's bus pass (English National Concessionary Travel Scheme)"
+    )
+
+
 @visit("staff.services")
 def _staff_services(page: Page, site: Site) -> Response:
     resident_id = _open_older_record(page, site)
