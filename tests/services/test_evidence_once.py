@@ -139,12 +139,14 @@ def test_a_driving_licence_records_both_and_asks_for_both_confirmations(
     for audit in [recorded, *facts_audited]:
         for value in [*personal_values(resident), "LOVEL612106AA9XY", "1956-12-10"]:
             assert value not in str(audit.details)
-    # A passport afterwards shows a date of birth already checked: nothing new to record.
+    # A passport afterwards shows the same date of birth in another document: it is
+    # recorded as seen again (a renewal that asks to see proof afresh counts it).
     again = record_evidence(client, resident.id, "passport", "501234567")
     assert again.status_code == 302
     banner = text(client.get(again.headers["Location"]))
-    assert "Already on the record as well as this: date of birth" in banner
-    assert len(stored_facts(resident.id, name="date_of_birth")) == 2
+    assert "Recorded from it: date of birth" in banner
+    rows = stored_facts(resident.id, name="date_of_birth")
+    assert [r.evidence_type for r in rows] == [None, "driving-licence", "passport"]
 
 
 def test_a_dwp_check_records_the_facts_as_confirmed(staff_client, make_resident, stored_facts):
