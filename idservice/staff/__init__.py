@@ -22,6 +22,8 @@ def init_app(app: Flask) -> None:
     from idservice.staff import (  # noqa: F401
         auth_views,
         duplicate_views,
+        evidence_views,
+        fact_views,
         life_event_views,
         service_views,
         views,

@@ -9,7 +9,7 @@ from typing import ClassVar
 from cardio.cardnumber import has_valid_check_digit
 from idservice import validation
 from idservice.models.cards import HOTLIST_REASONS
-from idservice.staff.identity import DOCUMENT_TYPES, normalise_reference
+from idservice.staff.identity import normalise_reference
 from idservice.staff.services import STAFF_CHANNELS
 from idservice.web.accounts import code_field
 from idservice.web.forms import Field, Form
@@ -178,27 +178,6 @@ def _check_reference(value: str) -> str:
             "Reference must be 4 to 40 letters and numbers, as printed on the document"
         )
     return value
-
-
-class EvidenceForm(Form):
-    fields = (
-        Field(
-            "document_type",
-            "What did you see or check?",
-            kind="radios",
-            choices={code: t.label for code, t in DOCUMENT_TYPES.items()},
-            required_message="Select the type of document or check",
-        ),
-        Field(
-            "reference",
-            "Document number or check reference",
-            max_length=60,
-            hint="Only the last 4 characters are kept, so the resident can recognise it",
-            required_message="Enter the document number or check reference",
-            check=_check_reference,
-            width="20",
-        ),
-    )
 
 
 #: The confirmation asked for only when an existing record may be the same person.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -26,15 +26,22 @@ from flask import (
     url_for,
 )
 
+from entitlements.dates import long_date
 from idservice.cards import counter_reader
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.models.staff import StaffMember
-from idservice.services import duplicates, ratelimit, reevaluation
+from idservice.services import (
+    add_service,
+    duplicates,
+    facts,
+    ratelimit,
+    reevaluation,
+    service_offers,
+)
 from idservice.staff import auth, bp, identity, services
 from idservice.staff.forms import (
     SEARCH_ERROR,
     AuditFilterForm,
-    EvidenceForm,
     IssueCardForm,
     OpenRecordForm,
     OpenRecordReasonOptionalForm,
@@ -189,12 +196,24 @@ def open_record(resident_id: str) -> Any:
 @_with_access
 def record(resident_id: str, access: services.Access) -> Any:
     staff = _staff()
+    # Staff who add services or record facts see the facts held and requests waiting.
+    with_facts = allowed(staff.role, Action.ADD_SERVICE) or allowed(staff.role, Action.RECORD_FACT)
     view = services.view_record(
-        staff, access, "record", with_cards=allowed(staff.role, Action.VIEW_CARDS)
+        staff,
+        access,
+        "record",
+        with_cards=allowed(staff.role, Action.VIEW_CARDS),
+        with_facts=with_facts,
     )
+    can_add = allowed(staff.role, Action.ADD_SERVICE) and view.resident.is_active
     return render_template(
         "staff/record.html",
         view=view,
+        held=facts.current_shown(resident_id) if with_facts else [],
+        waiting=add_service.waiting_for_resident(resident_id, date.today()) if with_facts else [],
+        fact_labels=facts.FACT_LABELS,
+        long_date=long_date,
+        offers=service_offers.open_offers(resident_id) if can_add else [],
         access=access,
         languages=LANGUAGES,
         formats=ALTERNATIVE_FORMATS,
@@ -231,29 +250,6 @@ def change_details(resident_id: str, slug: str, access: services.Access) -> Any:
     return form_page(
         "staff/change_details.html", form, page=page, slug=slug, resident_id=resident_id
     )
-
-
-@bp.route("/residents/<resident_id>/evidence", methods=["GET", "POST"])
-@requires(Action.RECORD_EVIDENCE)
-@_with_access
-def record_evidence(resident_id: str, access: services.Access) -> Any:
-    form = EvidenceForm(request.form if request.method == "POST" else None)
-    if form.validate():
-        try:
-            evidence, level = services.record_evidence(
-                _staff(), access, form.data["document_type"], form.data["reference"]
-            )
-        except services.EvidenceRefused as exc:
-            form.add_error("reference", str(exc))
-        else:
-            label = identity.DOCUMENT_TYPES[evidence.document_type].label
-            flash(
-                f"{label} ending {evidence.reference_last4} recorded. "
-                f"Identity: {identity.LEVEL_NAMES[level]}",
-                "success",
-            )
-            return redirect(url_for("staff.record", resident_id=resident_id))
-    return form_page("staff/evidence.html", form, resident_id=resident_id)
 
 
 def _uk_time(at: datetime) -> str:
