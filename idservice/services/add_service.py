@@ -527,6 +527,53 @@ def refuse(applicant: Applicant, request_id: str, why: str) -> ServiceRequest:
     return request
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A request waiting for a decision, judged on the facts held now."""
+
+    request: ServiceRequest
+    service: Service
+    #: "ready" (the facts meet the rules: it can be approved), "evidence" (proof still
+    #: needed) or "not eligible" (the facts held now do not meet the rules).
+    state: str
+    needs: list[FactName]
+
+    @property
+    def needs_words(self) -> str:
+        return ", ".join(facts.FACT_LABELS[name].lower() for name in self.needs)
+
+
+def standing(decision: Decision) -> str:
+    """Where a waiting request stands on a decision: see :attr:`Waiting.state`."""
+    return {Route.GRANT: "ready", Route.NOT_ELIGIBLE: "not eligible"}.get(
+        route(decision), "evidence"
+    )
+
+
+def still_needed(decision: Decision) -> list[FactName]:
+    return list(dict.fromkeys(need.fact for need in decision.needs))
+
+
+def still_needed_words(decision: Decision) -> str:
+    return ", ".join(facts.FACT_LABELS[name].lower() for name in still_needed(decision))
+
+
+def _judge(request: ServiceRequest, on: date) -> Waiting:
+    service = service_for(request.service)
+    decision = decide(service, facts.facts_for(request.resident_id), on, built_in_gazetteer())
+    return Waiting(request, service, standing(decision), still_needed(decision))
+
+
+@transactional
+def waiting_for_resident(resident_id: str, on: date) -> list[Waiting]:
+    """The resident's requests waiting for a decision, each with where it stands now."""
+    return [
+        _judge(r, on)
+        for r in dao_requests_for(resident_id)
+        if r.status == REQUEST_WAITING and r.service in catalogue().codes
+    ]
+
+
 @transactional
 def waiting_requests(staff_id: str, staff_role: str) -> list[tuple[ServiceRequest, Resident]]:
     """The queue, soonest due first; looking at it is audited (without a resident)."""

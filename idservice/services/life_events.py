@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 
 from entitlements.catalogue import load_catalogue
+from entitlements.dates import long_date
 from entitlements.facts import FactName
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
@@ -41,7 +42,7 @@ from idservice.models.partners import LifeEvent
 from idservice.models.residents import RESIDENT_ACTIVE, RESIDENT_DECEASED, Resident
 from idservice.partners import outbox
 from idservice.partners.secevent import ADDRESS_CHANGED, DEATH, MOVED_OUT, NAME_CHANGED
-from idservice.services import facts, mail
+from idservice.services import facts, notices
 from idservice.services.residents import NotFound
 
 KINDS = {
@@ -330,12 +331,13 @@ def record_move_out(notifier: Notifier, resident_id: str, moved_on: date) -> Out
     # The Kent address is no longer where they live: nothing may be granted from it again.
     for name in (FactName.ADDRESS, FactName.LIVES_IN_KENT):
         facts.supersede(resident.id, name, notifier.recorder, "moved out of Kent")
-    if resident.email and outcome.ended:
+    if outcome.ended:
         catalogue = load_catalogue()
-        mail.queue(
-            resident.email,
-            "moved_out_of_kent",
-            moved_on=moved_on,
+        notices.send(
+            resident,
+            "moved-out-of-kent",
+            moved_on=long_date(moved_on),
+            future=moved_on > date.today(),
             services=[catalogue.get(e.service).name for e in outcome.ended],
         )
     return _finish(outcome, notifier, events, {"occurred_on": moved_on.isoformat()})
@@ -365,8 +367,7 @@ def record_name_change(
         )
         is not None
     )
-    if resident.email:
-        mail.queue(resident.email, "name_changed", card_reissue=has_card)
+    notices.send(resident, "name-changed", card_reissue=has_card)
     return _finish(Outcome(life), notifier, [], {"occurred_on": changed_on.isoformat()}, changed)
 
 
@@ -405,8 +406,7 @@ def record_address_change(
     resident.uprn = None
     # The new address is the fact every service decides on from now (decided again at commit).
     facts.record_from_resident(resident, changed, notifier.recorder)
-    if resident.email:
-        mail.queue(resident.email, "address_changed")
+    notices.send(resident, "address-changed")
     return _finish(
         Outcome(life), notifier, [], {"occurred_on": changed_on.isoformat()}, [*changed, "uprn"]
     )

@@ -49,6 +49,9 @@ KINDS: Mapping[str, str] = {
     "services-offered": "Services you can now get",
     "renewal-due": "A service is coming up for renewal",
     "entitlement-expired": "A service has come to its end date",
+    "moved-out-of-kent": "Services that end on moving out of Kent",
+    "name-changed": "The name on the account was changed",
+    "address-changed": "The address on the account was changed",
     "entitlement-paused": "A service is paused until you confirm your details",
 }
 

@@ -211,6 +211,32 @@ def _export(resident: Resident) -> dict[str, Any]:
                 .order_by(OutboundEmail.id)
             )
         ],
+        "notices": [
+            {
+                "kind": n.kind,
+                "by": n.channel,
+                "status": n.status,
+                "written": _iso(n.created_at),
+                "posted": _iso(n.posted_at),
+                "about": n.context,
+            }
+            for n in db_session.scalars(
+                select(Notice).where(Notice.resident_id == rid).order_by(Notice.id)
+            )
+        ],
+        "offers": [
+            {
+                "service": o.service,
+                "status": o.status,
+                "offered_on": _iso(o.offered_on),
+                "not_offered_again_before": _iso(o.declined_until),
+            }
+            for o in db_session.scalars(
+                select(ServiceOffer)
+                .where(ServiceOffer.resident_id == rid)
+                .order_by(ServiceOffer.id)
+            )
+        ],
         "activity": [item.__dict__ for item in activity_for(rid, limit=10_000)],
     }
 

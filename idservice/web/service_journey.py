@@ -17,7 +17,6 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, session
 
 from entitlements.catalogue import Service
-from entitlements.conditions import AWARD_WORDS, CATEGORY_WORDS
 from entitlements.dates import academic_year_start, long_date
 from entitlements.facts import (
     Disability,
@@ -29,16 +28,22 @@ from entitlements.facts import (
 )
 from entitlements.journey import EVIDENCE_ACCEPTED, Route, expected_decision, questions
 from idservice.services import add_service, facts, service_offers
+from idservice.web.fact_answers import (
+    YES_NO,
+    award_choices,
+    disability_choices,
+    year_group_choices,
+)
 from idservice.web.forms import Field, Form
 from idservice.web.pages import FORM_ERROR, form_page
 
 ANSWERS_KEY = "service_answers"
 NONE = "none"
-YES_NO = {"yes": "Yes", "no": "No"}
 
 
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def disability_evidence(service: Service) -> Mapping[str, str]:
+    """The evidence a service's catalogue entry accepts for each disability, a to g."""
+    return next((c.params["evidence"] for c in service.conditions if "evidence" in c.params), {})
 
 
 @dataclass(frozen=True)
@@ -55,18 +60,11 @@ class Question:
 
     def choices(self, name: FactName, service: Service) -> dict[str, str]:
         if name is FactName.SCHOOL_YEAR:
-            options = {"0": "Reception"} | {str(y): f"Year {y}" for y in range(1, 14)}
+            options = year_group_choices()
         elif name is FactName.DISABILITY:
-            evidence: Mapping[str, str] = next(
-                (c.params["evidence"] for c in service.conditions if "evidence" in c.params), {}
-            )
-            options = {
-                c.value: _capital(CATEGORY_WORDS[c])
-                + (f" (evidence: {evidence[c.value]})" if c.value in evidence else "")
-                for c in DisabilityCategory
-            }
+            options = disability_choices(disability_evidence(service))
         elif name is FactName.QUALIFYING_AWARD:
-            options = {a.value: _capital(AWARD_WORDS[a]) for a in QualifyingAward}
+            options = award_choices()
         else:
             options = dict(YES_NO)
         if self.none_label:

@@ -966,9 +966,10 @@ def _not_interested_done(page: Page, site: Site) -> Response:
     )
 
 
-# The staff console, life events and your data, and the partner API add their pages to
-# VISITS.
+# The staff console, life events and your data, possible duplicates and the partner API
+# add their pages to VISITS.
 from tests.browser import (  # noqa: E402
+    duplicate_pages,  # noqa: F401
     life_event_pages,  # noqa: F401
     partner_pages,  # noqa: F401
     staff_pages,  # noqa: F401
