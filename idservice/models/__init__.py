@@ -6,6 +6,7 @@ from idservice.models.cards import Card, CardNumberCounter, CardSignIn, Tap
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
+from idservice.models.merges import ResidentMerge
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken, SigningKey
 from idservice.models.partner_api import PairwiseSubject, PartnerQuery
 from idservice.models.partners import LifeEvent, Partner, PartnerEvent
@@ -33,6 +34,7 @@ __all__ = [
     "PasskeyCredential",
     "Resident",
     "ResidentFact",
+    "ResidentMerge",
     "ResidentSession",
     "ServiceRequest",
     "SignInFailure",

@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     from idservice.staff import (  # noqa: F401
         auth_views,
         life_event_views,
+        merge_views,
         service_views,
         views,
     )

@@ -5,7 +5,9 @@ else in the code decides access, so the table below is the whole policy and can 
 (and reviewed) by someone who does not program. Adding services: Gateway officers and
 library staff see documents at the counter, so they record facts from them; the contact
 centre adds services on what residents tell it (self-declared) but sees no documents;
-only Gateway officers decide requests that wait for evidence.
+only Gateway officers decide requests that wait for evidence. Merging two records of one
+person (and undoing it) moves services, cards and partners' identifiers from one record
+to another, so only a Gateway team leader may do it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from enum import StrEnum
 
 class Role(StrEnum):
     GATEWAY_OFFICER = "gateway-officer"
+    GATEWAY_TEAM_LEADER = "gateway-team-leader"
     LIBRARY_STAFF = "library-staff"
     CONTACT_CENTRE_OFFICER = "contact-centre-officer"
     TRANSPORT_OFFICER = "transport-officer"
@@ -39,6 +42,7 @@ class Action(StrEnum):
     ADD_SERVICE = "add-service"
     RECORD_FACT = "record-fact"
     DECIDE_REQUEST = "decide-request"
+    MERGE_RECORDS = "merge-records"
 
 
 @dataclass(frozen=True)
@@ -53,27 +57,33 @@ class RolePolicy:
 
 
 _A = Action
+_GATEWAY = frozenset(
+    {
+        _A.SEARCH,
+        _A.VIEW_RECORD,
+        _A.CHANGE_DETAILS,
+        _A.RECORD_EVIDENCE,
+        _A.REGISTER_RESIDENT,
+        _A.VIEW_CARDS,
+        _A.ISSUE_CARD,
+        _A.REPORT_CARD,
+        _A.UNBLOCK_PIN,
+        _A.RECORD_LIFE_EVENT,
+        _A.ADD_SERVICE,
+        _A.RECORD_FACT,
+        _A.DECIDE_REQUEST,
+    }
+)
 POLICIES: dict[Role, RolePolicy] = {
     Role.GATEWAY_OFFICER: RolePolicy(
-        "Gateway officer",
-        "A Gateway officer",
-        frozenset(
-            {
-                _A.SEARCH,
-                _A.VIEW_RECORD,
-                _A.CHANGE_DETAILS,
-                _A.RECORD_EVIDENCE,
-                _A.REGISTER_RESIDENT,
-                _A.VIEW_CARDS,
-                _A.ISSUE_CARD,
-                _A.REPORT_CARD,
-                _A.UNBLOCK_PIN,
-                _A.RECORD_LIFE_EVENT,
-                _A.ADD_SERVICE,
-                _A.RECORD_FACT,
-                _A.DECIDE_REQUEST,
-            }
-        ),
+        "Gateway officer", "A Gateway officer", _GATEWAY, reason_required=True
+    ),
+    # A Gateway officer who also resolves one person holding two records ("ask your team
+    # leader"): merging moves a person's services, cards and partners' identifiers.
+    Role.GATEWAY_TEAM_LEADER: RolePolicy(
+        "Gateway team leader",
+        "A Gateway team leader",
+        _GATEWAY | {_A.MERGE_RECORDS},
         reason_required=True,
     ),
     Role.LIBRARY_STAFF: RolePolicy(
@@ -154,6 +164,7 @@ ACTION_PHRASES = {
     Action.ADD_SERVICE: "add a service for a resident",
     Action.RECORD_FACT: "record a fact from a document or check",
     Action.DECIDE_REQUEST: "approve or refuse a request for a service",
+    Action.MERGE_RECORDS: "merge two records of one person, or undo a merge",
 }
 
 
