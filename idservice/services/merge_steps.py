@@ -24,6 +24,7 @@ from idservice.models.partners import Partner
 from idservice.models.residents import Resident
 from idservice.oauth.claims import pairwise_sub
 from idservice.partners import outbox
+from idservice.partners.secevent import ALWAYS_SENT
 from idservice.services import merge_plan
 from idservice.services.residents import NotFound
 from idservice.staff import identity
@@ -216,6 +217,7 @@ def tell_partners(
     """One SET per partner: ``sub`` is the merged record's subject; the payload names it
     and the survivor's, both as that partner knows them. No merge id (a value shared by
     every partner would let partners join their records through us)."""
+    assert event_type in ALWAYS_SENT  # whatever each partner subscribed to
     settings = current_app.config["KENTCARD"]
     told = []
     for partner, client in partners:

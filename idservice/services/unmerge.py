@@ -51,6 +51,7 @@ from idservice.services.merge_steps import (
     tell_partners,
 )
 from idservice.services.merges import CLOSED_WORDS, UnmergeRefused, undo_days, undo_deadline
+from idservice.staff.dao import dao_get_staff_by_id
 
 
 def undo_refusal(merge: ResidentMerge, now: datetime | None = None) -> str | None:
@@ -253,6 +254,9 @@ class MergeView:
     merged: Resident
     deadline: datetime
     refusal: str | None
+    #: The names of the members of staff who merged and undid it.
+    merged_by: str
+    undone_by: str | None
 
 
 @transactional
@@ -264,4 +268,13 @@ def look(actor: StaffActor, merge_id: str, screen: str, now: datetime | None = N
     assert survivor is not None and merged is not None
     audit_view(actor, survivor.id, screen)
     audit_view(actor, merged.id, screen)
-    return MergeView(row, survivor, merged, undo_deadline(row), undo_refusal(row, now))
+    undone_by = row.undone_by_staff_id
+    return MergeView(
+        row,
+        survivor,
+        merged,
+        undo_deadline(row),
+        undo_refusal(row, now),
+        dao_get_staff_by_id(row.staff_id).name,
+        dao_get_staff_by_id(undone_by).name if undone_by else None,
+    )

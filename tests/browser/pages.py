@@ -931,6 +931,7 @@ def _service_request_expired(page: Page, site: Site) -> Response:
 # VISITS.
 from tests.browser import (  # noqa: E402
     life_event_pages,  # noqa: F401
+    merge_pages,  # noqa: F401
     partner_pages,  # noqa: F401
     staff_pages,  # noqa: F401
 )

@@ -4,6 +4,7 @@ the ledger still verifies and rebuilds to the same state (run through ``kentcard
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -419,6 +420,38 @@ def test_a_merged_card_is_no_longer_on_the_merged_record(app: Flask) -> None:
         merges.merge(world.actor(), world.kept, world.other)
         cards = db_session.scalars(select(Card).where(Card.resident_id == world.other)).all()
         assert cards == []
+
+
+def test_two_merges_of_the_same_pair_at_once_one_wins(app: Flask, cli: CliRunner) -> None:
+    """Staff at two desks merge the pair each their own way round at the same moment: the
+    rows are locked in one order, so one merge happens and the other is refused."""
+    world = build(app)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run(kept: str, other: str) -> None:
+        with in_app(app):
+            barrier.wait()
+            try:
+                merges.merge(world.actor(), kept, other)
+                outcomes.append("merged")
+            except merges.MergeRefused as exc:
+                outcomes.append(str(exc))
+
+    threads = [
+        threading.Thread(target=run, args=(world.kept, world.other)),
+        threading.Thread(target=run, args=(world.other, world.kept)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == 2 and outcomes.count("merged") == 1
+    [refused] = [o for o in outcomes if o != "merged"]
+    assert "was itself merged into another record" in refused
+    with in_app(app):
+        assert len(db_session.scalars(select(ResidentMerge)).all()) == 1
+    _ledger_checks(cli, app)
 
 
 __all__ = ["World"]
