@@ -454,4 +454,32 @@ def test_two_merges_of_the_same_pair_at_once_one_wins(app: Flask, cli: CliRunner
     _ledger_checks(cli, app)
 
 
+def test_a_registrar_feed_finds_the_record_kept_not_the_merged_one(app: Flask) -> None:
+    """Both records have the same name, date of birth and postcode; once merged, a feed
+    line naming that person matches the record kept alone, not "more than one record"."""
+    from idservice.models import LifeEvent
+    from idservice.services import life_event_feed
+
+    world = build(app)
+    with in_app(app):
+        merges.merge(world.actor(), world.kept, world.other)
+    line = json.dumps(
+        {
+            "kind": "name-changed",
+            "date": (date.today() - timedelta(days=2)).isoformat(),
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+            "date_of_birth": "1956-12-10",
+            "postcode": "ME14 1XQ",
+            "given_name_new": "Ada",
+            "family_name_new": "King",
+        }
+    )
+    with in_app(app):
+        result = life_event_feed.import_line(1, line)
+        assert result.status == "applied", result.problems
+        [event] = db_session.scalars(select(LifeEvent)).all()
+        assert event.resident_id == world.kept
+
+
 __all__ = ["World"]
