@@ -28,7 +28,7 @@ from idservice.models import (
 from idservice.services import activity, merges, unmerge
 from idservice.services.residents import NotFound
 from tests.accounts.conftest import in_app
-from tests.factories import create_resident
+from tests.factories import create_resident, sign_in_client
 from tests.services import merge_world
 from tests.services.merge_world import BUS_PASS_UNTIL, World, build, states
 
@@ -370,6 +370,12 @@ def test_audited_on_both_records_and_told_to_the_resident_in_plain_words(app: Fl
     assert joined.who == "A Gateway team leader"
     undone = next(i for i in items if i.what == "A joining of your records was undone")
     assert undone.detail.endswith(": They are two different people")
+    # On the page itself, signed in to the record kept.
+    browser = app.test_client()
+    sign_in_client(app, browser, merge_world.resident(app, world.kept))
+    page = browser.get("/account/activity").get_data(as_text=True)
+    assert "Your records were joined by council staff on " in page
+    assert "Registered online and again at the Gateway" in page
 
 
 def test_no_partner_no_event(app: Flask) -> None:
