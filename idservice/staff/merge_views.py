@@ -1,7 +1,7 @@
 """Staff pages for merging two records of one person, and undoing a merge.
 
 ``/staff/residents/<kept>/merge?with=<other>`` shows both records side by side and what
-will move (the lookup of a possible duplicate links here); the form under it merges with
+will move (the review of records that may be one person links here); the form under it merges with
 a reason. ``/staff/merges/<id>`` says what moved and until when it can be undone;
 ``/staff/merges/<id>/undo`` undoes it. All need ``merge-records`` and the record kept
 opened (channel and reason), as every page inside a record does.
