@@ -18,15 +18,25 @@ from typing import Any
 
 from entitlements.conditions import CONDITIONS
 from entitlements.dates import academic_year_bounds, academic_year_start, add_years_months
-from entitlements.facts import DisabilityCategory, VerificationLevel
+from entitlements.facts import DisabilityCategory, FactName, VerificationLevel
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
 _YEARS = re.compile(r"^(\d{1,2}) years?$")
 _SYMBOL = re.compile(r"^[A-Z0-9+]{1,3}$")
 _SERVICE_KEYS = {
     "code", "name", "rule", "evidence", "lasts", "on_card", "card_symbol", "condition",
-    "partner", "hide_date_of_birth", "decision_days",
+    "partner", "hide_date_of_birth", "decision_days", "grace", "renewal",
 }  # fmt: skip
+_GRACE_KEYS = {"condition", "days", "moved_within", "source"}
+_RENEWAL_KEYS = {"how", "invite_days_before", "recheck", "every"}
+#: How a service is renewed (``[service.renewal] how``): "apply-again" - the resident asks
+#: again through the add-a-service journey and the facts in ``recheck`` must be seen again;
+#: "confirm-details" - the service has no end, but every ``every`` the resident confirms
+#: the details we hold are still right.
+RENEWAL_HOW = ("apply-again", "confirm-details")
+#: Where a move must be to for a grace period that says ``moved_within``: ONS GSS codes of
+#: English authorities and regions start with "E".
+GRACE_PLACES = {"England": "E"}
 #: Working days staff take to decide a request that needs evidence checked, when the
 #: catalogue does not say (``decision_days``): the council's standard for correspondence.
 DEFAULT_DECISION_DAYS = 10
@@ -42,6 +52,9 @@ class Lasts:
 
     years: int | None = None
     academic_year: bool = False
+    #: Carried by the Kent Card and ending with it: the grant's end is the active card's
+    #: expiry, which ``idservice`` applies (the engine knows no cards, so ``end`` is None).
+    card: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Lasts:
@@ -50,9 +63,14 @@ class Lasts:
             return cls()
         if text == "academic year":
             return cls(academic_year=True)
+        if text == "until the card expires":
+            return cls(card=True)
         if (match := _YEARS.match(text)) and int(match.group(1)) > 0:
             return cls(years=int(match.group(1)))
-        raise ValueError(f'lasts must be "N years", "academic year" or "until cancelled": {text!r}')
+        raise ValueError(
+            'lasts must be "N years", "academic year", "until the card expires" or '
+            f'"until cancelled": {text!r}'
+        )
 
     def end(self, start: date) -> date | None:
         """The last day of a grant starting on ``start``."""
@@ -65,7 +83,51 @@ class Lasts:
     def __str__(self) -> str:
         if self.academic_year:
             return "academic year"
+        if self.card:
+            return "until the card expires"
         return f"{self.years} years" if self.years else "until cancelled"
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """How a service is renewed (catalogue ``[service.renewal]``, policy as data).
+
+    ``how``: "apply-again" (the grant ends on its date; the resident applies again and the
+    facts in ``recheck`` must be seen again, so proof we saw years ago is asked for afresh)
+    or "confirm-details" (no end date, but every ``every_years`` the resident confirms the
+    details we hold; until they do, the service is paused). ``invite_days_before``: how
+    many days before the end (or the day details are due) the invitation is sent; None
+    takes the instance's default (``KENTCARD_RENEWAL_INVITE_DAYS``).
+    """
+
+    how: str
+    recheck: tuple[FactName, ...] = ()
+    invite_days_before: int | None = None
+    every_years: int | None = None
+
+    @property
+    def confirms_details(self) -> bool:
+        return self.how == "confirm-details"
+
+    def window_opens(self, ends_on: date, default_days: int) -> date:
+        """The first day the resident is invited to renew a grant ending on ``ends_on``."""
+        days = default_days if self.invite_days_before is None else self.invite_days_before
+        return ends_on - timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class Grace:
+    """A period a service runs on after one of its rules stops holding (policy, as data).
+
+    ``condition`` is the catalogue test that stopped holding; ``days`` how long the service
+    carries on from the day we learn of it; ``moved_within`` (optional) limits the grace to a
+    move whose new address is in that place (``GRACE_PLACES``); ``source`` cites the rule.
+    """
+
+    condition: str
+    days: int
+    source: str
+    moved_within: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +149,19 @@ class Service:
     hide_date_of_birth: bool = False
     card_symbol: str | None = None  # printed on the card (production file)
     decision_days: int = DEFAULT_DECISION_DAYS
+    grace: tuple[Grace, ...] = ()
+    renewal: Renewal | None = None
+
+    def details_due(self, start: date) -> date | None:
+        """For a "confirm-details" service, the last day before details must be confirmed
+        again, counted from ``start`` (the grant or the last confirmation); else None."""
+        if self.renewal is None or self.renewal.every_years is None:
+            return None
+        return add_years_months(start, years=self.renewal.every_years) - timedelta(days=1)
+
+    def grace_for(self, test: str) -> Grace | None:
+        """The grace period when ``test`` stops holding, if the catalogue gives one."""
+        return next((g for g in self.grace if g.condition == test), None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +175,18 @@ class Service:
             "partner": self.partner,
             "decision_days": self.decision_days,
             "conditions": [{"test": c.test, **c.params} for c in self.conditions],
+            "grace": [
+                {"condition": g.condition, "days": g.days, "moved_within": g.moved_within}
+                for g in self.grace
+            ],
+            "renewal": None
+            if self.renewal is None
+            else {
+                "how": self.renewal.how,
+                "recheck": [f.value for f in self.renewal.recheck],
+                "invite_days_before": self.renewal.invite_days_before,
+                "every": f"{self.renewal.every_years} years" if self.renewal.every_years else None,
+            },
         }
 
 
@@ -143,6 +230,56 @@ def _condition(where: str, raw: Any) -> Condition:
     return Condition(test, params)
 
 
+def _grace(where: str, raw: Any, tests: set[str]) -> Grace:
+    if not isinstance(raw, dict) or set(raw) - _GRACE_KEYS:
+        raise CatalogueError(f"{where}: grace takes only {sorted(_GRACE_KEYS)}")
+    condition, days, source = raw.get("condition"), raw.get("days"), raw.get("source")
+    if condition not in tests:
+        raise CatalogueError(f"{where}: grace condition must be one of the service's tests")
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
+        raise CatalogueError(f"{where}: grace days must be a number of days, 1 to 366")
+    if not isinstance(source, str) or not source.strip():
+        raise CatalogueError(f"{where}: grace needs a source (the rule it follows)")
+    within = raw.get("moved_within")
+    if within is not None and within not in GRACE_PLACES:
+        raise CatalogueError(f"{where}: grace moved_within must be one of {sorted(GRACE_PLACES)}")
+    return Grace(condition, days, " ".join(source.split()), within)
+
+
+def _renewal(where: str, raw: Any, lasts: Lasts) -> Renewal:
+    if not isinstance(raw, dict) or set(raw) - _RENEWAL_KEYS:
+        raise CatalogueError(f"{where}: renewal takes only {sorted(_RENEWAL_KEYS)}")
+    how = raw.get("how")
+    if how not in RENEWAL_HOW:
+        raise CatalogueError(f"{where}: renewal how must be one of {list(RENEWAL_HOW)}")
+    days = raw.get("invite_days_before")
+    if days is not None and (
+        not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 180
+    ):
+        raise CatalogueError(f"{where}: renewal invite_days_before must be 1 to 180 days")
+    recheck = raw.get("recheck", [])
+    known = {name.value for name in FactName}
+    if not isinstance(recheck, list) or not all(isinstance(r, str) and r in known for r in recheck):
+        raise CatalogueError(f"{where}: renewal recheck lists fact names: {sorted(known)}")
+    every = raw.get("every")
+    if how == "confirm-details":
+        match = _YEARS.match(every.strip().lower()) if isinstance(every, str) else None
+        if match is None or int(match.group(1)) < 1:
+            raise CatalogueError(f'{where}: a confirm-details renewal needs every = "N years"')
+        if lasts != Lasts():
+            raise CatalogueError(
+                f'{where}: confirm-details is for services that last "until cancelled"'
+            )
+        if recheck:
+            raise CatalogueError(f"{where}: confirm-details renewals recheck no facts")
+        return Renewal(how, (), days, int(match.group(1)))
+    if every is not None:
+        raise CatalogueError(f"{where}: every is only for confirm-details renewals")
+    if lasts.years is None and not lasts.academic_year:
+        raise CatalogueError(f"{where}: an apply-again renewal needs a service that ends")
+    return Renewal(how, tuple(FactName(r) for r in recheck), days)
+
+
 def _service(index: int, raw: Any) -> Service:
     if not isinstance(raw, dict):
         raise CatalogueError(f"service {index}: not a table")
@@ -166,6 +303,7 @@ def _service(index: int, raw: Any) -> Service:
         lasts = Lasts.parse(raw["lasts"])
     except ValueError as exc:
         raise CatalogueError(f"{where}: {exc}") from None
+    parsed_conditions = tuple(_condition(where, c) for c in conditions)
     symbol = raw.get("card_symbol")
     if symbol is not None and (not isinstance(symbol, str) or not _SYMBOL.match(symbol)):
         raise CatalogueError(f"{where}: card_symbol must be 1 to 3 capital letters, digits or +")
@@ -178,6 +316,10 @@ def _service(index: int, raw: Any) -> Service:
     days = raw.get("decision_days", DEFAULT_DECISION_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 120:
         raise CatalogueError(f"{where}: decision_days must be a number of working days, 1 to 120")
+    tests = {c.test for c in parsed_conditions}
+    grace = raw.get("grace", [])
+    if not isinstance(grace, list):
+        raise CatalogueError(f"{where}: grace is a list of [[service.grace]] tables")
     return Service(
         code=code,
         name=raw["name"].strip(),
@@ -185,11 +327,13 @@ def _service(index: int, raw: Any) -> Service:
         evidence=evidence,
         lasts=lasts,
         on_card=raw["on_card"],
-        conditions=tuple(_condition(where, c) for c in conditions),
+        conditions=parsed_conditions,
         partner=partner,
         hide_date_of_birth=hide,
         card_symbol=symbol,
         decision_days=days,
+        grace=tuple(_grace(where, g, tests) for g in grace),
+        renewal=None if raw.get("renewal") is None else _renewal(where, raw["renewal"], lasts),
     )
 
 

@@ -65,7 +65,10 @@ class Decision:
     valid_from: date | None = None
     valid_until: date | None = None
     #: For ELIGIBLE: references of the stored facts the rules relied on (for the ledger).
+    #: For NOT_ELIGIBLE: references of the facts the failing rules read.
     evidence: tuple[str, ...] = ()
+    #: For NOT_ELIGIBLE: the catalogue tests that failed (the rules that end a grant).
+    failed: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     )
     logsafe.configure_logging(app.logger)
     db.init_app(app, settings.database_url)
+    from idservice.services import reevaluation
+
+    reevaluation.install()  # every change of fact is decided again before it commits
     sealed.init_app(app, settings.secret_key, settings.secret_key_fallbacks)
 
     from idservice.web import setup as web_setup

@@ -152,7 +152,7 @@ def _insert_resident(conn: Any, resident_id: str, status: str) -> None:
     )
 
 
-def test_0015_checks_resident_statuses_and_the_merged_pointer(empty_database_url: str) -> None:
+def test_0016_checks_resident_statuses_and_the_merged_pointer(empty_database_url: str) -> None:
     url = empty_database_url
     migrate.upgrade(url, "0012")
     engine = create_engine(url)
@@ -160,7 +160,7 @@ def test_0015_checks_resident_statuses_and_the_merged_pointer(empty_database_url
         with engine.begin() as conn:
             for status in ("active", "closed", "deceased", "erased"):
                 _insert_resident(conn, f"r-{status}", status)
-        migrate.upgrade(url, "0015")
+        migrate.upgrade(url, "0016")
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT id, status, merged_into_id FROM residents")).all()
         assert sorted(rows) == sorted(
@@ -181,7 +181,7 @@ def test_0015_checks_resident_statuses_and_the_merged_pointer(empty_database_url
                 )
             )
         with pytest.raises(RuntimeError, match="undo the merges"):
-            migrate.downgrade(url, "0012")
+            migrate.downgrade(url, "0015")
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -189,7 +189,7 @@ def test_0015_checks_resident_statuses_and_the_merged_pointer(empty_database_url
                     "WHERE id = 'r-closed'"
                 )
             )
-        migrate.downgrade(url, "0012")
+        migrate.downgrade(url, "0015")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT COUNT(*) FROM residents")).scalar_one() == 4
     finally:

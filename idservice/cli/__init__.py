@@ -11,6 +11,7 @@ from idservice.cli.entitlements import eligibility_group, entitlements_group, se
 from idservice.cli.ledger import ledger_group
 from idservice.cli.mail import mail_group
 from idservice.cli.maintenance import maintenance_group
+from idservice.cli.notices import notices_group
 from idservice.cli.oauth import register as register_oauth
 from idservice.cli.partners import register as register_partners
 from idservice.cli.residents import residents_group
@@ -27,6 +28,7 @@ main.add_command(db_group)
 main.add_command(demo)
 main.add_command(residents_group)
 main.add_command(mail_group)
+main.add_command(notices_group)
 main.add_command(maintenance_group)
 main.add_command(services_group)
 main.add_command(eligibility_group)

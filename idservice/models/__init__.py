@@ -3,16 +3,19 @@
 from idservice.models.audit import AuditRecord
 from idservice.models.base import Base
 from idservice.models.cards import Card, CardNumberCounter, CardSignIn, Tap
+from idservice.models.duplicates import PossibleDuplicate
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
 from idservice.models.merges import ResidentMerge
+from idservice.models.notices import Notice, ServiceOffer
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken, SigningKey
 from idservice.models.partner_api import PairwiseSubject, PartnerQuery
 from idservice.models.partners import LifeEvent, Partner, PartnerEvent
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession, SignInFailure
 from idservice.models.service_requests import ServiceRequest
 from idservice.models.staff import StaffMember, StaffSession
+from idservice.models.sweep import SweepRun
 
 __all__ = [
     "AuditRecord",
@@ -24,6 +27,7 @@ __all__ = [
     "Consent",
     "IdentityEvidence",
     "LifeEvent",
+    "Notice",
     "OAuthClient",
     "OAuthToken",
     "OutboundEmail",
@@ -32,14 +36,17 @@ __all__ = [
     "PartnerEvent",
     "PartnerQuery",
     "PasskeyCredential",
+    "PossibleDuplicate",
     "Resident",
     "ResidentFact",
     "ResidentMerge",
     "ResidentSession",
+    "ServiceOffer",
     "ServiceRequest",
     "SignInFailure",
     "SigningKey",
     "StaffMember",
     "StaffSession",
+    "SweepRun",
     "Tap",
 ]

@@ -21,6 +21,8 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 
 from entitlements.catalogue import load_catalogue
+from entitlements.dates import long_date
+from entitlements.facts import FactName
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
 from entitlements.ledger.projection import EntitlementState
@@ -45,7 +47,7 @@ from idservice.models.residents import (
 )
 from idservice.partners import outbox
 from idservice.partners.secevent import ADDRESS_CHANGED, DEATH, MOVED_OUT, NAME_CHANGED
-from idservice.services import mail
+from idservice.services import facts, notices
 from idservice.services.residents import NotFound
 
 KINDS = {
@@ -100,6 +102,12 @@ class Notifier:
     @property
     def ledger_actor(self) -> str:
         return self.actor_id if self.source == "staff" else self.source
+
+    @property
+    def recorder(self) -> facts.Recorder:
+        """The notifier as the recorder of the facts the life event changes."""
+        kind = {"staff": "staff", "resident": "resident"}.get(self.source, "system")
+        return facts.Recorder(kind, self.actor_id, self.channel, self.staff_role, self.reason)
 
     @property
     def ledger_channel(self) -> Channel:
@@ -330,12 +338,16 @@ def record_move_out(notifier: Notifier, resident_id: str, moved_on: date) -> Out
             )
             ended_on = moved_on
         outcome.ended.append(outbox.EndedEntitlement(state.service, ended_on, MOVED_OUT))
-    if resident.email and outcome.ended:
+    # The Kent address is no longer where they live: nothing may be granted from it again.
+    for name in (FactName.ADDRESS, FactName.LIVES_IN_KENT):
+        facts.supersede(resident.id, name, notifier.recorder, "moved out of Kent")
+    if outcome.ended:
         catalogue = load_catalogue()
-        mail.queue(
-            resident.email,
-            "moved_out_of_kent",
-            moved_on=moved_on,
+        notices.send(
+            resident,
+            "moved-out-of-kent",
+            moved_on=long_date(moved_on),
+            future=moved_on > date.today(),
             services=[catalogue.get(e.service).name for e in outcome.ended],
         )
     return _finish(outcome, notifier, events, {"occurred_on": moved_on.isoformat()})
@@ -365,8 +377,7 @@ def record_name_change(
         )
         is not None
     )
-    if resident.email:
-        mail.queue(resident.email, "name_changed", card_reissue=has_card)
+    notices.send(resident, "name-changed", card_reissue=has_card)
     return _finish(Outcome(life), notifier, [], {"occurred_on": changed_on.isoformat()}, changed)
 
 
@@ -403,8 +414,9 @@ def record_address_change(
     for name in ADDRESS_FIELDS:
         setattr(resident, name, address.get(name) or None)
     resident.uprn = None
-    if resident.email:
-        mail.queue(resident.email, "address_changed")
+    # The new address is the fact every service decides on from now (decided again at commit).
+    facts.record_from_resident(resident, changed, notifier.recorder)
+    notices.send(resident, "address-changed")
     return _finish(
         Outcome(life), notifier, [], {"occurred_on": changed_on.isoformat()}, [*changed, "uprn"]
     )

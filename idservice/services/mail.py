@@ -45,9 +45,6 @@ SUBJECTS = {
     "email_in_use": "Someone tried to use this email address for a Kent account",
     "account_closed": "Your Kent account has been closed",
     "second_factor_changed": "Your Kent account security settings have changed",
-    "moved_out_of_kent": "Your Kent services after moving out of Kent",
-    "name_changed": "We have changed the name on your Kent account",
-    "address_changed": "We have changed the address on your Kent account",
 }
 
 

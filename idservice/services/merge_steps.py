@@ -25,7 +25,7 @@ from idservice.models.residents import Resident
 from idservice.oauth.claims import pairwise_sub
 from idservice.partners import outbox
 from idservice.partners.secevent import ALWAYS_SENT
-from idservice.services import merge_plan
+from idservice.services import facts, merge_plan
 from idservice.services.residents import NotFound
 from idservice.staff import identity
 
@@ -266,3 +266,12 @@ def describe_card(card_id: str) -> str:
         return "a card"
     state = "active" if card.status == CARD_ACTIVE else card.status
     return f"card ending {card.card_number[-4:]} ({state})"
+
+
+def follow_the_facts(actor: StaffActor, merge: ResidentMerge, *resident_ids: str) -> None:
+    """The records' services are decided again before the merge (or undo) commits, as after
+    any change of facts (:mod:`idservice.services.reevaluation`): what moved may not meet
+    the rules on the record it moved to."""
+    by = facts.Recorder("staff", actor.staff_id, actor.channel, actor.staff_role, actor.reason)
+    for resident_id in resident_ids:
+        facts.note_change(resident_id, "merge", f"merge:{merge.id}", by)

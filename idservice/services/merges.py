@@ -42,7 +42,7 @@ from idservice.models.residents import (
 from idservice.models.service_requests import REQUEST_WITHDRAWN, ServiceRequest
 from idservice.oauth.claims import pairwise_sub
 from idservice.partners.secevent import SUBJECT_MERGED
-from idservice.services import merge_plan
+from idservice.services import duplicates, merge_plan
 from idservice.services.life_events import revoke_access
 from idservice.services.merge_plan import CANCEL, EXTEND, MOVE, WITHDRAW, MergePlan
 from idservice.services.merge_steps import (
@@ -51,6 +51,7 @@ from idservice.services.merge_steps import (
     as_iso,
     audit_both,
     audit_view,
+    follow_the_facts,
     ledger_event,
     lock,
     markers,
@@ -189,6 +190,8 @@ def merge(
     revoke_access(merged.id)
     merged.status = RESIDENT_MERGED
     merged.merged_into_id = survivor.id
+    duplicates.mark_merged(survivor.id, merged.id, actor.staff_id)
+    follow_the_facts(actor, row, survivor.id)
     row.moved = moved
     audit_both("resident.merged", actor, row, moved)
     return row

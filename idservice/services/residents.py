@@ -87,7 +87,7 @@ def create_resident(
         staff_role=(audit_details or {}).get("staff_role"),
         reason=reason,
     )
-    facts.record_from_resident(resident, ["date_of_birth", "postcode"], recorder)
+    facts.record_from_resident(resident, ["date_of_birth", "postcode"], recorder, new_record=True)
     return resident
 
 

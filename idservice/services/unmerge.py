@@ -33,7 +33,7 @@ from idservice.models.residents import RESIDENT_ACTIVE, RESIDENT_MERGED, Residen
 from idservice.models.service_requests import REQUEST_WAITING, REQUEST_WITHDRAWN, ServiceRequest
 from idservice.partners import outbox
 from idservice.partners.secevent import SUBJECT_UNMERGED
-from idservice.services import merge_plan
+from idservice.services import duplicates, merge_plan
 from idservice.services.facts import dao_current_fact_rows
 from idservice.services.merge_plan import DROP, EXTEND, MOVE
 from idservice.services.merge_steps import (
@@ -43,6 +43,7 @@ from idservice.services.merge_steps import (
     audit_both,
     audit_view,
     dao_get_merge,
+    follow_the_facts,
     ledger_event,
     lock,
     markers,
@@ -115,6 +116,10 @@ def unmerge(actor: StaffActor, merge_id: str, now: datetime | None = None) -> Re
         partners, row.merged_id, row.survivor_id, SUBJECT_UNMERGED, now.date()
     )
     merged.status, merged.merged_into_id = RESIDENT_ACTIVE, None
+    duplicates.mark_not_same_after_undo(
+        row.survivor_id, row.merged_id, actor.staff_id, actor.reason
+    )
+    follow_the_facts(actor, row, row.survivor_id, row.merged_id)
     row.undone_at, row.undone_by_staff_id, row.undo_reason = now, actor.staff_id, actor.reason
     row.undo = undo
     audit_both("resident.unmerged", actor, row, {**moved, "partners": undo["partners"]})

@@ -23,7 +23,9 @@ from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.cards import Card, Tap
 from idservice.models.evidence import IdentityEvidence
+from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
+from idservice.models.notices import Notice, ServiceOffer
 from idservice.models.oauth import Consent, OAuthClient
 from idservice.models.partners import LifeEvent
 from idservice.models.residents import (
@@ -209,6 +211,32 @@ def _export(resident: Resident) -> dict[str, Any]:
                 .order_by(OutboundEmail.id)
             )
         ],
+        "notices": [
+            {
+                "kind": n.kind,
+                "by": n.channel,
+                "status": n.status,
+                "written": _iso(n.created_at),
+                "posted": _iso(n.posted_at),
+                "about": n.context,
+            }
+            for n in db_session.scalars(
+                select(Notice).where(Notice.resident_id == rid).order_by(Notice.id)
+            )
+        ],
+        "offers": [
+            {
+                "service": o.service,
+                "status": o.status,
+                "offered_on": _iso(o.offered_on),
+                "not_offered_again_before": _iso(o.declined_until),
+            }
+            for o in db_session.scalars(
+                select(ServiceOffer)
+                .where(ServiceOffer.resident_id == rid)
+                .order_by(ServiceOffer.id)
+            )
+        ],
         "activity": [item.__dict__ for item in activity_for(rid, limit=10_000)],
     }
 
@@ -299,7 +327,15 @@ def _remove_personal_data(resident: Resident) -> None:
     rid = resident.id
     if resident.email:
         db_session.execute(delete(OutboundEmail).where(OutboundEmail.recipient == resident.email))
-    for model in (PasskeyCredential, ResidentSession, IdentityEvidence, Consent):
+    for model in (
+        PasskeyCredential,
+        ResidentSession,
+        IdentityEvidence,
+        Consent,
+        ResidentFact,
+        Notice,
+        ServiceOffer,
+    ):
         db_session.execute(delete(model).where(model.resident_id == rid))
     resident.email = None
     resident.email_verified_at = None

@@ -5,9 +5,11 @@ else in the code decides access, so the table below is the whole policy and can 
 (and reviewed) by someone who does not program. Adding services: Gateway officers and
 library staff see documents at the counter, so they record facts from them; the contact
 centre adds services on what residents tell it (self-declared) but sees no documents;
-only Gateway officers decide requests that wait for evidence. Merging two records of one
-person (and undoing it) moves services, cards and partners' identifiers from one record
-to another, so only a Gateway team leader may do it.
+only Gateway officers decide requests that wait for evidence. Possible duplicate records
+(two records that may be one person) are checked by Gateway officers alone: it means
+reading two people's records side by side, and judging identity, which is their job.
+Merging two records of one person (and undoing it) moves services, cards and partners'
+identifiers from one record to another, so only a Gateway team leader may do it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Action(StrEnum):
     ADD_SERVICE = "add-service"
     RECORD_FACT = "record-fact"
     DECIDE_REQUEST = "decide-request"
+    RESOLVE_DUPLICATES = "resolve-duplicates"
     MERGE_RECORDS = "merge-records"
 
 
@@ -72,6 +75,7 @@ _GATEWAY = frozenset(
         _A.ADD_SERVICE,
         _A.RECORD_FACT,
         _A.DECIDE_REQUEST,
+        _A.RESOLVE_DUPLICATES,
     }
 )
 POLICIES: dict[Role, RolePolicy] = {
@@ -164,6 +168,7 @@ ACTION_PHRASES = {
     Action.ADD_SERVICE: "add a service for a resident",
     Action.RECORD_FACT: "record a fact from a document or check",
     Action.DECIDE_REQUEST: "approve or refuse a request for a service",
+    Action.RESOLVE_DUPLICATES: "check records that may belong to the same person",
     Action.MERGE_RECORDS: "merge two records of one person, or undo a merge",
 }
 

@@ -232,7 +232,7 @@ def test_move_out_ends_residency_services_now_and_tells_the_resident(
         "library": ("active", date(2031, 1, 1)),
         "proof-of-age-18": ("active", date(2031, 1, 1)),
     }
-    mails = outbox("moved_out_of_kent", resident.email)
+    mails = outbox("notice:moved-out-of-kent", resident.email)
     assert len(mails) == 1 and "Older person's bus pass" in mails[0].body_text
     assert "Lovelace" not in mails[0].body_text
     rows = outbox_rows(app, partner_id=bus.partner_id)
@@ -267,7 +267,7 @@ def test_change_of_name_updates_the_record_and_offers_a_new_card(
         life_events.record_name_change(STAFF, resident.id, date.today(), "Ada", "King")
         stored = db_session.get(Resident, resident.id)
         assert stored is not None and stored.family_name == "King"
-    mails = outbox("name_changed", resident.email)
+    mails = outbox("notice:name-changed", resident.email)
     assert len(mails) == 1 and "new Kent Card" in mails[0].body_text
     rows = outbox_rows(app, partner_id=bus.partner_id)
     assert [r.event_type for r in rows] == ["name-changed"]

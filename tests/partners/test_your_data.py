@@ -74,6 +74,8 @@ def test_download_holds_everything_with_card_numbers_masked_and_is_audited(
     assert data["cards"][0]["card"] == "ending 0019"
     assert "9826010000000019" not in response.get_data(as_text=True)
     assert data["consents"][0]["shared"] == ["openid", "profile"]
+    assert {o["service"] for o in data["offers"]} >= {"library", "partner-leisure-60-plus"}
+    assert data["notices"] == []  # offers at registration are shown, not sent
     assert any(a["what"] == "A copy of your data was downloaded" for a in data["activity"])
     assert "password_hash" not in response.get_data(as_text=True)
     with in_app(app):

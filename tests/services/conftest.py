@@ -14,10 +14,18 @@ from entitlements.dates import academic_year_start
 from entitlements.ledger.events import LedgerEvent
 from idservice.db import db_session
 from idservice.models import ResidentFact, ServiceRequest
-from tests.accounts.conftest import in_app, make_resident, reload, snapshot
+from tests.accounts.conftest import in_app, make_resident, outbox, reload, snapshot
 from tests.staff.conftest import audit_rows, make_staff, staff_client
 
-__all__ = ["audit_rows", "make_resident", "make_staff", "reload", "snapshot", "staff_client"]
+__all__ = [
+    "audit_rows",
+    "make_resident",
+    "make_staff",
+    "outbox",
+    "reload",
+    "snapshot",
+    "staff_client",
+]
 
 
 def sixth_former() -> date:
@@ -68,5 +76,6 @@ def stored_facts(app: Flask) -> Callable[..., list[ResidentFact]]:
 
 
 from tests.entitlements.conftest import cli, engine  # noqa: E402
+from tests.partners.conftest import make_partner  # noqa: E402
 
-__all__ += ["cli", "engine"]
+__all__ += ["cli", "engine", "make_partner"]

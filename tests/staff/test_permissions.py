@@ -41,6 +41,7 @@ ALLOWED = {
     "add-service": {G, GL, L, C},
     "record-fact": {G, GL, L},
     "decide-request": {G, GL},
+    "resolve-duplicates": {G, GL},
     # One person's two records: moves services, cards and partners' identifiers.
     "merge-records": {GL},
 }
@@ -61,6 +62,7 @@ PAGES = {
     "add-service": "/staff/residents/{rid}/services",
     "record-fact": "/staff/residents/{rid}/facts/new",
     "decide-request": "/staff/requests",
+    "resolve-duplicates": "/staff/duplicates",
     "merge-records": "/staff/residents/{rid}/merge",
     # view-cards is a section of the record, not a page: tests/staff/test_cards_console.py
 }

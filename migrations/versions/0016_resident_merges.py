@@ -9,8 +9,8 @@ be undone within the configured number of days. A merged record gets the new sta
 writes (``active``, ``closed``, ``deceased``, ``erased`` and now ``merged``), and a
 second one keeps ``merged_into_id`` set exactly when the status is ``merged``.
 
-Revision ID: 0015
-Revises: 0012
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-07 17:03:08
 """
 
@@ -21,8 +21,8 @@ from alembic import op
 
 import idservice.models.types
 
-revision = "0015"
-down_revision = "0012"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
