@@ -165,6 +165,9 @@ class Settings:
     max_request_bytes: int = 64 * 1024
     json_max_bytes: int = 32 * 1024
     json_max_depth: int = 32
+    # Staff can undo a merge of two resident records for this many days after it was made
+    # (docs/merging-records.md); after that the merge stands.
+    merge_undo_days: int = 30
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -217,6 +220,7 @@ class Settings:
             "max_request_bytes": _env_int("KENTCARD_MAX_REQUEST_BYTES", 64 * 1024),
             "json_max_bytes": _env_int("KENTCARD_JSON_MAX_BYTES", 32 * 1024),
             "json_max_depth": _env_int("KENTCARD_JSON_MAX_DEPTH", 32),
+            "merge_undo_days": _env_int("KENTCARD_MERGE_UNDO_DAYS", 30),
         }
         values.update(overrides)
         return cls(**values)

@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -15,6 +16,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from entitlements.ledger.tables import LedgerBase
@@ -117,7 +119,9 @@ def test_0012_seals_existing_authenticator_secrets_and_codes_still_work(
         with pytest.raises(SealError):  # the wrong key opens nothing
             SecretBox(secrets.token_urlsafe(32)).open(stored["residents"], "residents.totp_secret")
 
-        # Through the models, as the app reads them: a code from the app is still right.
+        # Through the models, as the app reads them (so at the newest revision: later ones
+        # add columns the models know): a code from the app is still right.
+        migrate.upgrade(url, secret_key=key)
         app = Flask("migration-check")
         sealed.init_app(app, key)
         with app.app_context(), Session(engine) as session:
@@ -131,5 +135,62 @@ def test_0012_seals_existing_authenticator_secrets_and_codes_still_work(
 
         migrate.downgrade(url, "0011", secret_key=key)
         assert _secrets_in(engine) == {"residents": TOTP_SECRET, "staff_members": TOTP_SECRET}
+    finally:
+        engine.dispose()
+
+
+def _insert_resident(conn: Any, resident_id: str, status: str) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO residents (id, given_name, family_name, date_of_birth, "
+            "address_line_1, town, postcode, language, alternative_formats, text_relay, "
+            "status, identity_level, created_at, updated_at) VALUES (:id, 'A', 'B', "
+            "'1950-03-04', '1 Road', 'Margate', 'CT9 1AA', 'en', '[]', false, :status, "
+            "'self-declared', :at, :at)"
+        ),
+        {"id": resident_id, "status": status, "at": _AT},
+    )
+
+
+def test_0016_checks_resident_statuses_and_the_merged_pointer(empty_database_url: str) -> None:
+    url = empty_database_url
+    migrate.upgrade(url, "0012")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for status in ("active", "closed", "deceased", "erased"):
+                _insert_resident(conn, f"r-{status}", status)
+        migrate.upgrade(url, "0016")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, status, merged_into_id FROM residents")).all()
+        assert sorted(rows) == sorted(
+            (f"r-{s}", s, None) for s in ("active", "closed", "deceased", "erased")
+        )
+        for statement in (
+            "UPDATE residents SET status = 'gone' WHERE id = 'r-active'",
+            "UPDATE residents SET status = 'merged' WHERE id = 'r-active'",
+            "UPDATE residents SET merged_into_id = 'r-closed' WHERE id = 'r-active'",
+        ):
+            with pytest.raises(IntegrityError), engine.begin() as conn:
+                conn.execute(text(statement))
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE residents SET status = 'merged', merged_into_id = 'r-active' "
+                    "WHERE id = 'r-closed'"
+                )
+            )
+        with pytest.raises(RuntimeError, match="undo the merges"):
+            migrate.downgrade(url, "0015")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE residents SET status = 'closed', merged_into_id = NULL "
+                    "WHERE id = 'r-closed'"
+                )
+            )
+        migrate.downgrade(url, "0015")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM residents")).scalar_one() == 4
     finally:
         engine.dispose()

@@ -34,11 +34,20 @@ class EventKind(enum.Enum):
     # the projection skips it like the card kinds; the entitlements it ends have their
     # own ``revoke`` events.
     LIFE_EVENT = "life-event"
+    # Two records found to be one person were merged by staff, or the merge was undone.
+    # One event on each record: ``service`` says which side it was (``merged-into`` on the
+    # record that was merged, ``merged-from`` on the one that survives) and the evidence
+    # names the merge (``merge:<id>``) and the other record (``resident:<id>``): both
+    # pseudonymous. The entitlements that move have their own ``revoke``/``grant`` (or
+    # ``renew``) events citing ``merge:<id>``; the projection skips these markers.
+    RECORD_MERGED = "record-merged"
+    RECORD_UNMERGED = "record-unmerged"
 
 
 CARD_KINDS = frozenset({EventKind.CARD_ISSUED, EventKind.CARD_HOTLISTED})
+RECORD_KINDS = frozenset({EventKind.RECORD_MERGED, EventKind.RECORD_UNMERGED})
 #: Kinds that are on the ledger but are not about an entitlement's state.
-NON_ENTITLEMENT_KINDS = CARD_KINDS | {EventKind.LIFE_EVENT}
+NON_ENTITLEMENT_KINDS = CARD_KINDS | RECORD_KINDS | {EventKind.LIFE_EVENT}
 
 
 class Channel(enum.Enum):

@@ -51,7 +51,7 @@ def fold(
 ) -> dict[Key, EntitlementState]:
     states = dict(start or {})
     for seq, event in events:
-        if event.kind in NON_ENTITLEMENT_KINDS:  # cards and life events: not entitlements
+        if event.kind in NON_ENTITLEMENT_KINDS:  # cards, life events, merges: not entitlements
             continue
         key = (event.resident, event.service)
         states[key] = apply(states.get(key), seq, event)

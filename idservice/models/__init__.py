@@ -7,6 +7,7 @@ from idservice.models.duplicates import PossibleDuplicate
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
+from idservice.models.merges import ResidentMerge
 from idservice.models.notices import Notice, ServiceOffer
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken, SigningKey
 from idservice.models.partner_api import PairwiseSubject, PartnerQuery
@@ -38,6 +39,7 @@ __all__ = [
     "PossibleDuplicate",
     "Resident",
     "ResidentFact",
+    "ResidentMerge",
     "ResidentSession",
     "ServiceOffer",
     "ServiceRequest",

@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idservice.models.base import Base, new_uuid, utcnow
@@ -20,6 +29,19 @@ from idservice.sealed import SealedString
 RESIDENT_ACTIVE = "active"
 RESIDENT_CLOSED = "closed"
 RESIDENT_DECEASED = "deceased"
+#: Personal data erased at the resident's request (idservice/services/your_data.py).
+RESIDENT_ERASED = "erased"
+#: Joined into another record by staff (idservice/services/merges.py): ``merged_into_id``
+#: names the surviving record; nobody signs in to a merged record.
+RESIDENT_MERGED = "merged"
+RESIDENT_STATUSES = (
+    RESIDENT_ACTIVE,
+    RESIDENT_CLOSED,
+    RESIDENT_DECEASED,
+    RESIDENT_ERASED,
+    RESIDENT_MERGED,
+)
+_STATUS_LIST = ", ".join(f"'{s}'" for s in RESIDENT_STATUSES)
 
 LANGUAGES = {"en": "English", "cy": "Welsh", "pl": "Polish", "ne": "Nepali", "pa": "Punjabi"}
 ALTERNATIVE_FORMATS = {
@@ -32,6 +54,15 @@ ALTERNATIVE_FORMATS = {
 
 class Resident(Base):
     __tablename__ = "residents"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUS_LIST})", name="status"),
+        # A merged record always says which record it was merged into, and only it does.
+        CheckConstraint(
+            "(status = 'merged' AND merged_into_id IS NOT NULL) "
+            "OR (status <> 'merged' AND merged_into_id IS NULL)",
+            name="merged_into",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     # Nullable: a resident who never goes online may be registered by staff without one.
@@ -65,6 +96,8 @@ class Resident(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The surviving record, while this one is merged into it (``resident_merges``).
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("residents.id"))
 
     passkeys: Mapped[list[PasskeyCredential]] = relationship(
         back_populates="resident", cascade="all, delete-orphan"

@@ -74,6 +74,15 @@ def _connected_many(resident_ids: list[str]) -> dict[str, list[tuple[Partner, OA
     return found
 
 
+def connected_partners(*resident_ids: str) -> list[tuple[Partner, OAuthClient]]:
+    """Partners with a relationship with any of these residents, each once, by id."""
+    found: dict[int, tuple[Partner, OAuthClient]] = {}
+    for resident_id in resident_ids:
+        for partner, client in _connected(resident_id):
+            found.setdefault(partner.id, (partner, client))
+    return [found[key] for key in sorted(found)]
+
+
 def enqueue(
     partner: Partner,
     client: OAuthClient,

@@ -26,13 +26,21 @@ MOVED_OUT = "moved-out-of-kent"
 NAME_CHANGED = "name-changed"
 ADDRESS_CHANGED = "address-changed"
 ENTITLEMENT_ENDED = "entitlement-ended"
+SUBJECT_MERGED = "subject-merged"
+SUBJECT_UNMERGED = "subject-unmerged"
 EVENT_TYPES: dict[str, str] = {
     DEATH: "A resident has died (told by a registrar or council staff)",
     MOVED_OUT: "A resident has moved out of Kent",
     NAME_CHANGED: "A resident's name has changed",
     ADDRESS_CHANGED: "A resident's address has changed",
     ENTITLEMENT_ENDED: "An entitlement to one of the partner's services has ended",
+    SUBJECT_MERGED: "Two records were one person: the subject is now another subject",
+    SUBJECT_UNMERGED: "A merge of two subjects was undone: each is a person of its own again",
 }
+#: Sent to every partner with a relationship with the resident whatever it subscribed
+#: to: they change which subject identifier stands for the person, so a partner that
+#: missed one would hold a record nobody updates (docs/merging-records.md).
+ALWAYS_SENT = frozenset({SUBJECT_MERGED, SUBJECT_UNMERGED})
 
 
 def event_uri(event_type: str) -> str:

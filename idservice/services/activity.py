@@ -86,6 +86,14 @@ ACTIONS = {
     "duplicate.suspected": "A new record looked like it might be yours: council staff will check",
     "duplicate.not_same": "Checked against a record with a similar name: a different person",
     "service.renewed": "Service renewed",
+    "resident.merged": "Your records were joined",
+    "resident.unmerged": "A joining of your records was undone",
+}
+
+#: Merges of two records of one person (idservice/services/merges.py), in plain words.
+MERGE_WORDS = {
+    "resident.merged": "Your records were joined by council staff on {day}",
+    "resident.unmerged": "Council staff undid the joining of your records on {day}",
 }
 
 #: Life events (idservice.services.life_events) in words for the activity page.
@@ -142,6 +150,9 @@ def _who(entry: AuditRecord, resident_id: str) -> str:
 
 def _detail(entry: AuditRecord) -> str:
     """What, in words; a member of staff's stated reason is always shown to the resident."""
+    if entry.action in MERGE_WORDS:  # "Your records were joined by council staff on ...: why"
+        text = MERGE_WORDS[entry.action].format(day=f"{entry.at.astimezone(UK):%-d %B %Y}")
+        return f"{text}: {entry.reason}" if entry.reason else text
     text = _what_detail(entry)
     if entry.actor_type == "staff" and entry.reason:
         reason = f"Reason: {entry.reason}"

@@ -387,6 +387,33 @@ def mark_merged(existing_resident_id: str, new_resident_id: str, staff_id: str) 
     return marked
 
 
+def mark_not_same_after_undo(
+    existing_resident_id: str, new_resident_id: str, staff_id: str, note: str
+) -> bool:
+    """For the undo of a merge: the pair these two records were merged from (either way
+    round) is resolved as "not the same person" with the undo's reason, in the caller's
+    transaction, so it is not offered again. True if there was one."""
+    rows = db_session.scalars(
+        select(PossibleDuplicate).where(
+            PossibleDuplicate.status == DUPLICATE_MERGED,
+            or_(
+                (PossibleDuplicate.existing_resident_id == existing_resident_id)
+                & (PossibleDuplicate.new_resident_id == new_resident_id),
+                (PossibleDuplicate.existing_resident_id == new_resident_id)
+                & (PossibleDuplicate.new_resident_id == existing_resident_id),
+            ),
+        )
+    )
+    marked = False
+    for row in rows:
+        row.status = DUPLICATE_NOT_SAME
+        row.resolved_by_staff_id = staff_id
+        row.resolved_at = utcnow()
+        row.note = note[:300]
+        marked = True
+    return marked
+
+
 @transactional
 def open_for_record(resident_id: str) -> list[str]:
     """The ids of open pairs that include this record (for the notice on the record)."""

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idservice import validation
 from idservice.db import db_session
-from idservice.models.residents import Resident
+from idservice.models.residents import RESIDENT_MERGED, Resident
 from idservice.partners.secevent import ADDRESS_CHANGED, DEATH, MOVED_OUT, NAME_CHANGED
 from idservice.services import life_events
 from idservice.services.residents import NotFound
@@ -179,6 +179,7 @@ def _match(line: CheckedLine) -> str:
             func.lower(Resident.family_name) == m["family_name"].lower(),
             Resident.date_of_birth == m["date_of_birth"],
             func.upper(func.replace(Resident.postcode, " ", "")) == m["postcode"].replace(" ", ""),
+            Resident.status != RESIDENT_MERGED,  # the record it was merged into answers
         )
     ).all()
     if len(ids) != 1:

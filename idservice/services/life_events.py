@@ -39,7 +39,12 @@ from idservice.models.cards import (
 )
 from idservice.models.oauth import OAuthToken
 from idservice.models.partners import LifeEvent
-from idservice.models.residents import RESIDENT_ACTIVE, RESIDENT_DECEASED, Resident
+from idservice.models.residents import (
+    RESIDENT_ACTIVE,
+    RESIDENT_DECEASED,
+    RESIDENT_MERGED,
+    Resident,
+)
 from idservice.partners import outbox
 from idservice.partners.secevent import ADDRESS_CHANGED, DEATH, MOVED_OUT, NAME_CHANGED
 from idservice.services import facts, notices
@@ -181,6 +186,11 @@ _DATE_RULES = {
 
 def _begin(resident: Resident, kind: str, on: date, notifier: Notifier) -> LifeEvent:
     on = _checked_date(_DATE_RULES[kind], on)
+    if resident.status == RESIDENT_MERGED:  # even a death: it belongs on the record kept
+        raise LifeEventRefused(
+            "This record was merged into another record "
+            f"(reference {resident.merged_into_id}): record it on that one"
+        )
     if resident.status != RESIDENT_ACTIVE and kind != DEATH:
         raise LifeEventRefused("This record is closed: no change can be recorded on it")
     event = LifeEvent(

@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         evidence_views,
         fact_views,
         life_event_views,
+        merge_views,
         service_views,
         views,
     )

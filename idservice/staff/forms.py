@@ -89,8 +89,19 @@ CARD_NUMBER_FIELD = Field(
 )
 
 
+REFERENCE_FIELD = Field.from_rule(
+    "reference",
+    validation.RESIDENT_REFERENCE,
+    required=False,
+    required_message=None,
+    hint="From the bottom of a record. Finds a record that was merged into another, too",
+    width="30",
+)
+
+
 class SearchForm(Form):
-    """Last name with date of birth, or an email address, a postcode or a card number."""
+    """Last name with date of birth, or an email address, a postcode, a card number or a
+    resident reference."""
 
     fields = (
         _optional(name_fields()[1]),
@@ -99,10 +110,13 @@ class SearchForm(Form):
         _optional(email_field()),
         _optional(address_fields()[3]),
         CARD_NUMBER_FIELD,
+        REFERENCE_FIELD,
     )
 
     def validate_form(self) -> None:
         d = self.data
+        if d["reference"]:
+            return  # a reference alone names one record
         if d["given_name"] and not d["family_name"]:
             self.add_error("family_name", "Enter the resident's last name as well as a first name")
         elif d["date_of_birth"] and not d["family_name"]:
@@ -116,8 +130,8 @@ class SearchForm(Form):
         elif not (d["family_name"] or d["email"] or d["postcode"] or d["card_number"]):
             self.add_error(
                 SEARCH_ERROR,
-                "Enter a last name and date of birth, an email address, a postcode or a "
-                "Kent Card number",
+                "Enter a last name and date of birth, an email address, a postcode, a "
+                "Kent Card number or a resident reference",
             )
 
 

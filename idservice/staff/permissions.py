@@ -8,6 +8,8 @@ centre adds services on what residents tell it (self-declared) but sees no docum
 only Gateway officers decide requests that wait for evidence. Possible duplicate records
 (two records that may be one person) are checked by Gateway officers alone: it means
 reading two people's records side by side, and judging identity, which is their job.
+Merging two records of one person (and undoing it) moves services, cards and partners'
+identifiers from one record to another, so only a Gateway team leader may do it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from enum import StrEnum
 
 class Role(StrEnum):
     GATEWAY_OFFICER = "gateway-officer"
+    GATEWAY_TEAM_LEADER = "gateway-team-leader"
     LIBRARY_STAFF = "library-staff"
     CONTACT_CENTRE_OFFICER = "contact-centre-officer"
     TRANSPORT_OFFICER = "transport-officer"
@@ -42,6 +45,7 @@ class Action(StrEnum):
     RECORD_FACT = "record-fact"
     DECIDE_REQUEST = "decide-request"
     RESOLVE_DUPLICATES = "resolve-duplicates"
+    MERGE_RECORDS = "merge-records"
 
 
 @dataclass(frozen=True)
@@ -56,28 +60,34 @@ class RolePolicy:
 
 
 _A = Action
+_GATEWAY = frozenset(
+    {
+        _A.SEARCH,
+        _A.VIEW_RECORD,
+        _A.CHANGE_DETAILS,
+        _A.RECORD_EVIDENCE,
+        _A.REGISTER_RESIDENT,
+        _A.VIEW_CARDS,
+        _A.ISSUE_CARD,
+        _A.REPORT_CARD,
+        _A.UNBLOCK_PIN,
+        _A.RECORD_LIFE_EVENT,
+        _A.ADD_SERVICE,
+        _A.RECORD_FACT,
+        _A.DECIDE_REQUEST,
+        _A.RESOLVE_DUPLICATES,
+    }
+)
 POLICIES: dict[Role, RolePolicy] = {
     Role.GATEWAY_OFFICER: RolePolicy(
-        "Gateway officer",
-        "A Gateway officer",
-        frozenset(
-            {
-                _A.SEARCH,
-                _A.VIEW_RECORD,
-                _A.CHANGE_DETAILS,
-                _A.RECORD_EVIDENCE,
-                _A.REGISTER_RESIDENT,
-                _A.VIEW_CARDS,
-                _A.ISSUE_CARD,
-                _A.REPORT_CARD,
-                _A.UNBLOCK_PIN,
-                _A.RECORD_LIFE_EVENT,
-                _A.ADD_SERVICE,
-                _A.RECORD_FACT,
-                _A.DECIDE_REQUEST,
-                _A.RESOLVE_DUPLICATES,
-            }
-        ),
+        "Gateway officer", "A Gateway officer", _GATEWAY, reason_required=True
+    ),
+    # A Gateway officer who also resolves one person holding two records ("ask your team
+    # leader"): merging moves a person's services, cards and partners' identifiers.
+    Role.GATEWAY_TEAM_LEADER: RolePolicy(
+        "Gateway team leader",
+        "A Gateway team leader",
+        _GATEWAY | {_A.MERGE_RECORDS},
         reason_required=True,
     ),
     Role.LIBRARY_STAFF: RolePolicy(
@@ -159,6 +169,7 @@ ACTION_PHRASES = {
     Action.RECORD_FACT: "record a fact from a document or check",
     Action.DECIDE_REQUEST: "approve or refuse a request for a service",
     Action.RESOLVE_DUPLICATES: "check records that may belong to the same person",
+    Action.MERGE_RECORDS: "merge two records of one person, or undo a merge",
 }
 
 

@@ -28,9 +28,11 @@ from idservice.db import db_session, transactional
 from idservice.models.audit import AuditRecord
 from idservice.models.cards import CARD_ACTIVE, Card, Tap
 from idservice.models.evidence import IdentityEvidence
-from idservice.models.residents import Resident
+from idservice.models.merges import ResidentMerge
+from idservice.models.residents import RESIDENT_MERGED, Resident
 from idservice.models.staff import StaffMember
 from idservice.services import accounts, duplicates, registration
+from idservice.services.merge_steps import dao_merges_of
 from idservice.services.name_matching import Person
 from idservice.services.residents import (
     create_resident,
@@ -83,6 +85,8 @@ class ResidentQuery:
     postcode: str | None = None
     #: Any card the resident has had (active, reported, replaced, unfinished).
     card_number: str | None = None
+    #: The resident reference on the record: the only search that finds a merged record.
+    reference: str | None = None
 
     def used(self) -> list[str]:
         return [name for name, value in vars(self).items() if value]
@@ -105,6 +109,9 @@ CRITERIA: list[Criterion] = [
         if q.card_number
         else None
     ),
+    lambda q: Resident.id == q.reference if q.reference else None,
+    # A merged record is found by its reference only (then it says where it went).
+    lambda q: Resident.status != RESIDENT_MERGED if not q.reference else None,
 ]
 
 
@@ -117,6 +124,8 @@ class SearchResult:
     year_of_birth: int
     postcode_district: str
     closed: bool
+    #: The record kept, when this one was merged into it.
+    merged_into: str | None = None
 
 
 @dataclass
@@ -151,6 +160,7 @@ def search(staff: StaffMember, query: ResidentQuery) -> SearchOutcome:
                 year_of_birth=r.date_of_birth.year,
                 postcode_district=r.postcode.split(" ")[0],
                 closed=not r.is_active,
+                merged_into=r.merged_into_id,
             )
             for r in rows[:SEARCH_LIMIT]
         ],
@@ -196,6 +206,8 @@ class RecordView:
     #: Only filled in for roles that may see cards (``Action.VIEW_CARDS``).
     cards: list[Card] = field(default_factory=list)
     taps: list[Tap] = field(default_factory=list)
+    #: Merges into or of this record, newest first (idservice/services/merges.py).
+    merges: list[ResidentMerge] = field(default_factory=list)
 
     @property
     def active_card(self) -> Card | None:
@@ -235,7 +247,13 @@ def view_record(
         screen=screen,
         **({"sections": sections} if sections else {}),
     )
-    return RecordView(resident, dao.dao_get_evidence_for_resident(resident.id), cards, taps)
+    return RecordView(
+        resident,
+        dao.dao_get_evidence_for_resident(resident.id),
+        cards,
+        taps,
+        dao_merges_of(resident.id),
+    )
 
 
 @transactional

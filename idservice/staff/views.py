@@ -30,6 +30,7 @@ from entitlements.dates import long_date
 from idservice.cards import counter_reader
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.models.staff import StaffMember
+from idservice.request_input import safe_next_url
 from idservice.services import (
     add_service,
     duplicates,
@@ -183,12 +184,27 @@ def open_record(resident_id: str) -> Any:
     if not services.resident_exists(resident_id):
         abort(404)
     form = _open_form(staff)(request.form if request.method == "POST" else None)
+    after = _next_in_console(request.args.get("next"))
     if form.validate():
         access = services.Access(resident_id, form.data["channel"], form.data["reason"])
         services.open_record(staff, access)
         _remember(access)
-        return redirect(url_for("staff.record", resident_id=resident_id))
-    return form_page("staff/open_record.html", form, resident_id=resident_id)
+        return redirect(after or url_for("staff.record", resident_id=resident_id))
+    return form_page("staff/open_record.html", form, resident_id=resident_id, after=after)
+
+
+def _next_in_console(target: str | None) -> str | None:
+    """A page of the staff console to go to once the record is open (the merge page,
+    reached from another record), or None: never anywhere else."""
+    safe = safe_next_url(target, "")
+    return safe if safe.startswith("/staff/") else None
+
+
+def open_first(resident_id: str) -> Any:
+    """Ask for the record to be opened (channel and reason), then come back here."""
+    return redirect(
+        url_for("staff.open_record", resident_id=resident_id, next=request.full_path.rstrip("?"))
+    )
 
 
 @bp.get("/residents/<resident_id>")

@@ -971,6 +971,7 @@ def _not_interested_done(page: Page, site: Site) -> Response:
 from tests.browser import (  # noqa: E402
     duplicate_pages,  # noqa: F401
     life_event_pages,  # noqa: F401
+    merge_pages,  # noqa: F401
     partner_pages,  # noqa: F401
     staff_pages,  # noqa: F401
 )

@@ -91,7 +91,7 @@ def test_search_by_email_or_postcode(
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({}, None, "an email address, a postcode or a Kent Card number"),
+        ({}, None, "a postcode, a Kent Card number or a resident reference"),
         ({"given_name": "Ada"}, "family_name", "as well as a first name"),
         ({"family_name": "Lovelace"}, "date_of_birth", "date of birth with their last name"),
         (

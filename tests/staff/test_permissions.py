@@ -16,8 +16,9 @@ from idservice.models import Resident, StaffMember
 from idservice.staff.permissions import POLICIES, Action, Role, allowed, reason_required
 from tests.accounts.conftest import text
 
-G, L, C, T, AD, AU = (
+G, GL, L, C, T, AD, AU = (
     "gateway-officer",
+    "gateway-team-leader",
     "library-staff",
     "contact-centre-officer",
     "transport-officer",
@@ -25,25 +26,27 @@ G, L, C, T, AD, AU = (
     "auditor",
 )
 ALLOWED = {
-    "search": {G, L, C, T, AD},
-    "view-record": {G, L, C, T, AD},
-    "change-details": {G, L, C},
-    "record-evidence": {G, L},
-    "register-resident": {G, L, C},
+    "search": {G, GL, L, C, T, AD},
+    "view-record": {G, GL, L, C, T, AD},
+    "change-details": {G, GL, L, C},
+    "record-evidence": {G, GL, L},
+    "register-resident": {G, GL, L, C},
     "read-audit": {AD, AU},
-    "view-cards": {G, L, T},
-    "issue-card": {G, L},
-    "report-card": {G, L},
-    "unblock-pin": {G, L},
-    "record-life-event": {G, C},
+    "view-cards": {G, GL, L, T},
+    "issue-card": {G, GL, L},
+    "report-card": {G, GL, L},
+    "unblock-pin": {G, GL, L},
+    "record-life-event": {G, GL, C},
     "view-partner-events": {AD},
-    "add-service": {G, L, C},
-    "record-fact": {G, L},
-    "decide-request": {G},
-    "resolve-duplicates": {G},
+    "add-service": {G, GL, L, C},
+    "record-fact": {G, GL, L},
+    "decide-request": {G, GL},
+    "resolve-duplicates": {G, GL},
+    # One person's two records: moves services, cards and partners' identifiers.
+    "merge-records": {GL},
 }
-REASON_REQUIRED = {G, L, C, AD}
-ROLES = [G, L, C, T, AD, AU]
+REASON_REQUIRED = {G, GL, L, C, AD}
+ROLES = [G, GL, L, C, T, AD, AU]
 
 #: One page per action: (method, path with {rid} for a resident).
 PAGES = {
@@ -60,6 +63,7 @@ PAGES = {
     "record-fact": "/staff/residents/{rid}/facts/new",
     "decide-request": "/staff/requests",
     "resolve-duplicates": "/staff/duplicates",
+    "merge-records": "/staff/residents/{rid}/merge",
     # view-cards is a section of the record, not a page: tests/staff/test_cards_console.py
 }
 
