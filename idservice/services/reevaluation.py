@@ -73,6 +73,9 @@ MOVED_ON = (
     "If you have moved, apply to the council for your new address: they decide what you can "
     "have there."
 )
+#: How the reason of a ``renew`` event that cuts a grant to its grace period begins: the
+#: sweep reads it to expire that grant later without announcing the end a second time.
+GRACE_REASON_PREFIX = "ending:"
 #: Partners are told this reason code when a service ends because its rules fail.
 NO_LONGER_ELIGIBLE = "no-longer-eligible"
 
@@ -255,7 +258,7 @@ def reevaluate(
                         actor,
                         resident_id,
                         h,
-                        f"ending: not eligible: {rule}; grace {grace} days",
+                        f"{GRACE_REASON_PREFIX} not eligible: {rule}; grace {grace} days",
                         evidence=evidence,
                         valid_from=h.valid_from,
                         valid_until=ends_on,

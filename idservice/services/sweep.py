@@ -70,9 +70,9 @@ from idservice.services.notices import Outgoing
 
 STATES = cast(Table, EntitlementStateRow.__table__)
 EVENTS = ledger.EVENTS
-#: How the re-evaluation's reason begins when a grace period cuts a grant short
-#: (idservice/services/reevaluation.py): the end was announced then.
-ENDING = "ending:"
+#: How the re-evaluation's reason begins when a grace period cuts a grant short: the end
+#: was announced then.
+ENDING = reevaluation.GRACE_REASON_PREFIX
 HELD = ("active", "suspended")
 ACTOR = "system"
 #: The reason partners are given for an entitlement that came to its end date.
