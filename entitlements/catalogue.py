@@ -18,16 +18,22 @@ from typing import Any
 
 from entitlements.conditions import CONDITIONS
 from entitlements.dates import academic_year_bounds, academic_year_start, add_years_months
-from entitlements.facts import DisabilityCategory, VerificationLevel
+from entitlements.facts import DisabilityCategory, FactName, VerificationLevel
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}$")
 _YEARS = re.compile(r"^(\d{1,2}) years?$")
 _SYMBOL = re.compile(r"^[A-Z0-9+]{1,3}$")
 _SERVICE_KEYS = {
     "code", "name", "rule", "evidence", "lasts", "on_card", "card_symbol", "condition",
-    "partner", "hide_date_of_birth", "decision_days", "grace",
+    "partner", "hide_date_of_birth", "decision_days", "grace", "renewal",
 }  # fmt: skip
 _GRACE_KEYS = {"condition", "days", "moved_within", "source"}
+_RENEWAL_KEYS = {"how", "invite_days_before", "recheck", "every"}
+#: How a service is renewed (``[service.renewal] how``): "apply-again" - the resident asks
+#: again through the add-a-service journey and the facts in ``recheck`` must be seen again;
+#: "confirm-details" - the service has no end, but every ``every`` the resident confirms
+#: the details we hold are still right.
+RENEWAL_HOW = ("apply-again", "confirm-details")
 #: Where a move must be to for a grace period that says ``moved_within``: ONS GSS codes of
 #: English authorities and regions start with "E".
 GRACE_PLACES = {"England": "E"}
@@ -46,6 +52,9 @@ class Lasts:
 
     years: int | None = None
     academic_year: bool = False
+    #: Carried by the Kent Card and ending with it: the grant's end is the active card's
+    #: expiry, which ``idservice`` applies (the engine knows no cards, so ``end`` is None).
+    card: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Lasts:
@@ -54,9 +63,14 @@ class Lasts:
             return cls()
         if text == "academic year":
             return cls(academic_year=True)
+        if text == "until the card expires":
+            return cls(card=True)
         if (match := _YEARS.match(text)) and int(match.group(1)) > 0:
             return cls(years=int(match.group(1)))
-        raise ValueError(f'lasts must be "N years", "academic year" or "until cancelled": {text!r}')
+        raise ValueError(
+            'lasts must be "N years", "academic year", "until the card expires" or '
+            f'"until cancelled": {text!r}'
+        )
 
     def end(self, start: date) -> date | None:
         """The last day of a grant starting on ``start``."""
@@ -69,7 +83,36 @@ class Lasts:
     def __str__(self) -> str:
         if self.academic_year:
             return "academic year"
+        if self.card:
+            return "until the card expires"
         return f"{self.years} years" if self.years else "until cancelled"
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """How a service is renewed (catalogue ``[service.renewal]``, policy as data).
+
+    ``how``: "apply-again" (the grant ends on its date; the resident applies again and the
+    facts in ``recheck`` must be seen again, so proof we saw years ago is asked for afresh)
+    or "confirm-details" (no end date, but every ``every_years`` the resident confirms the
+    details we hold; until they do, the service is paused). ``invite_days_before``: how
+    many days before the end (or the day details are due) the invitation is sent; None
+    takes the instance's default (``KENTCARD_RENEWAL_INVITE_DAYS``).
+    """
+
+    how: str
+    recheck: tuple[FactName, ...] = ()
+    invite_days_before: int | None = None
+    every_years: int | None = None
+
+    @property
+    def confirms_details(self) -> bool:
+        return self.how == "confirm-details"
+
+    def window_opens(self, ends_on: date, default_days: int) -> date:
+        """The first day the resident is invited to renew a grant ending on ``ends_on``."""
+        days = default_days if self.invite_days_before is None else self.invite_days_before
+        return ends_on - timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -107,6 +150,14 @@ class Service:
     card_symbol: str | None = None  # printed on the card (production file)
     decision_days: int = DEFAULT_DECISION_DAYS
     grace: tuple[Grace, ...] = ()
+    renewal: Renewal | None = None
+
+    def details_due(self, start: date) -> date | None:
+        """For a "confirm-details" service, the last day before details must be confirmed
+        again, counted from ``start`` (the grant or the last confirmation); else None."""
+        if self.renewal is None or self.renewal.every_years is None:
+            return None
+        return add_years_months(start, years=self.renewal.every_years) - timedelta(days=1)
 
     def grace_for(self, test: str) -> Grace | None:
         """The grace period when ``test`` stops holding, if the catalogue gives one."""
@@ -128,6 +179,14 @@ class Service:
                 {"condition": g.condition, "days": g.days, "moved_within": g.moved_within}
                 for g in self.grace
             ],
+            "renewal": None
+            if self.renewal is None
+            else {
+                "how": self.renewal.how,
+                "recheck": [f.value for f in self.renewal.recheck],
+                "invite_days_before": self.renewal.invite_days_before,
+                "every": f"{self.renewal.every_years} years" if self.renewal.every_years else None,
+            },
         }
 
 
@@ -187,6 +246,40 @@ def _grace(where: str, raw: Any, tests: set[str]) -> Grace:
     return Grace(condition, days, " ".join(source.split()), within)
 
 
+def _renewal(where: str, raw: Any, lasts: Lasts) -> Renewal:
+    if not isinstance(raw, dict) or set(raw) - _RENEWAL_KEYS:
+        raise CatalogueError(f"{where}: renewal takes only {sorted(_RENEWAL_KEYS)}")
+    how = raw.get("how")
+    if how not in RENEWAL_HOW:
+        raise CatalogueError(f"{where}: renewal how must be one of {list(RENEWAL_HOW)}")
+    days = raw.get("invite_days_before")
+    if days is not None and (
+        not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 180
+    ):
+        raise CatalogueError(f"{where}: renewal invite_days_before must be 1 to 180 days")
+    recheck = raw.get("recheck", [])
+    known = {name.value for name in FactName}
+    if not isinstance(recheck, list) or not all(isinstance(r, str) and r in known for r in recheck):
+        raise CatalogueError(f"{where}: renewal recheck lists fact names: {sorted(known)}")
+    every = raw.get("every")
+    if how == "confirm-details":
+        match = _YEARS.match(every.strip().lower()) if isinstance(every, str) else None
+        if match is None or int(match.group(1)) < 1:
+            raise CatalogueError(f'{where}: a confirm-details renewal needs every = "N years"')
+        if lasts != Lasts():
+            raise CatalogueError(
+                f'{where}: confirm-details is for services that last "until cancelled"'
+            )
+        if recheck:
+            raise CatalogueError(f"{where}: confirm-details renewals recheck no facts")
+        return Renewal(how, (), days, int(match.group(1)))
+    if every is not None:
+        raise CatalogueError(f"{where}: every is only for confirm-details renewals")
+    if lasts.years is None and not lasts.academic_year:
+        raise CatalogueError(f"{where}: an apply-again renewal needs a service that ends")
+    return Renewal(how, tuple(FactName(r) for r in recheck), days)
+
+
 def _service(index: int, raw: Any) -> Service:
     if not isinstance(raw, dict):
         raise CatalogueError(f"service {index}: not a table")
@@ -240,6 +333,7 @@ def _service(index: int, raw: Any) -> Service:
         card_symbol=symbol,
         decision_days=days,
         grace=tuple(_grace(where, g, tests) for g in grace),
+        renewal=None if raw.get("renewal") is None else _renewal(where, raw["renewal"], lasts),
     )
 
 

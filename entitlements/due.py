@@ -71,6 +71,28 @@ def _starts(service: Service) -> list[Callable[[date], date]]:
     return starts
 
 
+def thresholds(service: Service) -> list[Callable[[date], date]]:
+    """For each age rule, the day a person born on a date crosses it: starts to meet it
+    (bus pass age, "at least N", consent no longer needed) or stops ("under N"). The
+    daily sweep decides again everyone who crossed one since it last ran."""
+    crossings = _starts(service)
+    for condition in service.conditions:
+        if condition.test == "age-under":
+            crossings.append(_reaching_age(int(condition.params["years"])))
+    return crossings
+
+
+def born_crossing(crosses: Callable[[date], date], after: date, on: date) -> tuple[date, date]:
+    """Dates of birth (exclusive, inclusive) of everyone whose ``crosses`` day falls after
+    ``after`` and on or before ``on``: born after the first and on or before the second."""
+    return latest_born(crosses, after), latest_born(crosses, on)
+
+
+def latest_born(reaches: Callable[[date], date], on: date) -> date:
+    """The latest date of birth with ``reaches(dob) <= on`` (public name of the search)."""
+    return _latest_born(reaches, on)
+
+
 def _latest_born(reaches: Callable[[date], date], on: date) -> date:
     """The latest date of birth with ``reaches(dob) <= on`` (``reaches`` never decreases
     as the date of birth gets later: every timetable and birthday rule has that shape)."""

@@ -85,7 +85,17 @@ def decide(
         note = "You meet the rules on what you have told us; we need to see evidence first."
         return Decision(service.code, on, Outcome.NEEDS_FACTS, (*reasons, note), evidence)
     until = _earliest(service.lasts.end(on), *untils, _fact_expiry(checks))
-    ends = f"until {long_date(until)}" if until else "with no end date"
+    if until:
+        ends = f"until {long_date(until)}"
+    elif service.lasts.card:
+        ends = "until your Kent Card expires"
+    elif service.renewal is not None and service.renewal.every_years:
+        ends = (
+            "with no end date (we will ask you to confirm your details every "
+            f"{service.renewal.every_years} years)"
+        )
+    else:
+        ends = "with no end date"
     used = {f.provenance.reference for c in checks for f in c.used if f.provenance.reference}
     return Decision(
         service.code,

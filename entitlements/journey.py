@@ -10,8 +10,11 @@ application waits for them instead.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+
+import holidays
 
 from entitlements.catalogue import Service
 from entitlements.facts import FactName
@@ -81,17 +84,32 @@ def route(decision: Decision, answered: Iterable[FactName] = ()) -> Route:
     return Route.REQUEST
 
 
-def add_working_days(start: date, days: int) -> date:
-    """``days`` working days (Monday to Friday) after ``start``.
+#: Bank holidays follow the calendar of England (the same days as Wales), from the
+#: ``holidays`` package: the UK Government's announced dates, including substitute days
+#: (a Christmas Day on a Saturday gives the Monday off) and one-off holidays.
+BANK_HOLIDAY_COUNTRY, BANK_HOLIDAY_SUBDIVISION = "GB", "ENG"
 
-    Bank holidays are not known here, so a date near one is a day or two optimistic; the
-    page says "by" the date and staff see the same date in their queue.
-    """
+
+@functools.cache
+def _bank_holidays(year: int) -> frozenset[date]:
+    calendar = holidays.country_holidays(
+        BANK_HOLIDAY_COUNTRY, subdiv=BANK_HOLIDAY_SUBDIVISION, years=year
+    )
+    return frozenset(calendar)
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday and not an English bank holiday."""
+    return day.weekday() < 5 and day not in _bank_holidays(day.year)
+
+
+def add_working_days(start: date, days: int) -> date:
+    """``days`` working days after ``start``: weekends and English bank holidays skipped."""
     day = start
     left = days
     while left > 0:
         day += timedelta(days=1)
-        if day.weekday() < 5:
+        if is_working_day(day):
             left -= 1
     return day
 

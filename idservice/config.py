@@ -148,6 +148,13 @@ class Settings:
     card_issuer_prefix: str = "982601"
     card_validity_years: int = 5
     counter_reader: str = ""
+    # The daily sweep (kentcard entitlements sweep): days before a service ends (or its
+    # details are due) that the resident is invited to renew, for services whose catalogue
+    # entry does not say (``[service.renewal] invite_days_before``); and how many
+    # entitlements or residents it commits at a time (a crash loses at most one batch,
+    # which the next run does again).
+    renewal_invite_days: int = 42
+    sweep_batch_size: int = 500
     # Reverse proxies (load balancers) in front of the app whose X-Forwarded-For, -Proto,
     # -Host and -Port headers are trusted; 0 trusts none. Set it only when the app can be
     # reached through those proxies alone.
@@ -204,6 +211,8 @@ class Settings:
             "card_issuer_prefix": _env("KENTCARD_CARD_ISSUER_PREFIX", "982601"),
             "card_validity_years": _env_int("KENTCARD_CARD_VALIDITY_YEARS", 5),
             "counter_reader": _env("KENTCARD_COUNTER_READER", "") or "",
+            "renewal_invite_days": _env_int("KENTCARD_RENEWAL_INVITE_DAYS", 42),
+            "sweep_batch_size": _env_int("KENTCARD_SWEEP_BATCH_SIZE", 500),
             "proxy_hops": _env_int("KENTCARD_PROXY_HOPS", 0),
             "max_request_bytes": _env_int("KENTCARD_MAX_REQUEST_BYTES", 64 * 1024),
             "json_max_bytes": _env_int("KENTCARD_JSON_MAX_BYTES", 32 * 1024),

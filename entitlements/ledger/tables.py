@@ -12,11 +12,13 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -77,6 +79,17 @@ class EntitlementStateRow(LedgerBase):
     """The projection: current state per resident and service, rebuilt from events."""
 
     __tablename__ = "entitlement_states"
+    __table_args__ = (
+        # What the daily sweep looks for: held entitlements by the day they end (expiry,
+        # renewal invitations), without reading the ones that ended long ago.
+        Index(
+            "ix_entitlement_states_held_until",
+            "valid_until",
+            "service",
+            sqlite_where=text("status IN ('active', 'suspended')"),
+            postgresql_where=text("status IN ('active', 'suspended')"),
+        ),
+    )
 
     resident: Mapped[str] = mapped_column(String(64), primary_key=True)
     service: Mapped[str] = mapped_column(String(128), primary_key=True)

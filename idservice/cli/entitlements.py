@@ -20,6 +20,7 @@ from entitlements.facts import FactSet, VerificationLevel
 from entitlements.gazetteer import Gazetteer, built_in_gazetteer, load_ons_postcode_directory
 from entitlements.parsing import FactSyntaxError, parse_date, parse_fact
 from entitlements.results import Outcome
+from idservice.cli.app import with_app
 
 LEVELS = [level.label for level in VerificationLevel]
 
@@ -201,3 +202,54 @@ def due(code: str | None, on_text: str, postcode_directory: Path | None, as_json
         engine.dispose()
     if not as_json:
         click.echo(f"{count} due on or before {on.isoformat()}.", err=True)
+
+
+_SWEEP_WORDS = {
+    "expired": ("expired", "would expire"),
+    "paused": ("paused until details are confirmed", "would pause"),
+    "renewal_invitations": ("renewal invitations queued", "renewal invitations to queue"),
+    "offered": ("offered", "would offer"),
+    "ended": ("ended (no longer eligible)", "would end (no longer eligible)"),
+    "ending": ("ending after a grace period", "would end after a grace period"),
+}
+
+
+@entitlements_group.command(
+    "sweep",
+    help=(
+        "The daily sweep: expire what ended, invite renewals, offer what begins (State "
+        "Pension age, ...). Safe to run again: a second run on the same day changes nothing."
+    ),
+)
+@click.option("--on", "on_text", default=None, help="Sweep for this day (default today).")
+@click.option("--dry-run", is_flag=True, help="Count what it would do; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@with_app
+def sweep(on_text: str | None, dry_run: bool, as_json: bool) -> None:
+    from idservice.services.sweep import SweepBusy
+    from idservice.services.sweep import sweep as run_sweep
+
+    try:
+        on = parse_date(on_text) if on_text else date.today()
+    except FactSyntaxError as exc:
+        raise click.BadParameter(str(exc), param_hint="--on") from None
+    try:
+        report = run_sweep(on, dry_run=dry_run)
+    except SweepBusy as exc:
+        raise click.ClickException(f"{exc}: try again when it has finished") from None
+    summary = report.as_dict()
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    title = "Dry run: nothing written. " if dry_run else ""
+    click.echo(
+        f"{title}Sweep for {summary['on']} (looked back to {summary['looked_back_to']}; "
+        f"{summary['residents_decided']} resident(s) decided again for an age rule)."
+    )
+    for action, services in summary["actions"].items():
+        done, would = _SWEEP_WORDS[action]
+        total = summary["totals"][action]
+        by_service = ", ".join(f"{code} {n}" for code, n in services.items())
+        click.echo(
+            f"  {would if dry_run else done}: {total}" + (f" ({by_service})" if total else "")
+        )

@@ -13,6 +13,7 @@ from idservice.models.partners import LifeEvent, Partner, PartnerEvent
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession, SignInFailure
 from idservice.models.service_requests import ServiceRequest
 from idservice.models.staff import StaffMember, StaffSession
+from idservice.models.sweep import SweepRun
 
 __all__ = [
     "AuditRecord",
@@ -42,5 +43,6 @@ __all__ = [
     "SigningKey",
     "StaffMember",
     "StaffSession",
+    "SweepRun",
     "Tap",
 ]

@@ -42,6 +42,7 @@ from entitlements.results import Decision
 from idservice import audit
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
+from idservice.models.cards import CARD_ACTIVE, Card
 from idservice.models.residents import Resident
 from idservice.models.service_requests import (
     REQUEST_APPROVED,
@@ -123,6 +124,38 @@ class Held:
     status: str
     valid_from: date | None
     valid_until: date | None
+
+    @property
+    def confirms_details(self) -> bool:
+        return self.service.renewal is not None and self.service.renewal.confirms_details
+
+    @property
+    def term(self) -> str:
+        """How long it lasts, in the words the pages show."""
+        if self.status == "suspended":
+            return (
+                "Paused until the details are confirmed" if self.confirms_details else "Suspended"
+            )
+        if self.confirms_details:
+            due = (
+                f". Details to confirm by {long_date(self.valid_until)}" if self.valid_until else ""
+            )
+            return f"Valid with no end date{due}"
+        if self.valid_until:
+            return f"Valid until {long_date(self.valid_until)}"
+        if self.service.lasts.card:
+            return "Valid until the Kent Card expires"
+        return "Valid with no end date"
+
+    def renewable(self, on: date, default_days: int) -> bool:
+        """Whether the renewal window is open on ``on`` (from the invitation day; a paused
+        "confirm-details" service can always be confirmed)."""
+        renewal = self.service.renewal
+        if renewal is None or self.valid_until is None:
+            return False
+        if self.status == "suspended":
+            return renewal.confirms_details
+        return on >= renewal.window_opens(self.valid_until, default_days)
 
 
 def dao_held(resident_id: str) -> dict[str, Held]:
@@ -264,6 +297,26 @@ class Result:
     ledger_seq: int | None = None
 
 
+def dao_active_card_expiry(resident_id: str) -> date | None:
+    return db_session.scalar(
+        select(Card.expiry).where(Card.resident_id == resident_id, Card.status == CARD_ACTIVE)
+    )
+
+
+def grant_until(service: Service, decision: Decision, resident_id: str) -> date | None:
+    """A grant's last day: the engine's (the catalogue's term, cut short by a fact that
+    ends sooner); for a service that lasts "until the card expires", the active card's
+    expiry (none yet without a card: issuing one dates it); for a "confirm-details"
+    service, the day its details are due (then the sweep pauses it unless confirmed)."""
+    ends = [decision.valid_until]
+    if service.lasts.card:
+        ends.append(dao_active_card_expiry(resident_id))
+    elif decision.valid_from is not None:
+        ends.append(service.details_due(decision.valid_from))
+    present = [d for d in ends if d is not None]
+    return min(present, default=None)
+
+
 def _grant(
     applicant: Applicant, service: Service, decision: Decision, reason: str, *refs: str
 ) -> int:
@@ -284,7 +337,7 @@ def _grant(
         occurred_at=utcnow(),
         evidence=(*decision.evidence, *refs),
         valid_from=decision.valid_from,
-        valid_until=decision.valid_until,
+        valid_until=grant_until(service, decision, applicant.resident_id),
     )
     return ledger.append_in(db_session.connection(), [event])[0]
 

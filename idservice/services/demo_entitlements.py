@@ -134,7 +134,8 @@ def demo_grants(
                     occurred_at=now,
                     evidence=(DEMO_EVIDENCE, *decision.evidence),
                     valid_from=decision.valid_from,
-                    valid_until=decision.valid_until,
+                    valid_until=decision.valid_until
+                    or (decision.valid_from and service.details_due(decision.valid_from)),
                 )
             )
     return events

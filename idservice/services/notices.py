@@ -51,6 +51,7 @@ KINDS: Mapping[str, str] = {
     "moved-out-of-kent": "Services that end on moving out of Kent",
     "name-changed": "The name on the account was changed",
     "address-changed": "The address on the account was changed",
+    "entitlement-paused": "A service is paused until you confirm your details",
 }
 
 
