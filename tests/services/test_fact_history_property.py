@@ -1,11 +1,11 @@
 """The property of issue 11: for random fact histories, the entitlements held after
 replaying the history equal what the engine says for the final facts on the final date.
 
-A history (:mod:`tests.services.fact_history`) is replayed through the real services on
-this test's database, each step decided as on its own day, with the daily sweep run for
-every day a step falls on and for the final day. After every step (and so after the last
-sweep, on the final date) the following must hold, ``E(s)`` being the engine's decision
-for service ``s`` on the facts then held, on that day:
+A history (:mod:`tests.services.fact_history`) is replayed through the real services
+(:mod:`tests.services.replay_history`) on this test's database, each step decided as on
+its own day, with the daily sweep run for every day a step falls on and for the final day.
+After every step (and so after the last sweep, on the final date) the following must hold,
+``E(s)`` being the engine's decision for service ``s`` on the facts then held, that day:
 
 1. **Held means the engine agrees.** For every service in force in the ledger's projection
    (status ``active``, ``valid_from <= day <= valid_until``; no ``active`` state may have a
@@ -67,7 +67,6 @@ from entitlements.results import Decision, Outcome
 from tests.conftest import empty_database
 from tests.services.fact_history import (
     CATALOGUE,
-    After,
     Apply,
     Approve,
     CorrectBirth,
@@ -76,11 +75,10 @@ from tests.services.fact_history import (
     History,
     Move,
     MoveOut,
-    Replay,
     Step,
     histories,
-    replay,
 )
+from tests.services.replay_history import After, Replay, replay
 
 SERVICES = {s.code: s for s in CATALOGUE}
 HELD = ("active", "suspended")
