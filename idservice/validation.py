@@ -334,6 +334,22 @@ RESIDENT_REFERENCE = TextRule(
 )
 NOTIFIER = TextRule("Who told us", 64, "Enter who told us", column="life_events.actor_id")
 
+
+def check_different_person_reason(value: str) -> str:
+    if len(value) < 5:
+        raise ValidationError("Reason this is a different person must be 5 characters or more")
+    return value
+
+
+#: Why a new record is not the same person as a likely match (staff console, command line).
+DIFFERENT_PERSON = TextRule(
+    "Reason this is a different person",
+    300,
+    "Enter how you know this is a different person",
+    column="possible_duplicates.note",
+    check=check_different_person_reason,
+)
+
 DATE_OF_BIRTH = DateRule("Date of birth", check_date_of_birth, column="residents.date_of_birth")
 DATE_OF_DEATH = DateRule("Date of death", check_not_in_future, column="life_events.occurred_on")
 MOVE_OUT_DATE = DateRule(
@@ -360,6 +376,7 @@ RULES: dict[str, TextRule | DateRule] = {
     "life_event_reference": LIFE_EVENT_REFERENCE,
     "resident_reference": RESIDENT_REFERENCE,
     "notifier": NOTIFIER,
+    "different_person": DIFFERENT_PERSON,
     "date_of_birth": DATE_OF_BIRTH,
     "date_of_death": DATE_OF_DEATH,
     "move_out_date": MOVE_OUT_DATE,

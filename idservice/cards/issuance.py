@@ -53,6 +53,7 @@ from idservice.models.cards import (
     HOTLIST_REASONS,
     Card,
 )
+from idservice.services import renewals
 from idservice.services.residents import dao_get_resident_by_id
 
 LEDGER_SERVICE = "kent-card"
@@ -256,6 +257,10 @@ def _activate(
         old.replaced_by_id = card.id
         card.replaces_id = old.id
     _ledger(EventKind.CARD_ISSUED, actor, card, "card issued", now)
+    following = renewals.follow_card(
+        resident_id, card.expiry, actor.staff_id, Channel(actor.channel), now
+    )
+    ledger.append_in(db_session.connection(), following)
     _audit("card.issued", actor, card, replaces=card.replaces_id)
     return card
 

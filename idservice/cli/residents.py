@@ -31,7 +31,9 @@ def _checked(value: Any, check: Callable[[Any], Any], option: str) -> Any:
     "create",
     help="Create a resident record. Every value is checked with the same rules and messages "
     "as the registration page. Exit status 2 when a value is refused (the message names "
-    "the option), 1 when a resident already has the email address.",
+    "the option), 1 when a resident already has the email address, 3 when an existing "
+    "record may be the same person: the likely matches are shown and nothing is created "
+    "unless --not-a-duplicate says why this is a different person.",
 )
 @click.option("--given-name", required=True)
 @click.option("--family-name", required=True)
@@ -50,6 +52,15 @@ def _checked(value: Any, check: Callable[[Any], Any], option: str) -> Any:
     show_default=True,
 )
 @click.option("--actor", default="cli", show_default=True, help="Who is creating the record.")
+@click.option(
+    "--not-a-duplicate",
+    "not_a_duplicate",
+    metavar="REASON",
+    default=None,
+    help="Create the record although an existing one may be the same person, saying how you "
+    "know it is a different person (for example: twin brother, passports checked). Both "
+    "residents can see this reason.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @with_app
 def create(
@@ -65,8 +76,10 @@ def create(
     password_stdin: bool,
     channel: str,
     actor: str,
+    not_a_duplicate: str | None,
     as_json: bool,
 ) -> None:
+    from idservice.services import duplicates
     from idservice.services.residents import create_resident, dao_get_resident_by_email
 
     v = validation
@@ -89,8 +102,21 @@ def create(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         _checked(password, validation.check_password, "--password-stdin")
+    reason = (
+        _checked(not_a_duplicate, validation.DIFFERENT_PERSON.clean_required, "--not-a-duplicate")
+        if not_a_duplicate is not None
+        else None
+    )
     if values["email"] and dao_get_resident_by_email(values["email"]) is not None:
         raise click.ClickException("A resident with that email address already exists.")
+    person = duplicates.person_from(values)
+    found = duplicates.find(person, values["date_of_birth"])
+    operator = duplicates.Operator("staff", actor, channel)
+    if found:
+        duplicates.audit_shown(found, operator, "kentcard residents create")
+    if found and reason is None:
+        db_session.commit()  # the looks at the matches shown are recorded
+        _refuse_duplicate(person, found, as_json)
     resident = create_resident(
         **values,
         password=password,
@@ -98,8 +124,54 @@ def create(
         actor_id=actor,
         channel=channel,
     )
+    if found and reason is not None:
+        duplicates.record_not_same(resident.id, found, operator, reason)
     db_session.commit()
     if as_json:
-        click.echo(json.dumps({"resident_id": resident.id}))
+        click.echo(json.dumps({"resident_id": resident.id, "not_duplicates": _listed(found)}))
     else:
         click.echo(f"Created resident {resident.id}")
+        if found:
+            click.echo("Recorded as a different person from:")
+            _print_matches(person, found)
+
+
+def _listed(found: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "reference": f.resident_id,
+            "name": f.person.full_name,
+            "date_of_birth": f.date_of_birth.isoformat(),
+            "postcode": f.person.postcode,
+            "score": f.match.score,
+            "match": f.match.reason,
+            "place": f.match.place,
+        }
+        for f in found
+    ]
+
+
+def _print_matches(person: Any, found: list[Any], err: bool = False) -> None:
+    for f in found:
+        click.echo(
+            f"  {f.resident_id}  {f.person.full_name}, born {f.date_of_birth.isoformat()}, "
+            f"{f.person.postcode}: {f.words(person)}",
+            err=err,
+        )
+
+
+def _refuse_duplicate(person: Any, found: list[Any], as_json: bool) -> None:
+    """Nothing created: show the likely matches and how to go on; exit status 3."""
+    if as_json:
+        click.echo(
+            json.dumps({"refused": "possible-duplicate", "possible_duplicates": _listed(found)})
+        )
+    else:
+        click.echo("Not created: an existing record may be the same person.", err=True)
+        _print_matches(person, found, err=True)
+        click.echo(
+            "Look at the record first (one record per person). If this is a different "
+            'person, run the command again with --not-a-duplicate "how you know".',
+            err=True,
+        )
+    sys.exit(3)

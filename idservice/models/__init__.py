@@ -3,6 +3,7 @@
 from idservice.models.audit import AuditRecord
 from idservice.models.base import Base
 from idservice.models.cards import Card, CardNumberCounter, CardSignIn, Tap
+from idservice.models.duplicates import PossibleDuplicate
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
@@ -34,6 +35,7 @@ __all__ = [
     "PartnerEvent",
     "PartnerQuery",
     "PasskeyCredential",
+    "PossibleDuplicate",
     "Resident",
     "ResidentFact",
     "ResidentSession",

@@ -10,7 +10,8 @@ from entitlements.facts import FactName
 from idservice.audit import dao_get_audit_for_resident
 from idservice.models.audit import AuditRecord
 from idservice.services import add_service
-from idservice.services.facts import EVIDENCE_TYPES, FACT_LABELS, SOURCE_WORDS
+from idservice.services.evidence_types import EVIDENCE_TYPES
+from idservice.services.facts import FACT_LABELS, SOURCE_WORDS
 from idservice.services.residents import NotFound
 from idservice.staff.identity import DOCUMENT_TYPES, LEVEL_NAMES
 from idservice.staff.permissions import ACTION_PHRASES, Action, role_with_article
@@ -82,6 +83,9 @@ ACTIONS = {
     "service.offer_declined": "Service offered: not interested",
     "entitlements.reevaluated": "Your services were checked again after a change",
     "notice.queued": "We wrote to you",
+    "duplicate.suspected": "A new record looked like it might be yours: council staff will check",
+    "duplicate.not_same": "Checked against a record with a similar name: a different person",
+    "service.renewed": "Service renewed",
 }
 
 #: Life events (idservice.services.life_events) in words for the activity page.

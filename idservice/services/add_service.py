@@ -42,7 +42,6 @@ from entitlements.results import Decision
 from idservice import audit
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
-from idservice.models.cards import CARD_ACTIVE, Card
 from idservice.models.residents import Resident
 from idservice.models.service_requests import (
     REQUEST_APPROVED,
@@ -51,7 +50,7 @@ from idservice.models.service_requests import (
     REQUEST_WITHDRAWN,
     ServiceRequest,
 )
-from idservice.services import facts, notices, offers
+from idservice.services import facts, notices, offers, renewals
 from idservice.services.residents import NotFound, dao_get_resident_by_id
 
 STATES = cast(Table, EntitlementStateRow.__table__)
@@ -213,15 +212,37 @@ def dao_waiting_requests(limit: int = 200) -> list[tuple[ServiceRequest, Residen
 # --- what the resident has and can add -------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Offer:
+    """A service the resident can now get and has not taken ("You can now get ...")."""
+
+    id: int
+    service: Service
+    offered_on: date
+    needs_evidence: bool
+
+
 @dataclass
 class Overview:
     held: list[Held] = field(default_factory=list)
     requests: list[tuple[ServiceRequest, Service]] = field(default_factory=list)
     addable: list[Service] = field(default_factory=list)
+    offers: list[Offer] = field(default_factory=list)
+    #: Codes of held services inside their renewal window (the list links to renew them).
+    renewable: set[str] = field(default_factory=set)
+
+
+def offers_open(resident_id: str, held: Mapping[str, Held], waiting: set[str]) -> list[Offer]:
+    codes = set(catalogue().codes)
+    return [
+        Offer(o.id, service_for(o.service), o.offered_on, o.needs_evidence)
+        for o in offers.dao_open_offers(resident_id)
+        if o.service in codes and o.service not in held and o.service not in waiting
+    ]
 
 
 @transactional
-def overview(resident_id: str) -> Overview:
+def overview(resident_id: str, on: date | None = None) -> Overview:
     dao_get_resident_by_id(resident_id)
     held = dao_held(resident_id)
     requests = [
@@ -230,8 +251,16 @@ def overview(resident_id: str) -> Overview:
         if r.service in catalogue().codes
     ]
     waiting = {r.service for r, _ in requests if r.status == REQUEST_WAITING}
-    addable = [s for s in catalogue() if s.code not in held and s.code not in waiting]
-    return Overview(list(held.values()), requests, addable)
+    offered = offers_open(resident_id, held, waiting)
+    shown = {o.service.code for o in offered}
+    addable = [
+        s
+        for s in catalogue()
+        if s.code not in held and s.code not in waiting and s.code not in shown
+    ]
+    today = on or date.today()
+    renewable = {code for code, h in held.items() if renewals.renewable(h, today)}
+    return Overview(list(held.values()), requests, addable, offered, renewable)
 
 
 def _declared(name: FactName, value: FactValue, applicant: Applicant) -> Fact:
@@ -256,6 +285,18 @@ class Plan:
     reused: list[facts.ShownFact]
     held: Held | None
     waiting: ServiceRequest | None
+    #: Held and inside its renewal window: the journey renews it (``held`` is then None).
+    renewing: Held | None = None
+
+
+def _decision(
+    resident_id: str, service: Service, on: date, extra: list[Fact]
+) -> tuple[Decision, Held | None]:
+    """The engine's answer, and the entitlement being renewed when it is one."""
+    held = dao_held(resident_id).get(service.code)
+    if held is not None and renewals.renewable(held, on):
+        return renewals.decide_renewal(resident_id, service, held, on, extra), held
+    return decide(service, facts.facts_for(resident_id, extra), on, built_in_gazetteer()), None
 
 
 @transactional
@@ -264,7 +305,7 @@ def plan(applicant: Applicant, code: str, answers: Answers, on: date) -> Plan:
     resident_id = applicant.resident_id
     dao_get_resident_by_id(resident_id)
     extra = [_declared(n, v, applicant) for n, v in answers.items() if v is not None]
-    decision = decide(service, facts.facts_for(resident_id, extra), on, built_in_gazetteer())
+    decision, renewing = _decision(resident_id, service, on, extra)
     reads = set(facts_read(service))
     reused = [
         facts.shown(row)
@@ -277,8 +318,9 @@ def plan(applicant: Applicant, code: str, answers: Answers, on: date) -> Plan:
         route(decision, answers),
         next_question(decision, answers),
         reused,
-        dao_held(resident_id).get(code),
+        None if renewing else dao_held(resident_id).get(code),
         dao_waiting_request(resident_id, code),
+        renewing,
     )
 
 
@@ -297,47 +339,35 @@ class Result:
     ledger_seq: int | None = None
 
 
-def dao_active_card_expiry(resident_id: str) -> date | None:
-    return db_session.scalar(
-        select(Card.expiry).where(Card.resident_id == resident_id, Card.status == CARD_ACTIVE)
-    )
-
-
-def grant_until(service: Service, decision: Decision, resident_id: str) -> date | None:
-    """A grant's last day: the engine's (the catalogue's term, cut short by a fact that
-    ends sooner); for a service that lasts "until the card expires", the active card's
-    expiry (none yet without a card: issuing one dates it); for a "confirm-details"
-    service, the day its details are due (then the sweep pauses it unless confirmed)."""
-    ends = [decision.valid_until]
-    if service.lasts.card:
-        ends.append(dao_active_card_expiry(resident_id))
-    elif decision.valid_from is not None:
-        ends.append(service.details_due(decision.valid_from))
-    present = [d for d in ends if d is not None]
-    return min(present, default=None)
-
-
 def _grant(
-    applicant: Applicant, service: Service, decision: Decision, reason: str, *refs: str
+    applicant: Applicant,
+    service: Service,
+    decision: Decision,
+    reason: str,
+    *refs: str,
+    on: date | None = None,
 ) -> int:
-    """Append the grant in the caller's transaction. The ledger's head row is locked first
-    and the projection read again, so two applications sent at once cannot both grant."""
+    """Append the grant (or, for a held service inside its renewal window, the renewal)
+    in the caller's transaction. The ledger's head row is locked first and the projection
+    read again, so two applications sent at once cannot both grant or both renew."""
     db_session.execute(
         update(ledger.HEAD).where(ledger.HEAD.c.id == 1).values(size=ledger.HEAD.c.size)
     )
-    if service.code in dao_held(applicant.resident_id):
+    held = dao_held(applicant.resident_id).get(service.code)
+    renewing = held is not None and on is not None and renewals.renewable(held, on)
+    if held is not None and not renewing:
         raise ApplicationProblem(f"{service.name} has just been added")
     event = LedgerEvent(
-        kind=EventKind.GRANT,
+        kind=EventKind.RENEW if renewing else EventKind.GRANT,
         resident=applicant.resident_id,
         service=service.code,
         actor=applicant.ledger_actor,
         channel=Channel(applicant.recorder.channel),
-        reason=reason,
+        reason=f"renewed: {reason}" if renewing else reason,
         occurred_at=utcnow(),
         evidence=(*decision.evidence, *refs),
-        valid_from=decision.valid_from,
-        valid_until=grant_until(service, decision, applicant.resident_id),
+        valid_from=held.valid_from if renewing and held is not None else decision.valid_from,
+        valid_until=renewals.grant_until(service, decision, applicant.resident_id),
     )
     return ledger.append_in(db_session.connection(), [event])[0]
 
@@ -349,7 +379,8 @@ def apply(applicant: Applicant, code: str, answers: Answers, on: date) -> Result
     resident = dao_get_resident_by_id(applicant.resident_id)
     if not resident.is_active:
         raise ApplicationProblem("This account is closed, so services cannot be added to it")
-    if code in dao_held(resident.id):
+    held = dao_held(resident.id).get(code)
+    if held is not None and not renewals.renewable(held, on):
         raise ApplicationProblem(f"You already have {service.name}")
     waiting = dao_waiting_request(resident.id, code)
     if waiting is not None:
@@ -365,12 +396,15 @@ def apply(applicant: Applicant, code: str, answers: Answers, on: date) -> Result
                 by=applicant.recorder,
                 expires_on=facts.default_expiry(name, on),
             )
-    decision = decide(service, facts.facts_for(resident.id), on, built_in_gazetteer())
+    decision, renewing = _decision(resident.id, service, on, [])
     where = route(decision, answers)
     if where is Route.GRANT:
-        seq = _grant(applicant, service, decision, "eligible: rules met on the evidence held")
+        why = "eligible: rules met on the evidence held"
+        seq = _grant(applicant, service, decision, why, on=on)
         offers.taken(resident.id, code)
-        applicant.audit("service.granted", service=code, ledger_seq=seq)
+        applicant.audit(
+            "service.renewed" if renewing else "service.granted", service=code, ledger_seq=seq
+        )
         return Result(where, decision, ledger_seq=seq)
     if where is Route.NOT_ELIGIBLE:
         applicant.audit("service.not_eligible", service=code)
@@ -438,7 +472,7 @@ def approve(applicant: Applicant, request_id: str, on: date) -> ServiceRequest:
     """Grant a waiting request, if the facts on record now meet the service's rules."""
     request = _waiting_for(applicant, request_id)
     service = service_for(request.service)
-    decision = decide(service, facts.facts_for(request.resident_id), on, built_in_gazetteer())
+    decision, _ = _decision(request.resident_id, service, on, [])
     if route(decision) is not Route.GRANT:
         still = "; ".join(need.why for need in decision.needs) or " ".join(decision.reasons)
         raise ApplicationProblem(
@@ -447,7 +481,12 @@ def approve(applicant: Applicant, request_id: str, on: date) -> ServiceRequest:
         )
     assert applicant.staff_id is not None
     request.ledger_seq = _grant(
-        applicant, service, decision, "approved after evidence checked", f"request:{request.id}"
+        applicant,
+        service,
+        decision,
+        "approved after evidence checked",
+        f"request:{request.id}",
+        on=on,
     )
     request.status = REQUEST_APPROVED
     request.decided_at = utcnow()
@@ -486,6 +525,53 @@ def refuse(applicant: Applicant, request_id: str, why: str) -> ServiceRequest:
         why=why,
     )
     return request
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A request waiting for a decision, judged on the facts held now."""
+
+    request: ServiceRequest
+    service: Service
+    #: "ready" (the facts meet the rules: it can be approved), "evidence" (proof still
+    #: needed) or "not eligible" (the facts held now do not meet the rules).
+    state: str
+    needs: list[FactName]
+
+    @property
+    def needs_words(self) -> str:
+        return ", ".join(facts.FACT_LABELS[name].lower() for name in self.needs)
+
+
+def standing(decision: Decision) -> str:
+    """Where a waiting request stands on a decision: see :attr:`Waiting.state`."""
+    return {Route.GRANT: "ready", Route.NOT_ELIGIBLE: "not eligible"}.get(
+        route(decision), "evidence"
+    )
+
+
+def still_needed(decision: Decision) -> list[FactName]:
+    return list(dict.fromkeys(need.fact for need in decision.needs))
+
+
+def still_needed_words(decision: Decision) -> str:
+    return ", ".join(facts.FACT_LABELS[name].lower() for name in still_needed(decision))
+
+
+def _judge(request: ServiceRequest, on: date) -> Waiting:
+    service = service_for(request.service)
+    decision = decide(service, facts.facts_for(request.resident_id), on, built_in_gazetteer())
+    return Waiting(request, service, standing(decision), still_needed(decision))
+
+
+@transactional
+def waiting_for_resident(resident_id: str, on: date) -> list[Waiting]:
+    """The resident's requests waiting for a decision, each with where it stands now."""
+    return [
+        _judge(r, on)
+        for r in dao_requests_for(resident_id)
+        if r.status == REQUEST_WAITING and r.service in catalogue().codes
+    ]
 
 
 @transactional

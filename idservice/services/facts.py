@@ -44,6 +44,7 @@ from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.facts import ResidentFact
 from idservice.models.residents import Resident
+from idservice.services.evidence_types import EVIDENCE_TYPES
 
 #: Stored source codes and what they mean to the engine.
 SOURCES: Mapping[str, Source] = {
@@ -84,51 +85,6 @@ FACT_LABELS: Mapping[FactName, str] = {
     FactName.QUALIFYING_AWARD: "Qualifying benefit or award",
     FactName.PARENTAL_CONSENT: "Parent or guardian's consent",
     FactName.NEEDS_COMPANION: "Needs a companion to travel",
-}
-
-
-@dataclass(frozen=True)
-class EvidenceType:
-    """A document or check staff can record a fact from, and what it makes the fact."""
-
-    label: str
-    source: str
-    level: VerificationLevel
-
-
-_CHECKED = VerificationLevel.CHECKED
-EVIDENCE_TYPES: Mapping[str, EvidenceType] = {
-    "passport": EvidenceType("Passport", "staff-seen-document", _CHECKED),
-    "driving-licence": EvidenceType("Photocard driving licence", "staff-seen-document", _CHECKED),
-    "birth-certificate": EvidenceType("Birth certificate", "staff-seen-document", _CHECKED),
-    "council-tax-bill": EvidenceType("Council Tax bill", "staff-seen-document", _CHECKED),
-    "utility-bill": EvidenceType("Utility bill", "staff-seen-document", _CHECKED),
-    "bank-statement": EvidenceType("Bank statement", "staff-seen-document", _CHECKED),
-    "school-or-college-letter": EvidenceType(
-        "Letter from a school, college or training provider", "staff-seen-document", _CHECKED
-    ),
-    "employer-letter": EvidenceType(
-        "Letter from an employer or payslip", "staff-seen-document", _CHECKED
-    ),
-    "medical-letter": EvidenceType(
-        "Letter from a GP, consultant, audiologist or therapist", "staff-seen-document", _CHECKED
-    ),
-    "vision-certificate": EvidenceType(
-        "Certificate of Vision Impairment", "staff-seen-document", _CHECKED
-    ),
-    "benefit-award-letter": EvidenceType(
-        "Benefit award letter (PIP, DLA, War Pension, AFCS)", "staff-seen-document", _CHECKED
-    ),
-    "dvla-letter": EvidenceType("Letter from the DVLA", "staff-seen-document", _CHECKED),
-    "post-office-check": EvidenceType("Post Office check", "trusted-partner", _CHECKED),
-    "dwp-check": EvidenceType(
-        "Department for Work and Pensions record check",
-        "government-department",
-        VerificationLevel.VERIFIED,
-    ),
-    "council-assessment": EvidenceType(
-        "Council assessment", "council-decision", VerificationLevel.VERIFIED
-    ),
 }
 
 
@@ -316,6 +272,8 @@ def record(
 
     The same value again at the same or a lower level changes nothing (a resident
     re-declaring a date of birth staff have checked does not weaken it); returns None then.
+    The same value seen again in another document at the same level is recorded anew: a
+    renewal that checks residency again needs proof seen since the last grant.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
@@ -324,7 +282,17 @@ def record(
     stored = to_json(name, value)
     current = [row for row in dao_current_fact_rows(resident_id) if row.name == name.value]
     for row in current:
-        if row.value == stored and row.level >= level and row.expires_on == expires_on:
+        seen_again = (
+            evidence_type is not None
+            and level >= row.level
+            and (row.evidence_type, row.evidence_last4) != (evidence_type, evidence_last4)
+        )
+        if (
+            row.value == stored
+            and row.level >= level
+            and row.expires_on == expires_on
+            and not seen_again
+        ):
             return None
     now = utcnow()
     for row in current:
@@ -432,9 +400,8 @@ def default_expiry(name: FactName, on: date) -> date | None:
     return None
 
 
-@transactional
-def record_fact(
-    resident_id: str,
+def record_seen(
+    resident: Resident,
     name: FactName,
     value: FactValue,
     *,
@@ -443,16 +410,13 @@ def record_fact(
     by: Recorder,
     expires_on: date | None = None,
 ) -> ResidentFact | None:
-    """A fact staff recorded from a document or check they saw (its own transaction).
+    """A fact staff saw in a document or check, in the caller's transaction.
 
     A date of birth or postcode must match the record (change the record's details first),
     so the record and its facts never disagree; a UPRN seen for the same address is kept
-    on the record too.
+    on the record too. The document's type decides the source and level.
     """
     kind = EVIDENCE_TYPES[evidence_type]
-    resident = db_session.get(Resident, resident_id)
-    if resident is None:
-        raise FactRefused("There is no such resident")
     if name is FactName.DATE_OF_BIRTH and value != resident.date_of_birth:
         raise FactRefused(
             "This date of birth is different from the one on the record. Change the "
@@ -467,7 +431,7 @@ def record_fact(
         if value.uprn and value.uprn != resident.uprn:
             resident.uprn = value.uprn
     return record(
-        resident_id,
+        resident.id,
         name,
         value,
         source=kind.source,
@@ -476,6 +440,32 @@ def record_fact(
         expires_on=expires_on,
         evidence_type=evidence_type,
         evidence_last4=evidence_last4,
+    )
+
+
+@transactional
+def record_fact(
+    resident_id: str,
+    name: FactName,
+    value: FactValue,
+    *,
+    evidence_type: str,
+    evidence_last4: str,
+    by: Recorder,
+    expires_on: date | None = None,
+) -> ResidentFact | None:
+    """:func:`record_seen` in its own transaction (the "Record a fact" form)."""
+    resident = db_session.get(Resident, resident_id)
+    if resident is None:
+        raise FactRefused("There is no such resident")
+    return record_seen(
+        resident,
+        name,
+        value,
+        evidence_type=evidence_type,
+        evidence_last4=evidence_last4,
+        by=by,
+        expires_on=expires_on,
     )
 
 

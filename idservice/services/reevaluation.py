@@ -421,6 +421,59 @@ def tell(
 # --- the hook: evaluate again before every commit that changed a fact -------------------------
 
 
+_RESULTS = "kentcard.reevaluated"
+
+
+def taken_result(resident_id: str) -> Result | None:
+    """What the last commit's re-evaluation did for ``resident_id`` (once), so the page that
+    made the change can say so: "Your bus pass will end on ..."."""
+    results: dict[str, Result] = db_session().info.get(_RESULTS, {})
+    return results.pop(resident_id, None)
+
+
+def consequences(result: Result | None, *, for_staff: bool = False) -> list[str]:
+    """Sentences for the page after a change, in plain words (to the resident, or to the
+    member of staff who made the change for them)."""
+    if result is None:
+        return []
+    catalogue = add_service.catalogue()
+    if for_staff:
+        told = [
+            f"This resident's {catalogue.get(e.service).name} has ended: its rules "
+            f"({', '.join(e.tests)}) are no longer met."
+            for e in result.ended
+        ]
+        told += [
+            f"This resident's {catalogue.get(e.service).name} will end on "
+            f"{long_date(e.ends_on)} (the catalogue's {e.grace_days} days of grace)."
+            for e in result.ending
+        ]
+        told += [
+            f"Their request for {catalogue.get(code).name} was closed: no longer eligible."
+            for code in result.requests_closed
+        ]
+        if told:
+            told.append("They have been sent a notice (by email, or a letter to post).")
+        return told
+    said = [
+        f"Your {catalogue.get(e.service).name} has ended: {why(e.tests)[0].lower()}"
+        f"{why(e.tests)[1:]}"
+        for e in result.ended
+    ]
+    said += [
+        f"Your {catalogue.get(e.service).name} will end on {long_date(e.ends_on)}: "
+        f"{why(e.tests)[0].lower()}{why(e.tests)[1:]}"
+        for e in result.ending
+    ]
+    said += [
+        f"We closed your request for {catalogue.get(code).name}: you no longer qualify."
+        for code in result.requests_closed
+    ]
+    if said:
+        said.append("We have sent you the details.")
+    return said
+
+
 def _before_commit(session: Session) -> None:
     if session.in_nested_transaction() or session is not db_session():
         return
@@ -428,8 +481,9 @@ def _before_commit(session: Session) -> None:
     if not pending:
         return
     on = today()
+    results: dict[str, Result] = session.info.setdefault(_RESULTS, {})
     for resident_id, change in pending.items():
-        reevaluate(
+        results[resident_id] = reevaluate(
             resident_id,
             on,
             Actor.of(change.by),

@@ -7,6 +7,10 @@ same too, so the time taken tells nothing either: registering an address in use 
 hashes the password, and a reset request for an unknown address still makes and renders
 a link. A stranger can cause only a few emails an hour to one address
 (``ratelimit.allow_mail_to``); past that nothing is sent and the page is the same.
+
+Nor does registering tell whether someone already has a record: every registration looks
+for one (:mod:`idservice.services.duplicates`), whatever the email address, and a record
+that may be the same person is kept for staff to check, not mentioned on the page.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from idservice.auth.sessions import end_all_sessions
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.residents import Resident
-from idservice.services import mail, ratelimit, throttle, tokens
+from idservice.services import duplicates, mail, ratelimit, throttle, tokens
 from idservice.services.passwords import hash_password
 from idservice.services.residents import (
     create_resident,
@@ -67,9 +71,12 @@ def send_confirmation(resident: Resident) -> None:
 def register(data: Registration) -> None:
     """Create the account and send a confirmation link, or tell an existing owner.
 
-    Returns nothing on purpose: the page shown must not depend on the outcome.
+    Returns nothing on purpose: the page shown must not depend on the outcome, nor on
+    whether another record looks like the same person (staff are told, not the page).
     """
     may_mail = ratelimit.allow_mail_to(data.email)
+    # Looked for on every path, so the time taken says nothing about a match either.
+    found = duplicates.find(duplicates.person_from(vars(data)), data.date_of_birth)
     if dao_get_resident_by_email(data.email) is not None:
         hash_password(data.password)  # the work creating an account does, then thrown away
         if may_mail:
@@ -94,6 +101,7 @@ def register(data: Registration) -> None:
         if may_mail:
             _tell_owner(data.email)
         return
+    duplicates.record_open(resident.id, found, "web")
     log.info("resident %s registered", resident.id)
     if may_mail:
         send_confirmation(resident)

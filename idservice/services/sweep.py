@@ -43,6 +43,7 @@ writes nothing.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -68,8 +69,13 @@ from idservice.models.service_requests import REQUEST_WAITING, ServiceRequest
 from idservice.models.sweep import SWEEP_DONE, SWEEP_RUNNING, SweepRun
 from idservice.partners import outbox
 from idservice.services import add_service, notices, reevaluation
+from idservice.services.notices import Outgoing
 
 STATES = cast(Table, EntitlementStateRow.__table__)
+EVENTS = ledger.EVENTS
+#: How the re-evaluation's reason begins when a grace period cuts a grant short
+#: (idservice/services/reevaluation.py): the end was announced then.
+ENDING = "ending:"
 HELD = ("active", "suspended")
 ACTOR = "system"
 #: The reason partners are given for an entitlement that came to its end date.
@@ -154,19 +160,34 @@ def dao_ending_between(code: str, first: date, last: date) -> list[Key]:
     return [Key(r.resident, r.service, r.valid_until) for r in db_session.execute(query)]
 
 
-def dao_still(keys: Sequence[Key], statuses: Sequence[str]) -> dict[tuple[str, str], str]:
-    """Which of ``keys`` are still in one of ``statuses`` with the same end: read again in
-    the batch's transaction, after the ledger's lock, so nothing changed under us."""
+def dao_still(keys: Sequence[Key], statuses: Sequence[str]) -> dict[tuple[str, str], int]:
+    """Which of ``keys`` are still in one of ``statuses`` with the same end, with the
+    sequence number of their last event: read again in the batch's transaction, after the
+    ledger's lock, so nothing changed under us."""
     pairs = [(k.resident, k.service) for k in keys]
-    query = select(STATES.c.resident, STATES.c.service, STATES.c.status, STATES.c.valid_until)
+    query = select(STATES.c.resident, STATES.c.service, STATES.c.last_seq, STATES.c.valid_until)
     query = query.where(
         tuple_(STATES.c.resident, STATES.c.service).in_(pairs), STATES.c.status.in_(statuses)
     )
     ends = {(k.resident, k.service): k.valid_until for k in keys}
     return {
-        (r.resident, r.service): r.status
+        (r.resident, r.service): int(r.last_seq)
         for r in db_session.execute(query)
         if ends[(r.resident, r.service)] == r.valid_until
+    }
+
+
+def dao_told_ending(seqs: Sequence[int]) -> set[int]:
+    """Which of these events cut a grant short to a grace period's end: the re-evaluation
+    already told the resident and partners when it would end (its reason starts with
+    :data:`ENDING`), so expiring it then tells nobody again."""
+    query = select(EVENTS.c.seq, EVENTS.c.body).where(
+        EVENTS.c.seq.in_(list(seqs)), EVENTS.c.kind == EventKind.RENEW.value
+    )
+    return {
+        int(row.seq)
+        for row in db_session.execute(query)
+        if str(json.loads(row.body).get("reason", "")).startswith(ENDING)
     }
 
 
@@ -345,6 +366,8 @@ def _expire_batch(
         return
     now = utcnow()
     expired = kind is EventKind.EXPIRE
+    told = dao_told_ending(list(still.values())) if expired else set()
+    tell = [k for k in keys if still[(k.resident, k.service)] not in told]
     ledger.append_in(
         db_session.connection(),
         [
@@ -366,34 +389,35 @@ def _expire_batch(
     )
     residents = dao_active_residents(sorted({k.resident for k in keys}))
     catalogue = add_service.catalogue()
-    for k in keys:
-        service = catalogue.get(k.service)
-        first_day_without = k.valid_until + timedelta(days=1)
-        outbox.notify(
-            k.resident,
-            None,
-            {},
-            [outbox.EndedEntitlement(k.service, first_day_without, EXPIRED if expired else PAUSED)],
-            None,
-        )
+    reason = EXPIRED if expired else PAUSED
+    outbox.notify_ended(
+        [
+            (k.resident, outbox.EndedEntitlement(k.service, k.valid_until + timedelta(1), reason))
+            for k in tell
+        ]
+    )
+    telling = []
+    for k in tell:
         resident = residents.get(k.resident)
         if resident is not None:
-            _tell_ended(resident, service, k, expired)
+            telling.append(_ended_notice(resident, catalogue.get(k.service), k, expired))
+    for k in keys:
         (report.expired if expired else report.paused)[k.service] += 1
+    notices.send_many(telling)
 
 
-def _tell_ended(resident: Resident, service: Service, key: Key, expired: bool) -> None:
+def _ended_notice(resident: Resident, service: Service, key: Key, expired: bool) -> Outgoing:
     what = "expired" if expired else "paused"
     context: dict[str, Any] = {"service": service.name, "card": service.on_card}
     if expired:
         context.update(ended_on=long_date(key.valid_until), what_to_do=_again(service))
     else:
         context.update(due_on=long_date(key.valid_until))
-    notices.send(
+    return Outgoing(
         resident,
         "entitlement-expired" if expired else "entitlement-paused",
-        dedupe_key=f"{what}:{resident.id}:{service.code}:{key.valid_until.isoformat()}",
-        **context,
+        context,
+        f"{what}:{resident.id}:{service.code}:{key.valid_until.isoformat()}",
     )
 
 
@@ -448,21 +472,23 @@ def _invite_batch(service: Service, batch: Sequence[Key], report: SweepReport) -
     residents = dao_active_residents(sorted({k.resident for k in batch}))
     assert service.renewal is not None
     confirm = service.renewal.confirms_details
+    outgoing, services = [], []
     for k in batch:
         resident = residents.get(k.resident)
         if resident is None or (k.resident, k.service) not in still:
             continue
-        sent = notices.send(
-            resident,
-            "renewal-due",
-            dedupe_key=f"renewal:{k.resident}:{k.service}:{k.valid_until.isoformat()}",
-            service=service.name,
-            ends_on=long_date(k.valid_until),
-            confirm_details=confirm,
-            proof=_proof(service),
-        )
+        context = {
+            "service": service.name,
+            "ends_on": long_date(k.valid_until),
+            "confirm_details": confirm,
+            "proof": _proof(service),
+        }
+        key = f"renewal:{k.resident}:{k.service}:{k.valid_until.isoformat()}"
+        outgoing.append(Outgoing(resident, "renewal-due", context, key))
+        services.append(k.service)
+    for code, sent in zip(services, notices.send_many(outgoing), strict=True):
         if sent is not None:
-            report.renewal_invitations[k.service] += 1
+            report.renewal_invitations[code] += 1
 
 
 # --- 3. what begins (and ends) with age ----------------------------------------------------

@@ -21,6 +21,9 @@ def init_app(app: Flask) -> None:
     # Importing the view modules adds their routes to the blueprint.
     from idservice.staff import (  # noqa: F401
         auth_views,
+        duplicate_views,
+        evidence_views,
+        fact_views,
         life_event_views,
         service_views,
         views,

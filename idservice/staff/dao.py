@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 
 from idservice.db import db_session
 from idservice.models.audit import AuditRecord
@@ -68,22 +67,6 @@ def dao_search_residents(query: Select[Resident], limit: int) -> list[Resident]:
         query.order_by(Resident.family_name, Resident.given_name, Resident.id).limit(limit)
     )
     return list(rows)
-
-
-def dao_find_same_person(
-    given_name: str, family_name: str, date_of_birth: date, postcode: str
-) -> Resident | None:
-    """A record with the same name, date of birth and postcode: probably the same person."""
-    return db_session.scalar(
-        select(Resident)
-        .where(
-            func.lower(Resident.given_name) == given_name.lower(),
-            func.lower(Resident.family_name) == family_name.lower(),
-            Resident.date_of_birth == date_of_birth,
-            Resident.postcode == postcode,
-        )
-        .limit(1)
-    )
 
 
 def dao_get_audit_records(resident_id: str | None, limit: int = 100) -> list[AuditRecord]:

@@ -9,7 +9,7 @@ from typing import ClassVar
 from cardio.cardnumber import has_valid_check_digit
 from idservice import validation
 from idservice.models.cards import HOTLIST_REASONS
-from idservice.staff.identity import DOCUMENT_TYPES, normalise_reference
+from idservice.staff.identity import normalise_reference
 from idservice.staff.services import STAFF_CHANNELS
 from idservice.web.accounts import code_field
 from idservice.web.forms import Field, Form
@@ -180,25 +180,25 @@ def _check_reference(value: str) -> str:
     return value
 
 
-class EvidenceForm(Form):
-    fields = (
-        Field(
-            "document_type",
-            "What did you see or check?",
-            kind="radios",
-            choices={code: t.label for code, t in DOCUMENT_TYPES.items()},
-            required_message="Select the type of document or check",
-        ),
-        Field(
-            "reference",
-            "Document number or check reference",
-            max_length=60,
-            hint="Only the last 4 characters are kept, so the resident can recognise it",
-            required_message="Enter the document number or check reference",
-            check=_check_reference,
-            width="20",
-        ),
-    )
+#: The confirmation asked for only when an existing record may be the same person.
+DIFFERENT_PERSON_FIELDS = (
+    Field(
+        "different_person",
+        "This is a different person from the records shown",
+        kind="checkbox",
+        required=False,
+    ),
+    Field.from_rule(
+        "different_person_reason",
+        validation.DIFFERENT_PERSON,
+        label="How do you know this is a different person?",
+        required=False,
+        required_message=None,
+        hint="For example: twin brother, both passports seen. Both residents can see this, "
+        "so do not write anything else about the other person",
+    ),
+)
+CONFIRMING = frozenset(f.name for f in DIFFERENT_PERSON_FIELDS)
 
 
 class RegisterResidentForm(Form):
@@ -211,7 +211,16 @@ class RegisterResidentForm(Form):
         ),
         _for_someone_else(phone_field()),
         CHANNEL_FIELD,
+        *DIFFERENT_PERSON_FIELDS,
     )
+
+    def details(self) -> dict[str, object]:
+        """The resident's details, without the channel and the confirmation."""
+        return {k: v for k, v in self.data.items() if k != "channel" and k not in CONFIRMING}
+
+    def only_confirmation_refused(self) -> bool:
+        """Every detail is good; only the "different person" answer needs correcting."""
+        return bool(self.errors) and set(self.errors) <= CONFIRMING
 
 
 class AuditFilterForm(Form):
@@ -313,3 +322,17 @@ class ReplaceCardForm(IssueCardForm):
 
 class UnblockPinForm(IssueCardForm):
     """Unblocking at the counter: the resident chooses a new PIN, typed twice."""
+
+
+class NotSamePersonForm(Form):
+    """Resolving a possible duplicate: they are different people, and how staff know."""
+
+    fields = (
+        Field.from_rule(
+            "note",
+            validation.DIFFERENT_PERSON,
+            label="How do you know they are different people?",
+            hint="For example: twins, both passports seen. Both residents can see this, so "
+            "write nothing about one of them that the other should not read",
+        ),
+    )

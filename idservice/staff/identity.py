@@ -9,6 +9,11 @@ docs/identity-assurance.md and tested without a database:
 - ``documents-seen``: staff saw at least one photo identity document and at least one
   document showing the resident's address;
 - otherwise ``self-declared``.
+
+Every document type here is also a fact evidence type
+(:data:`idservice.services.evidence_types.EVIDENCE_TYPES`), which says which facts it
+proves; recording the document records those facts at the same time
+(:mod:`idservice.staff.evidence`).
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ DOCUMENT_TYPES: dict[str, DocumentType] = {
     "utility-bill": DocumentType("Utility bill", ADDRESS, personal=False),
     "council-tax-bill": DocumentType("Council Tax bill", ADDRESS, personal=False),
     "bank-statement": DocumentType("Bank statement", ADDRESS, personal=False),
+    # A DWP letter: the award it shows is recorded with it; it is not proof of identity.
+    "benefit-award-letter": DocumentType(
+        "Benefit award letter from the DWP (PIP, DLA, War Pension, AFCS)", SUPPORTING, personal=True
+    ),
     "post-office-check": DocumentType("Post Office identity check", PARTNER, personal=True),
     "dwp-hmrc-check": DocumentType("DWP or HMRC record check", PARTNER, personal=True),
 }

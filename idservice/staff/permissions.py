@@ -5,7 +5,9 @@ else in the code decides access, so the table below is the whole policy and can 
 (and reviewed) by someone who does not program. Adding services: Gateway officers and
 library staff see documents at the counter, so they record facts from them; the contact
 centre adds services on what residents tell it (self-declared) but sees no documents;
-only Gateway officers decide requests that wait for evidence.
+only Gateway officers decide requests that wait for evidence. Possible duplicate records
+(two records that may be one person) are checked by Gateway officers alone: it means
+reading two people's records side by side, and judging identity, which is their job.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Action(StrEnum):
     ADD_SERVICE = "add-service"
     RECORD_FACT = "record-fact"
     DECIDE_REQUEST = "decide-request"
+    RESOLVE_DUPLICATES = "resolve-duplicates"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ POLICIES: dict[Role, RolePolicy] = {
                 _A.ADD_SERVICE,
                 _A.RECORD_FACT,
                 _A.DECIDE_REQUEST,
+                _A.RESOLVE_DUPLICATES,
             }
         ),
         reason_required=True,
@@ -154,6 +158,7 @@ ACTION_PHRASES = {
     Action.ADD_SERVICE: "add a service for a resident",
     Action.RECORD_FACT: "record a fact from a document or check",
     Action.DECIDE_REQUEST: "approve or refuse a request for a service",
+    Action.RESOLVE_DUPLICATES: "check records that may belong to the same person",
 }
 
 

@@ -1,7 +1,7 @@
 """Staff console pages for services: the add-a-service journey for a resident (the same
 steps as the resident's own pages, recorded as staff-assisted with the staff member and
-channel), recording a fact from a document seen, and the queue of requests waiting for
-evidence where a Gateway officer approves or refuses.
+channel), and the queue of requests waiting for evidence where a Gateway officer approves
+or refuses. Recording a fact from a document is in ``fact_views.py``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 
 from entitlements.dates import long_date
-from entitlements.facts import FactName, VerificationLevel
+from entitlements.facts import FactName
 from entitlements.journey import EVIDENCE_ACCEPTED
-from entitlements.parsing import FactSyntaxError, parse_fact
 from idservice.services import add_service, facts
-from idservice.staff import bp, identity, services
+from idservice.staff import bp, services
 from idservice.staff.permissions import Action, allowed
-from idservice.staff.service_forms import VALUE_FORMATS, DecideRequestForm, RecordFactForm
+from idservice.staff.service_forms import DecideRequestForm
 from idservice.staff.views import _staff, _with_access, requires
 from idservice.web.pages import FORM_ERROR, form_page
 from idservice.web.service_journey import Journey
@@ -31,6 +30,7 @@ STEPS = {
     "outcome": "staff.service_outcome",
     "back": "staff.record",
     "request": "staff.decide_request",
+    "not_interested": "staff.service_not_interested",
 }
 
 
@@ -62,6 +62,18 @@ def _looked_at(access: services.Access, screen: str) -> None:
 def services_list(resident_id: str, access: services.Access) -> Any:
     _looked_at(access, "services")
     return _journey(access).overview()
+
+
+@bp.route(
+    "/residents/<resident_id>/services/offers/<int:offer_id>/not-interested",
+    methods=["GET", "POST"],
+)
+@requires(Action.ADD_SERVICE)
+@_with_access
+def service_not_interested(resident_id: str, offer_id: int, access: services.Access) -> Any:
+    if request.method == "GET":
+        _looked_at(access, "offer not interested")
+    return _journey(access).not_interested(offer_id, date.today())
 
 
 @bp.get("/residents/<resident_id>/services/<code>")
@@ -96,72 +108,6 @@ def service_outcome(resident_id: str, code: str, access: services.Access) -> Any
     link = journey.url("request", request_id="REQUEST")
     return journey.outcome(
         code, date.today(), (lambda rid: link.replace("REQUEST", rid)) if link else None
-    )
-
-
-@bp.route("/residents/<resident_id>/facts/new", methods=["GET", "POST"])
-@requires(Action.RECORD_FACT)
-@_with_access
-def record_fact(resident_id: str, access: services.Access) -> Any:
-    staff = _staff()
-    form = RecordFactForm(request.form if request.method == "POST" else None)
-    if request.method == "GET":
-        _looked_at(access, "record a fact")
-        wanted = request.args.get("fact", "")
-        if wanted in {name.value for name in FactName}:
-            form.values["fact"] = wanted
-    if form.validate():
-        name = FactName(form.data["fact"])
-        value = None
-        if form.data["value"]:
-            try:
-                value = parse_fact(
-                    f"{name.value}={form.data['value']}",
-                    date.today(),
-                    VerificationLevel.CHECKED,
-                    staff.id,
-                ).value
-            except FactSyntaxError as exc:
-                form.add_error("value", f"Value: {str(exc).split(': ', 1)[-1]}")
-        else:
-            value = facts.current_value(resident_id, name)
-            if value is None:
-                form.add_error("value", "Enter the value: there is none on the record to confirm")
-        recorded = None
-        if value is not None and not form.errors:
-            try:
-                recorded = facts.record_fact(
-                    resident_id,
-                    name,
-                    value,
-                    evidence_type=form.data["evidence_type"],
-                    evidence_last4=identity.last4(form.data["reference"]),
-                    by=facts.Recorder("staff", staff.id, access.channel, staff.role, access.reason),
-                    expires_on=form.data["expires_on"],
-                )
-            except facts.FactRefused as exc:
-                form.add_error("value", str(exc))
-        if value is not None and not form.errors:
-            flash(
-                f"{facts.FACT_LABELS[name]} recorded from "
-                f"{facts.EVIDENCE_TYPES[form.data['evidence_type']].label.lower()}"
-                if recorded
-                else f"{facts.FACT_LABELS[name]} was already recorded as well as this",
-                "success",
-            )
-            back = request.args.get("request")
-            if back and allowed(staff.role, Action.DECIDE_REQUEST):
-                return redirect(
-                    url_for("staff.decide_request", resident_id=resident_id, request_id=back)
-                )
-            return redirect(url_for("staff.services", resident_id=resident_id))
-    return form_page(
-        "staff/record_fact.html",
-        form,
-        resident_id=resident_id,
-        formats=VALUE_FORMATS,
-        held=facts.current_shown(resident_id),
-        request_id=request.args.get("request"),
     )
 
 
@@ -213,6 +159,8 @@ def decide_request(resident_id: str, request_id: str, access: services.Access) -
         plan=plan,
         needs=needs,
         held=facts.current_shown(resident_id),
+        standing=add_service.standing(plan.decision),
+        still_needed=add_service.still_needed_words(plan.decision),
         fact_labels=facts.FACT_LABELS,
         evidence_accepted=EVIDENCE_ACCEPTED,
         long_date=long_date,

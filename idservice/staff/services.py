@@ -9,14 +9,11 @@ staff member's role and field or screen names, never a resident's personal value
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -33,13 +30,14 @@ from idservice.models.cards import CARD_ACTIVE, Card, Tap
 from idservice.models.evidence import IdentityEvidence
 from idservice.models.residents import Resident
 from idservice.models.staff import StaffMember
-from idservice.services import accounts, registration
+from idservice.services import accounts, duplicates, registration
+from idservice.services.name_matching import Person
 from idservice.services.residents import (
     create_resident,
     dao_get_resident_by_email,
     dao_get_resident_by_id,
 )
-from idservice.staff import dao, identity
+from idservice.staff import dao
 from idservice.staff.permissions import Action, allowed
 
 #: Channels a member of staff can say they are serving the resident through.
@@ -206,12 +204,18 @@ class RecordView:
 
 @transactional
 def view_record(
-    staff: StaffMember, access: Access, screen: str, *, with_cards: bool = False
+    staff: StaffMember,
+    access: Access,
+    screen: str,
+    *,
+    with_cards: bool = False,
+    with_facts: bool = False,
 ) -> RecordView:
     """Every screen that shows a resident's details writes one audit record when shown.
 
     ``with_cards`` adds the resident's Kent Cards and their recent taps to what is shown,
-    and says so in the same audit record.
+    ``with_facts`` says the screen shows the facts held and the requests waiting, and the
+    same audit record lists those sections.
     """
     resident = dao_get_resident_by_id(access.resident_id)
     cards: list[Card] = []
@@ -221,6 +225,7 @@ def view_record(
         for card in cards:
             taps.extend(cards_dao.dao_recent_taps(card.card_number, TAPS_SHOWN))
         taps = sorted(taps, key=lambda t: (t.at, t.id), reverse=True)[:TAPS_SHOWN]
+    sections = [name for name, shown in (("kent card", with_cards), ("facts", with_facts)) if shown]
     _audit(
         "resident.viewed",
         staff,
@@ -228,9 +233,15 @@ def view_record(
         channel=access.channel,
         reason=access.reason,
         screen=screen,
-        **({"sections": ["kent card"]} if with_cards else {}),
+        **({"sections": sections} if sections else {}),
     )
     return RecordView(resident, dao.dao_get_evidence_for_resident(resident.id), cards, taps)
+
+
+@transactional
+def resident_for(access: Access) -> Resident:
+    """The record a form is acting on, when the form is sent (showing it was audited)."""
+    return dao_get_resident_by_id(access.resident_id)
 
 
 def allowed_to(staff: StaffMember, action: Action) -> bool:
@@ -267,60 +278,6 @@ def change_details(staff: StaffMember, access: Access, changes: dict[str, Any]) 
         reason=access.reason,
         extra_details={"staff_role": staff.role, "assisted": True},
     )
-
-
-class EvidenceRefused(ValueError):
-    """The evidence cannot be accepted; the message is shown next to the reference."""
-
-
-def _hash_key() -> bytes:
-    """A key of its own, derived from the app secret, for document references."""
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, b"kentcard identity evidence", hashlib.sha256).digest()
-
-
-@transactional
-def record_evidence(
-    staff: StaffMember, access: Access, document_type: str, reference: str
-) -> tuple[IdentityEvidence, str]:
-    """Store what was seen (last 4 characters and a keyed hash) and re-derive the level.
-
-    Returns the evidence and the resident's identity level afterwards.
-    """
-    if document_type not in identity.DOCUMENT_TYPES:
-        raise EvidenceRefused("Select the type of document or check")
-    resident = dao_get_resident_by_id(access.resident_id)
-    digest = identity.reference_hash(_hash_key(), document_type, reference)
-    for seen in dao.dao_find_evidence_by_hash(document_type, digest):
-        if seen.resident_id == resident.id:
-            raise EvidenceRefused("This document is already recorded on this resident's record")
-        if identity.DOCUMENT_TYPES[document_type].personal:
-            raise EvidenceRefused(
-                "This document is recorded on another person's record. Do not accept it: "
-                "ask your team leader to look into it"
-            )
-    evidence = dao.dao_add_evidence(
-        resident_id=resident.id,
-        document_type=document_type,
-        reference_last4=identity.last4(reference),
-        reference_hash=digest,
-        checked_by_staff_id=staff.id,
-        channel=access.channel,
-    )
-    before = resident.identity_level
-    types = [e.document_type for e in dao.dao_get_evidence_for_resident(resident.id)]
-    resident.identity_level = identity.level_for(types)
-    _audit(
-        "identity.evidence_recorded",
-        staff,
-        resident_id=resident.id,
-        channel=access.channel,
-        reason=access.reason,
-        document_type=document_type,
-        fields=["identity_level"] if resident.identity_level != before else [],
-        identity_level=resident.identity_level,
-    )
-    return evidence, resident.identity_level
 
 
 # --- Kent Cards at the counter ------------------------------------------------------------
@@ -478,19 +435,45 @@ class EmailInUse(ValueError):
     """Another record has this email address; staff should find that record instead."""
 
 
-class SamePerson(ValueError):
-    """A record for this person already exists: one resident, one account."""
+@dataclass(frozen=True)
+class LikelyMatches:
+    """Existing records that may be the person being registered: nothing was created."""
 
-    def __init__(self, resident_id: str) -> None:
-        super().__init__(resident_id)
-        self.resident_id = resident_id
+    person: Person
+    found: list[duplicates.Found]
+
+
+def _operator(staff: StaffMember, channel: str) -> duplicates.Operator:
+    return duplicates.Operator("staff", staff.id, channel, staff.id, staff.role)
+
+
+def _likely_matches(staff: StaffMember, channel: str, details: dict[str, Any]) -> LikelyMatches:
+    person = duplicates.person_from(details)
+    found = duplicates.find(person, details["date_of_birth"])
+    duplicates.audit_shown(found, _operator(staff, channel), "register")
+    return LikelyMatches(person, found)
+
+
+@transactional
+def likely_matches(staff: StaffMember, channel: str, details: dict[str, Any]) -> LikelyMatches:
+    """The records shown beside the registration form; showing each is audited."""
+    return _likely_matches(staff, channel, details)
 
 
 @transactional
 def register_resident(
-    staff: StaffMember, channel: str, reason: str | None, details: dict[str, Any]
-) -> Resident:
+    staff: StaffMember,
+    channel: str,
+    reason: str | None,
+    details: dict[str, Any],
+    *,
+    not_a_duplicate: str | None = None,
+) -> Resident | LikelyMatches:
     """A record for someone registering with staff help; the email address is optional.
+
+    When an existing record may be the same person, nothing is created and the likely
+    matches are returned, unless ``not_a_duplicate`` says why this is a different person:
+    then the record is created and each pair kept as checked, with that reason.
 
     With an address, the resident is sent the same confirmation link as online
     registration, so they can later set a password and sign in themselves.
@@ -498,11 +481,9 @@ def register_resident(
     email = details.get("email")
     if email and dao_get_resident_by_email(email) is not None:
         raise EmailInUse(email)
-    same = dao.dao_find_same_person(
-        details["given_name"], details["family_name"], details["date_of_birth"], details["postcode"]
-    )
-    if same is not None:
-        raise SamePerson(same.id)
+    matches = _likely_matches(staff, channel, details)
+    if matches.found and not_a_duplicate is None:
+        return matches
     try:
         with db_session.begin_nested():
             resident = create_resident(
@@ -516,6 +497,10 @@ def register_resident(
             )
     except IntegrityError:  # the address was taken a moment ago
         raise EmailInUse(email) from None
+    if matches.found and not_a_duplicate is not None:
+        duplicates.record_not_same(
+            resident.id, matches.found, _operator(staff, channel), not_a_duplicate
+        )
     _audit(
         "resident.viewed",
         staff,

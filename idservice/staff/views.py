@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -26,15 +26,22 @@ from flask import (
     url_for,
 )
 
+from entitlements.dates import long_date
 from idservice.cards import counter_reader
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
 from idservice.models.staff import StaffMember
-from idservice.services import ratelimit
+from idservice.services import (
+    add_service,
+    duplicates,
+    facts,
+    ratelimit,
+    reevaluation,
+    service_offers,
+)
 from idservice.staff import auth, bp, identity, services
 from idservice.staff.forms import (
     SEARCH_ERROR,
     AuditFilterForm,
-    EvidenceForm,
     IssueCardForm,
     OpenRecordForm,
     OpenRecordReasonOptionalForm,
@@ -51,6 +58,7 @@ from idservice.staff.permissions import (
     reason_required,
     role_title,
 )
+from idservice.validation import DIFFERENT_PERSON
 from idservice.web.account_settings import CHANGE_PAGES, ChangePage
 from idservice.web.forms import Form
 from idservice.web.pages import FORM_ERROR, TOO_MANY, form_page
@@ -188,12 +196,24 @@ def open_record(resident_id: str) -> Any:
 @_with_access
 def record(resident_id: str, access: services.Access) -> Any:
     staff = _staff()
+    # Staff who add services or record facts see the facts held and requests waiting.
+    with_facts = allowed(staff.role, Action.ADD_SERVICE) or allowed(staff.role, Action.RECORD_FACT)
     view = services.view_record(
-        staff, access, "record", with_cards=allowed(staff.role, Action.VIEW_CARDS)
+        staff,
+        access,
+        "record",
+        with_cards=allowed(staff.role, Action.VIEW_CARDS),
+        with_facts=with_facts,
     )
+    can_add = allowed(staff.role, Action.ADD_SERVICE) and view.resident.is_active
     return render_template(
         "staff/record.html",
         view=view,
+        held=facts.current_shown(resident_id) if with_facts else [],
+        waiting=add_service.waiting_for_resident(resident_id, date.today()) if with_facts else [],
+        fact_labels=facts.FACT_LABELS,
+        long_date=long_date,
+        offers=service_offers.open_offers(resident_id) if can_add else [],
         access=access,
         languages=LANGUAGES,
         formats=ALTERNATIVE_FORMATS,
@@ -203,6 +223,7 @@ def record(resident_id: str, access: services.Access) -> Any:
         change_pages=STAFF_CHANGE_PAGES,
         card_statuses=CARD_STATUSES,
         uk_time=_uk_time,
+        possible_duplicates=duplicates.open_for_record(resident_id),
     )
 
 
@@ -219,6 +240,9 @@ def change_details(resident_id: str, slug: str, access: services.Access) -> Any:
         if form.validate():
             changed = services.change_details(staff, access, page.changes(form.data))
             flash("The changes have been saved" if changed else "Nothing was changed", "success")
+            follows = reevaluation.taken_result(resident_id)
+            if follows is not None and (said := reevaluation.consequences(follows, for_staff=True)):
+                flash(" ".join(said), "important")
             return redirect(url_for("staff.record", resident_id=resident_id))
     else:
         view = services.view_record(staff, access, f"change {slug}")
@@ -226,29 +250,6 @@ def change_details(resident_id: str, slug: str, access: services.Access) -> Any:
     return form_page(
         "staff/change_details.html", form, page=page, slug=slug, resident_id=resident_id
     )
-
-
-@bp.route("/residents/<resident_id>/evidence", methods=["GET", "POST"])
-@requires(Action.RECORD_EVIDENCE)
-@_with_access
-def record_evidence(resident_id: str, access: services.Access) -> Any:
-    form = EvidenceForm(request.form if request.method == "POST" else None)
-    if form.validate():
-        try:
-            evidence, level = services.record_evidence(
-                _staff(), access, form.data["document_type"], form.data["reference"]
-            )
-        except services.EvidenceRefused as exc:
-            form.add_error("reference", str(exc))
-        else:
-            label = identity.DOCUMENT_TYPES[evidence.document_type].label
-            flash(
-                f"{label} ending {evidence.reference_last4} recorded. "
-                f"Identity: {identity.LEVEL_NAMES[level]}",
-                "success",
-            )
-            return redirect(url_for("staff.record", resident_id=resident_id))
-    return form_page("staff/evidence.html", form, resident_id=resident_id)
 
 
 def _uk_time(at: datetime) -> str:
@@ -372,27 +373,44 @@ def unblock_pin(resident_id: str, card_id: str, access: services.Access) -> Any:
 @bp.route("/residents/new", methods=["GET", "POST"])
 @requires(Action.REGISTER_RESIDENT)
 def register_resident() -> Any:
+    """Register someone; when a record may be theirs already, show it and ask for a
+    confirmation that this is a different person (everything typed is kept)."""
     staff = _staff()
     form = RegisterResidentForm(request.form if request.method == "POST" else None)
+    matches = None
     if form.validate():
-        details = {k: v for k, v in form.data.items() if k != "channel"}
+        confirmed = form.data["different_person"] and form.data["different_person_reason"]
         try:
-            resident = services.register_resident(staff, form.data["channel"], None, details)
+            outcome = services.register_resident(
+                staff,
+                form.data["channel"],
+                None,
+                form.details(),
+                not_a_duplicate=form.data["different_person_reason"] if confirmed else None,
+            )
         except services.EmailInUse:
             form.add_error(
                 "email", "A Kent account already uses this email address. Search for it instead"
             )
-        except services.SamePerson:
-            form.add_error(
-                "given_name",
-                "A record with this name, date of birth and postcode already exists. "
-                "Search for it instead of registering again",
-            )
         else:
-            _remember(services.Access(resident.id, form.data["channel"], REGISTERING))
-            flash("The resident has been registered", "success")
-            return redirect(url_for("staff.record", resident_id=resident.id))
-    return form_page("staff/register.html", form)
+            if not isinstance(outcome, services.LikelyMatches):
+                _remember(services.Access(outcome.id, form.data["channel"], REGISTERING))
+                flash("The resident has been registered", "success")
+                return redirect(url_for("staff.record", resident_id=outcome.id))
+            matches = outcome
+            if not form.data["different_person"]:
+                form.add_error("different_person", DIFFERENT_PERSON_NEEDED)
+            else:
+                form.add_error("different_person_reason", DIFFERENT_PERSON.required_message)
+    elif form.only_confirmation_refused():
+        matches = services.likely_matches(staff, form.data["channel"], form.details())
+    return form_page("staff/register.html", form, matches=matches)
+
+
+DIFFERENT_PERSON_NEEDED = (
+    "A record that may be the same person already exists. Check the records shown. If this "
+    "is a different person, tick the box and say how you know"
+)
 
 
 @bp.route("/audit", methods=["GET", "POST"])

@@ -18,7 +18,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from idservice.auth.reauth import reauth_response, recent_auth_required, restore_typed
 from idservice.auth.sessions import current_resident, login_required
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES, Resident
-from idservice.services import accounts
+from idservice.services import accounts, reevaluation
 from idservice.services.residents import dao_get_resident_by_id
 from idservice.web.accounts import bp
 from idservice.web.forms import Field, Form, current_password_field
@@ -176,6 +176,9 @@ def change_details(slug: str) -> Any:
         flash(
             "Your changes have been saved" if changed else "You did not change anything", "success"
         )
+        follows = reevaluation.consequences(reevaluation.taken_result(resident.id))
+        if follows:
+            flash(" ".join(follows), "important")
         return redirect(url_for("accounts.account"))
     return form_page("accounts/change_details.html", form, page=page, slug=slug)
 

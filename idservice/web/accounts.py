@@ -15,7 +15,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, sessio
 
 from idservice.auth.sessions import current_resident, login_required, safe_next_url
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
-from idservice.services import activity, passkeys, ratelimit, signin, totp
+from idservice.services import activity, passkeys, ratelimit, service_offers, signin, totp
 from idservice.services.residents import dao_get_resident_by_id
 from idservice.web.forms import Field, Form, current_password_field
 from idservice.web.pages import form_page, json_body, json_csrf_ok, json_error, over_limit
@@ -176,6 +176,7 @@ def account() -> str:
         languages=LANGUAGES,
         formats=ALTERNATIVE_FORMATS,
         passkeys=passkeys.dao_get_passkeys(resident.id),
+        offers=service_offers.open_offers(resident.id) if resident.is_active else [],
     )
 
 

@@ -24,8 +24,10 @@ class Field:
     """One question on a page.
 
     ``kind`` chooses the parser: text, email, password, postcode, phone, date, checkbox,
-    checkboxes, radios. ``name_for_errors`` is the field's name inside error messages,
-    in sentence case ("Date of birth must be in the past").
+    checkboxes, radios, select (one of ``choices``, like radios). ``extra["item_hints"]``
+    gives radios or checkboxes a hint under an option (value -> words).
+    ``name_for_errors`` is the field's name inside error messages, in sentence case
+    ("Date of birth must be in the past").
     """
 
     name: str
@@ -162,7 +164,7 @@ class Form:
             value = list(dict.fromkeys(raw))
         elif f.kind == "checkbox":
             value = raw == "yes"
-        elif f.kind == "radios":
+        elif f.kind in ("radios", "select"):
             text = raw.strip()
             if not text:
                 if f.required:

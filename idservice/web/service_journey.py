@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import abort, redirect, render_template, request, session
+from flask import abort, flash, redirect, render_template, request, session
 
 from entitlements.catalogue import Service
-from entitlements.conditions import AWARD_WORDS, CATEGORY_WORDS
 from entitlements.dates import academic_year_start, long_date
 from entitlements.facts import (
     Disability,
@@ -28,17 +27,23 @@ from entitlements.facts import (
     SchoolYear,
 )
 from entitlements.journey import EVIDENCE_ACCEPTED, Route, expected_decision, questions
-from idservice.services import add_service, facts
+from idservice.services import add_service, facts, service_offers
+from idservice.web.fact_answers import (
+    YES_NO,
+    award_choices,
+    disability_choices,
+    year_group_choices,
+)
 from idservice.web.forms import Field, Form
 from idservice.web.pages import FORM_ERROR, form_page
 
 ANSWERS_KEY = "service_answers"
 NONE = "none"
-YES_NO = {"yes": "Yes", "no": "No"}
 
 
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def disability_evidence(service: Service) -> Mapping[str, str]:
+    """The evidence a service's catalogue entry accepts for each disability, a to g."""
+    return next((c.params["evidence"] for c in service.conditions if "evidence" in c.params), {})
 
 
 @dataclass(frozen=True)
@@ -55,18 +60,11 @@ class Question:
 
     def choices(self, name: FactName, service: Service) -> dict[str, str]:
         if name is FactName.SCHOOL_YEAR:
-            options = {"0": "Reception"} | {str(y): f"Year {y}" for y in range(1, 14)}
+            options = year_group_choices()
         elif name is FactName.DISABILITY:
-            evidence: Mapping[str, str] = next(
-                (c.params["evidence"] for c in service.conditions if "evidence" in c.params), {}
-            )
-            options = {
-                c.value: _capital(CATEGORY_WORDS[c])
-                + (f" (evidence: {evidence[c.value]})" if c.value in evidence else "")
-                for c in DisabilityCategory
-            }
+            options = disability_choices(disability_evidence(service))
         elif name is FactName.QUALIFYING_AWARD:
-            options = {a.value: _capital(AWARD_WORDS[a]) for a in QualifyingAward}
+            options = award_choices()
         else:
             options = dict(YES_NO)
         if self.none_label:
@@ -158,6 +156,10 @@ class WithdrawForm(Form):
     """The "withdraw this request" button."""
 
 
+class NotInterestedForm(Form):
+    """The "not interested" button on an offer."""
+
+
 @dataclass(frozen=True)
 class Journey:
     applicant: add_service.Applicant
@@ -219,6 +221,21 @@ class Journey:
     def overview(self) -> Any:
         overview = add_service.overview(self.applicant.resident_id)
         return self._render("services/list.html", overview=overview)
+
+    def not_interested(self, offer_id: int, on: date) -> Any:
+        """Confirm "not interested" (the list's button posts here straight away)."""
+        offer = service_offers.open_offer(self.applicant.resident_id, offer_id)
+        form = NotInterestedForm(request.form if request.method == "POST" else None)
+        if form.validate():
+            again = service_offers.not_interested(self.applicant, offer_id, on)
+            who = "the resident" if self.applicant.staff_id else "you"
+            flash(
+                f"We will not offer {who} {offer.service.name} again before {long_date(again)}",
+                "success",
+            )
+            # Staff said it from the record they have open: back to it.
+            return redirect(self.url("back" if self.applicant.staff_id else "list"))
+        return form_page("services/not_interested.html", form, **self._context(offer=offer))
 
     def start(self, code: str, on: date) -> Any:
         plan = add_service.plan(self.applicant, code, self.answers(code, on), on)
@@ -294,5 +311,6 @@ class Journey:
         return self._render(
             "services/outcome.html",
             plan=plan,
+            today=on,
             request_link=request_url(plan.waiting.id) if plan.waiting and request_url else None,
         )

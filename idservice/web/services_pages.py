@@ -27,6 +27,7 @@ STEPS = {
     "check": "accounts.service_check",
     "outcome": "accounts.service_outcome",
     "request": "accounts.service_request",
+    "not_interested": "accounts.service_not_interested",
 }
 
 
@@ -45,6 +46,12 @@ def _journey() -> Journey:
 @login_required
 def services() -> Any:
     return _journey().overview()
+
+
+@bp.route("/account/services/offers/<int:offer_id>/not-interested", methods=["GET", "POST"])
+@login_required
+def service_not_interested(offer_id: int) -> Any:
+    return _journey().not_interested(offer_id, date.today())
 
 
 @bp.get("/account/services/<code>")

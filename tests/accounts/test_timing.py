@@ -13,12 +13,15 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
-from idservice.models import Resident
+from idservice.db import db_session
+from idservice.models import PossibleDuplicate, Resident
 from tests.accounts.conftest import client_at, csrf_from
 
 ROUNDS = 7
@@ -86,6 +89,33 @@ def test_registering_an_address_in_use_takes_as_long_as_a_new_one(
         lambda n: _registration(existing[n]),
         lambda n: _registration(f"new.resident.{n}@example.com"),
     )
+
+
+def test_registering_someone_who_may_have_a_record_takes_as_long_as_anyone_else(
+    app: Flask, make_resident: Callable[..., Resident]
+) -> None:
+    """Issue 11: a possible duplicate is kept for staff, so that path writes a little more;
+    it must not show in the time taken (nor does anything on the page, see
+    tests/services/test_one_record_per_person.py)."""
+    make_resident(
+        date_of_birth=date(1985, 12, 10), postcode="ME14 1XX", address_line_1="1 High Street"
+    )
+
+    def nobody_like_them(n: int) -> dict[str, str]:
+        # Another birthday each time: no earlier round is a match either.
+        day = {"date_of_birth-day": str(n % 28 + 1), "date_of_birth-month": "1"}
+        return {**_registration(f"unmatched.{n}@example.com"), **day}
+
+    _compare(
+        app,
+        "/register",
+        lambda n: _registration(f"matched.{n}@example.com"),
+        nobody_like_them,
+    )
+    with app.app_context():  # the matched path really did keep pairs for staff
+        pairs = db_session.scalar(select(func.count()).select_from(PossibleDuplicate))
+        db_session.remove()
+    assert pairs is not None and pairs >= ROUNDS
 
 
 def test_signing_in_takes_as_long_whether_or_not_the_address_has_an_account(

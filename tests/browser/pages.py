@@ -927,9 +927,49 @@ def _service_request_expired(page: Page, site: Site) -> Response:
     return site.submit("Withdraw request")
 
 
-# The staff console, life events and your data, and the partner API add their pages to
-# VISITS.
+# Offers: "You can now get ..." (issue 11) ------------------------------------------------
+
+
+@visit("accounts.account", "offers: you can now get")
+def _account_offers(page: Page, site: Site) -> Response:
+    return site.sign_in(site.resident(**OLDER))  # past bus pass age: offered at registration
+
+
+@visit("accounts.services", "offers: you can now get")
+def _services_offers(page: Page, site: Site) -> Response:
+    _services_signed_in(page, site, **OLDER)
+    return _goto(page, "/account/services")
+
+
+@visit("accounts.service_not_interested")
+def _not_interested(page: Page, site: Site) -> Response:
+    _services_offers(page, site)
+    href = page.locator("#main-content form[action*='not-interested']").first.get_attribute(
+        "action"
+    )
+    assert href is not None
+    return _goto(page, href)
+
+
+@visit("accounts.service_not_interested", "expired page", status=400, errors="form")
+def _not_interested_expired(page: Page, site: Site) -> Response:
+    _not_interested(page, site)
+    _expire_csrf(page)
+    return site.submit("Not interested")
+
+
+@visit("accounts.services", "not interested: told for how long")
+def _not_interested_done(page: Page, site: Site) -> Response:
+    _services_offers(page, site)
+    return site.submit(
+        "Not interested in Older person's bus pass (English National Concessionary Travel Scheme)"
+    )
+
+
+# The staff console, life events and your data, possible duplicates and the partner API
+# add their pages to VISITS.
 from tests.browser import (  # noqa: E402
+    duplicate_pages,  # noqa: F401
     life_event_pages,  # noqa: F401
     partner_pages,  # noqa: F401
     staff_pages,  # noqa: F401

@@ -13,11 +13,13 @@ from typing import Any
 
 from playwright.sync_api import Page, Response
 
+from entitlements.facts import Address, FactName
 from hardware.virtual_card import InProcessConnection, VirtualKentCard
 from idservice.cards import issuance
 from idservice.cards.issuer_keys import issuer_store
 from idservice.db import db_session
-from idservice.models import StaffMember
+from idservice.models import Resident, StaffMember
+from idservice.services import facts
 from tests.browser.pages import _expire_csrf, _goto, _uncheck_all, visit
 from tests.browser.site import Site
 from tests.factories import STAFF_PASSWORD, create_staff, sign_in_staff
@@ -244,6 +246,52 @@ def _evidence(page: Page, site: Site) -> Response:
 @visit("staff.record_evidence", "no answers", status=400, errors="fields")
 def _evidence_empty(page: Page, site: Site) -> Response:
     _evidence(page, site)
+    return site.submit("Continue")
+
+
+def _evidence_document(page: Page, site: Site, label: str, **resident: Any) -> Response:
+    """The evidence form's second step, reached through the first as an officer would."""
+    person = site.resident(**resident)
+    staff_signed_in(site)
+    page.goto(f"/staff/residents/{person.id}/open")
+    page.get_by_label("Face to face").check()
+    site.fill({"reason": "Resident at the desk with a document"})
+    site.submit("Open record")
+    page.goto(f"/staff/residents/{person.id}/evidence")
+    page.get_by_label(label, exact=True).check()
+    return site.submit("Continue")
+
+
+@visit("staff.record_evidence_document", "passport")
+def _evidence_passport(page: Page, site: Site) -> Response:
+    return _evidence_document(page, site, "Passport")
+
+
+@visit(
+    "staff.record_evidence_document",
+    "driving licence, nothing confirmed",
+    status=400,
+    errors="fields",
+)
+def _evidence_licence_unconfirmed(page: Page, site: Site) -> Response:
+    _evidence_document(page, site, "Photocard driving licence")
+    site.fill({"reference": "LOVEL612106AA9XY"})
+    return site.submit("Record")
+
+
+@visit("staff.record_evidence_document", "bill for a boundary postcode")
+def _evidence_boundary_bill(page: Page, site: Site) -> Response:
+    return _evidence_document(page, site, "Council Tax bill", postcode="ME5 9AA")
+
+
+@visit(
+    "staff.record_evidence_document", "award letter, no award chosen", status=400, errors="fields"
+)
+def _evidence_award_letter(page: Page, site: Site) -> Response:
+    _evidence_document(
+        page, site, "Benefit award letter from the DWP (PIP, DLA, War Pension, AFCS)"
+    )
+    site.fill({"reference": "QQ123456C", "award_ends-day": "1", "award_ends-month": "13"})
     return site.submit("Record")
 
 
@@ -391,6 +439,37 @@ def _staff_request(page: Page, site: Site, role: str = "gateway-officer") -> str
     return resident_id
 
 
+@visit("staff.record", "offers: the resident can now get")
+def _staff_record_offers(page: Page, site: Site) -> Response:
+    resident_id = _open_older_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}")
+
+
+@visit("staff.service_not_interested")
+def _staff_not_interested(page: Page, site: Site) -> Response:
+    _staff_record_offers(page, site)
+    action = page.locator("#main-content form[action*='not-interested']").first.get_attribute(
+        "action"
+    )
+    assert action is not None
+    return _goto(page, action)
+
+
+@visit("staff.service_not_interested", "expired page", status=400, errors="form")
+def _staff_not_interested_expired(page: Page, site: Site) -> Response:
+    _staff_not_interested(page, site)
+    _expire_csrf(page)
+    return site.submit("Not interested")
+
+
+@visit("staff.record", "not interested: back on the record")
+def _staff_not_interested_done(page: Page, site: Site) -> Response:
+    _staff_record_offers(page, site)
+    return site.submit(
+        "Not interested in Older person's bus pass (English National Concessionary Travel Scheme)"
+    )
+
+
 @visit("staff.services")
 def _staff_services(page: Page, site: Site) -> Response:
     resident_id = _open_older_record(page, site)
@@ -452,15 +531,104 @@ def _staff_waiting(page: Page, site: Site) -> Response:
 @visit("staff.record_fact")
 def _record_fact(page: Page, site: Site) -> Response:
     resident_id = _open_older_record(page, site)
-    return _goto(page, f"/staff/residents/{resident_id}/facts/new?fact=date_of_birth")
+    return _goto(page, f"/staff/residents/{resident_id}/facts/new")
 
 
-@visit("staff.record_fact", "bad value", status=400, errors="fields")
-def _record_fact_bad(page: Page, site: Site) -> Response:
+@visit("staff.record_fact", "nothing chosen", status=400, errors="fields")
+def _record_fact_none(page: Page, site: Site) -> Response:
     _record_fact(page, site)
-    site.fill({"value": "31/02/2000", "reference": "P1234567"})
-    page.get_by_label("Passport", exact=True).check()
-    return site.submit("Record")
+    return site.submit("Continue")
+
+
+def _fact_page(page: Page, site: Site, fact: str) -> Response:
+    resident_id = _open_older_record(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}/facts/{fact}")
+
+
+#: A mistake for each kind of question the "Record a fact" forms ask.
+FACT_MISTAKES: dict[str, Callable[[Page, Site], None]] = {
+    "date_of_birth": lambda page, site: site.fill(
+        {"date_of_birth-day": "31", "date_of_birth-month": "2", "date_of_birth-year": "1948"}
+    ),
+    "address": lambda page, site: site.fill({"uprn": "12 High St"}),
+    "works_in_kent": lambda page, site: site.fill({"reference": "12"}),
+    "school_year": lambda page, site: page.get_by_label("Year group").select_option("9"),
+    "disability": lambda page, site: site.fill({"expires_on-day": "1"}),
+    "blue_badge_decision": lambda page, site: page.get_by_label("Yes", exact=True).check(),
+    "qualifying_award": lambda page, site: site.fill({"reference": "QQ123456C"}),
+}
+
+
+def _fact_visits(fact: str) -> None:
+    @visit("staff.record_fact_value", fact)
+    def _normal(page: Page, site: Site) -> Response:
+        return _fact_page(page, site, fact)
+
+    if fact in FACT_MISTAKES:
+
+        @visit("staff.record_fact_value", f"{fact}, mistakes", status=400, errors="fields")
+        def _mistakes(page: Page, site: Site) -> Response:
+            _fact_page(page, site, fact)
+            FACT_MISTAKES[fact](page, site)
+            return site.submit("Record")
+
+
+for _fact in (
+    "date_of_birth",
+    "address",
+    "lives_in_kent",
+    "works_in_kent",
+    "studies_in_kent",
+    "school_year",
+    "full_time_education",
+    "disability",
+    "blue_badge_decision",
+    "qualifying_award",
+    "parental_consent",
+    "needs_companion",
+):
+    _fact_visits(_fact)
+
+
+def _evidence_seen(site: Site, resident_id: str) -> None:
+    """As if a Gateway officer had recorded a passport and a bill (their pages have visits
+    of their own): the date of birth and address checked."""
+    with site.app.app_context():
+        try:
+            resident = db_session.get(Resident, resident_id)
+            assert resident is not None
+            by = facts.Recorder("staff", "demo-officer", "face-to-face", "gateway-officer")
+            for name, value, kind in (
+                (FactName.DATE_OF_BIRTH, resident.date_of_birth, "passport"),
+                (FactName.ADDRESS, Address(resident.postcode), "council-tax-bill"),
+            ):
+                facts.record_seen(
+                    resident, name, value, evidence_type=kind, evidence_last4="1234", by=by
+                )
+            db_session.commit()
+        finally:
+            db_session.remove()
+
+
+@visit("staff.record", "request ready to decide")
+def _record_ready(page: Page, site: Site) -> Response:
+    resident_id = _staff_request(page, site)
+    _evidence_seen(site, resident_id)
+    return _goto(page, f"/staff/residents/{resident_id}")
+
+
+@visit("staff.record", "request waiting for evidence")
+def _record_waiting(page: Page, site: Site) -> Response:
+    resident_id = _staff_request(page, site)
+    return _goto(page, f"/staff/residents/{resident_id}")
+
+
+@visit("staff.decide_request", "ready to decide")
+def _decide_ready(page: Page, site: Site) -> Response:
+    _staff_request(page, site)
+    page.get_by_role("link", name="Decide the request").click()
+    _evidence_seen(site, page.url.split("/")[-3])
+    return _goto(page, page.url)
 
 
 @visit("staff.requests")

@@ -23,7 +23,8 @@ def test_a_sixth_former_adds_the_library_then_asks_for_a_travel_saver(
     sam = site.resident(date_of_birth=sixth_former())
     site.sign_in(sam)
     page.get_by_role("link", name="Your services: bus passes, library membership and more").click()
-    page.get_by_role("link", name="Library membership").click()
+    # Offered on registration ("You can now get"): one click starts the journey.
+    page.get_by_role("button", name="Add it (Library membership)").click()
     expect(page.locator("#main-content")).to_contain_text("What we already know")
     page.get_by_role("button", name="Continue").click()
     site.submit("Add this service")

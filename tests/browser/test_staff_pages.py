@@ -1,5 +1,6 @@
 """Staff journeys in Chromium: signing in by keyboard alone, the first sign-in's app setup,
-and a Gateway visit from search to proof of identity. Each page's axe check in normal and
+a Gateway visit from search to proof of identity, and a bus pass request decided after
+the documents are recorded once, without JavaScript. Each page's axe check in normal and
 error states is in ``staff_pages.py`` (part of the one page list)."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.axe import assert_accessible
 from tests.browser.site import Site
-from tests.browser.staff_pages import new_officer, staff_sign_in
+from tests.browser.staff_pages import new_officer, staff_sign_in, staff_signed_in
+from tests.browser.test_without_javascript import no_js_page  # noqa: F401  (fixture)
 from tests.factories import STAFF_PASSWORD
 
 
@@ -75,13 +77,66 @@ def test_a_gateway_visit_from_search_to_proof_of_identity(page: Page, live_app: 
     site.fill({"reason": "Resident at the desk for a Kent Card"})
     site.submit("Open record")
     expect(page.locator("h1")).to_have_text("Ada Lovelace")
-    for document, reference in (("Passport", "501234567"), ("Council Tax bill", "CT99887766")):
+    for document, reference, shown in (
+        ("Passport", "501234567", "Date of birth: 10 December 1956"),
+        ("Council Tax bill", "CT99887766", "Address: Sessions House, Maidstone, ME14 1XQ"),
+    ):
         page.get_by_role("link", name="Record proof of identity").click()
         page.get_by_label(document, exact=True).check()
+        site.submit("Continue")
+        expect(page.locator("h1")).to_have_text(document)
         site.fill({"reference": reference})
+        page.get_by_label(shown).check()
         site.submit("Record")
     expect(page.locator(".kc-notification-banner")).to_contain_text(
         "Identity: Documents seen by council staff"
     )
+    expect(page.locator(".kc-notification-banner")).to_contain_text("Recorded from it: address")
     expect(page.locator("#main-content")).to_contain_text("4567")
+    facts = page.locator("#facts + .kc-summary-list")
+    expect(facts).to_contain_text("Checked: council staff saw a document (Passport ending 4567)")
+    expect(facts).to_contain_text("(Council Tax bill ending 7766)")
     assert_accessible(page, label="record with proof of identity")
+
+
+@pytest.mark.browser
+def test_evidence_once_without_javascript(no_js_page: Page, live_app: Flask) -> None:  # noqa: F811
+    """A bus pass request waiting for proof is decided after one passport and one bill."""
+    page = no_js_page
+    site = Site(live_app, page)
+    staff_signed_in(site)
+    resident = site.resident()
+    page.goto(f"/staff/residents/{resident.id}/open")
+    page.get_by_label("Face to face").check()
+    site.fill({"reason": "Resident at the desk for a bus pass"})
+    site.submit("Open record")
+    page.goto(f"/staff/residents/{resident.id}/services/bus-pass-older/check")
+    site.submit("Send request")
+    page.get_by_role("link", name="Decide the request").click()
+    expect(page.locator("#main-content")).to_contain_text(
+        "Still needed: home postcode, date of birth"
+    )
+    page.get_by_role("link", name="Record it as proof of identity").click()
+    site.submit("Continue")  # nothing chosen: the error summary, without JavaScript
+    expect(page.locator(".kc-error-summary")).to_contain_text("Select the type of document")
+    page.get_by_label("Passport", exact=True).check()
+    site.submit("Continue")
+    site.fill({"reference": "501234567"})
+    response = site.submit("Record")  # the date of birth not confirmed
+    assert response.status == 400
+    expect(page.locator(".kc-error-summary")).to_contain_text("Confirm the document shows")
+    expect(page.locator("#reference")).to_have_value("501234567")
+    page.get_by_label("Date of birth: 10 December 1956").check()
+    site.submit("Record")
+    expect(page.locator("h1")).to_contain_text("Request for")  # back to the request
+    page.get_by_role("link", name="Record it as proof of identity").click()
+    page.get_by_label("Utility bill", exact=True).check()
+    site.submit("Continue")
+    site.fill({"reference": "ELEC00998877"})
+    page.get_by_label("Address: Sessions House, Maidstone, ME14 1XQ").check()
+    site.submit("Record")
+    expect(page.locator("#main-content")).to_contain_text("Ready to decide")
+    expect(page.locator("#main-content")).not_to_contain_text("Not checked")
+    page.get_by_label("Approve: grant the service now").check()
+    site.submit("Save decision")
+    expect(page.locator(".kc-notification-banner")).to_contain_text("granted")

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from entitlements.catalogue import Catalogue, CatalogueError, Lasts, parse_catalogue
-from entitlements.facts import VerificationLevel
+from entitlements.facts import FactName, VerificationLevel
 
 
 def test_every_service_the_issue_lists_is_in_the_catalogue(catalogue: Catalogue) -> None:
@@ -90,3 +90,60 @@ def test_disability_evidence_must_cover_all_seven_categories() -> None:
     )
     with pytest.raises(CatalogueError, match="a to g"):
         parse_catalogue(text)
+
+
+def test_durations_and_renewal_are_catalogue_data(catalogue: Catalogue) -> None:
+    older = catalogue.get("bus-pass-older")
+    assert older.lasts == Lasts(years=5)
+    assert older.renewal is not None and older.renewal.how == "apply-again"
+    assert FactName.ADDRESS in older.renewal.recheck  # renewal checks residency again
+    for code in ("kent-travel-saver", "16-plus-travel-saver"):
+        assert catalogue.get(code).lasts.end(date(2027, 1, 10)) == date(2027, 8, 31)
+    assert catalogue.get("blue-badge").lasts == Lasts(years=3)
+    library = catalogue.get("library")
+    assert library.lasts.end(date(2027, 1, 10)) is None
+    assert library.renewal is not None and library.renewal.confirms_details
+    assert library.details_due(date(2027, 1, 10)) == date(2030, 1, 9)
+    assert catalogue.get("proof-of-age-18").lasts == Lasts(card=True)
+    assert str(catalogue.get("proof-of-age-18").lasts) == "until the card expires"
+    assert older.renewal.window_opens(date(2031, 6, 30), 42) == date(2031, 5, 19)
+    assert catalogue.get("blue-badge").renewal.window_opens(date(2031, 6, 30), 42) == date(
+        2031, 4, 7
+    )
+
+
+RENEWING = (
+    GOOD
+    + """
+  [service.renewal]
+  how = "apply-again"
+  recheck = ["address"]
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('how = "apply-again"', 'how = "automatic"'), "renewal how must be"),
+        (('recheck = ["address"]', 'recheck = ["postcode"]'), "recheck lists fact names"),
+        (('recheck = ["address"]', "invite_days_before = 0"), "invite_days_before"),
+        (('recheck = ["address"]', 'every = "3 years"'), "every is only"),
+        (('how = "apply-again"', 'how = "confirm-details"'), 'every = "N years"'),
+        (('lasts = "1 year"', 'lasts = "until cancelled"'), "needs a service that ends"),
+        (('recheck = ["address"]', 'colour = "red"'), "renewal takes only"),
+    ],
+)
+def test_invalid_renewals_are_refused_at_load(change: tuple[str, str], message: str) -> None:
+    assert parse_catalogue(RENEWING).get("test").renewal is not None
+    with pytest.raises(CatalogueError, match=message):
+        parse_catalogue(RENEWING.replace(*change))
+
+
+def test_a_confirm_details_renewal_is_for_services_without_an_end() -> None:
+    text = GOOD.replace('lasts = "1 year"', 'lasts = "until cancelled"') + (
+        '\n  [service.renewal]\n  how = "confirm-details"\n  every = "3 years"\n'
+    )
+    assert parse_catalogue(text).get("test").details_due(date(2027, 3, 1)) == date(2030, 2, 28)
+    with pytest.raises(CatalogueError, match="until cancelled"):
+        parse_catalogue(text.replace('lasts = "until cancelled"', 'lasts = "2 years"'))

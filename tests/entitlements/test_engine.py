@@ -259,3 +259,34 @@ def test_every_decision_explains_itself_in_words(catalogue: Catalogue) -> None:
             for text in [*decision.reasons, *(n.why for n in decision.needs)]:
                 assert text[0].isupper() and text.endswith("."), text
                 assert "None" not in text and "_" not in text and "{" not in text, text
+
+
+def test_disabled_persons_pass_lasts_as_long_as_the_decision_at_most_5_years(
+    catalogue: Catalogue,
+) -> None:
+    walking = Disability(DisabilityCategory.WALKING, "PIP award letter, moving around 10 points")
+    service = catalogue.get("bus-pass-disabled")
+
+    def until(award_ends: date | None) -> date | None:
+        held = FactSet.of(
+            [
+                make_fact(FactName.ADDRESS, KENT),
+                make_fact(FactName.DISABILITY, walking, expires_on=award_ends),
+            ]
+        )
+        decision = decide(service, held, TODAY)
+        assert decision.outcome is Outcome.ELIGIBLE
+        return decision.valid_until
+
+    two_years = date(TODAY.year + 2, 3, 31)
+    assert until(two_years) == two_years  # the award's end
+    five_years = service.lasts.end(TODAY)
+    assert until(None) == five_years  # no end to the award: 5 years
+    assert until(date(TODAY.year + 9, 1, 1)) == five_years  # at most 5 years
+
+
+def test_proof_of_age_says_it_lasts_as_long_as_the_card(catalogue: Catalogue) -> None:
+    held = facts(date_of_birth=date(1990, 5, 1))
+    decision = decide(catalogue.get("proof-of-age-18"), held, TODAY)
+    assert decision.outcome is Outcome.ELIGIBLE and decision.valid_until is None
+    assert "until your Kent Card expires" in decision.reasons[-1]

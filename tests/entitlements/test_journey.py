@@ -24,6 +24,7 @@ from entitlements.journey import (
     add_working_days,
     expected_decision,
     facts_read,
+    is_working_day,
     next_question,
     questions,
     route,
@@ -179,3 +180,28 @@ def test_facts_read_lists_each_fact_once_in_rule_order(catalogue: Catalogue) -> 
     ]
     for service in catalogue:
         assert facts_read(service)  # every test the catalogue uses is in READS
+
+
+def test_working_days_skip_english_bank_holidays() -> None:
+    # Monday 30 August 2027 is the late summer bank holiday in England and Wales.
+    assert add_working_days(date(2027, 8, 27), 1) == date(2027, 8, 31)
+    assert add_working_days(date(2027, 8, 26), 1) == date(2027, 8, 27)
+    # Christmas 2026: Friday 25, Boxing Day on Saturday 26 gives Monday 28 off.
+    assert add_working_days(date(2026, 12, 24), 1) == date(2026, 12, 29)
+    # Easter 2027: Good Friday 26 March and Easter Monday 29 March.
+    assert add_working_days(date(2027, 3, 25), 1) == date(2027, 3, 30)
+    # Scotland's own holidays (2 January, St Andrew's Day) are not England's.
+    assert add_working_days(date(2026, 11, 27), 1) == date(2026, 11, 30)
+    assert add_working_days(date(2027, 1, 1), 1) == date(2027, 1, 4)
+    assert is_working_day(date(2027, 1, 4)) and not is_working_day(date(2027, 1, 1))
+
+
+def test_a_request_made_before_a_bank_holiday_is_expected_a_day_later(
+    catalogue: Catalogue,
+) -> None:
+    service = catalogue.get("bus-pass-older")  # 10 working days
+    # Made on Tuesday 17 August 2027: ten working days would be Tuesday 31 August, but
+    # Monday 30 August is a bank holiday, so the answer comes on Wednesday 1 September.
+    assert expected_decision(service, date(2027, 8, 17)) == date(2027, 9, 1)
+    # The same request a week earlier has no bank holiday in its way.
+    assert expected_decision(service, date(2027, 8, 10)) == date(2027, 8, 24)

@@ -33,7 +33,7 @@ from cardio.pcsc import PcscReader
 from entitlements.catalogue import load_catalogue
 from entitlements.due import record_facts
 from entitlements.engine import decide
-from entitlements.facts import Source, VerificationLevel
+from entitlements.facts import FactName, Source, VerificationLevel
 from entitlements.gazetteer import built_in_gazetteer
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
@@ -46,7 +46,9 @@ from idservice.cards.issuer_keys import issuer_store
 from idservice.config import Settings
 from idservice.models import StaffMember
 from idservice.services.residents import dao_get_resident_by_id
+from idservice.staff import evidence as staff_evidence
 from idservice.staff import services as staff_services
+from idservice.staff.evidence import Seen
 from idservice.staff.services import Access
 from tests.conftest import LiveServer
 from tests.factories import create_staff
@@ -213,9 +215,13 @@ def test_issue_tap_report_lost_replace_through_pcscd(
             },
         )
         access = Access(resident.id, "face-to-face", "new Kent Card")
-        staff_services.record_evidence(staff, access, "passport", "123456789")
-        _, level = staff_services.record_evidence(staff, access, "council-tax-bill", "CT-99-1234")
-    assert level == "documents-seen"
+        passport = Seen(confirmed=frozenset({FactName.DATE_OF_BIRTH}))
+        staff_evidence.record_evidence(staff, access, "passport", "123456789", passport)
+        bill = Seen(confirmed=frozenset({FactName.ADDRESS}))
+        recorded = staff_evidence.record_evidence(
+            staff, access, "council-tax-bill", "CT-99-1234", bill
+        )
+    assert recorded.level == "documents-seen"
     assert _grant_due_services(app, staff, resident.id) == ["bus-pass-older", "library"]
 
     # Issue onto the blank virtual card in the vpcd reader, through pcscd.

@@ -467,3 +467,31 @@ def test_the_print_run_lists_letters_and_marks_them_posted(
     assert "Marked 1 letter(s) posted" in posted.output
     again = cli.invoke(main, ["notices", "letters", "--json"])
     assert again.output.strip() == ""
+
+
+def test_the_change_page_says_what_ends_and_the_partner_hears_of_it(
+    app: Flask,
+    make_resident: Callable[..., Resident],
+    make_partner: Callable[..., PartnerInfo],
+) -> None:
+    from tests.accounts.conftest import submit, text
+    from tests.factories import sign_in_client
+
+    resident = make_resident(date_of_birth=date(1950, 3, 1))
+    bus = make_partner("https://bus.example/events", services=["bus-pass-older"])
+    grant(app, resident.id, "bus-pass-older")
+    browser = app.test_client()
+    sign_in_client(app, browser, resident)
+    moved = submit(
+        browser,
+        "/account/change/address",
+        {"address_line_1": "1 High Street", "town": "Chatham", "postcode": "ME4 4AA"},
+    )
+    assert moved.status_code == 302
+    page = text(browser.get(moved.headers["Location"]))
+    ends = TODAY + timedelta(days=90)
+    assert f"will end on {ends.day} " in page and "not in Kent" in page
+    assert states(app, resident.id)["bus-pass-older"] == ("active", ends)
+    assert [r.event_type for r in outbox_rows(app, partner_id=bus.partner_id)] == [
+        "entitlement-ended"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -96,4 +97,42 @@ def personal_values(resident: Resident) -> list[str]:
     return [v for v in values if v]
 
 
-__all__ += ["csrf_from", "open_record", "personal_values", "submit"]
+CONFIRM_BOX = re.compile(r'name="confirm" type="checkbox" value="([a-z_]+)"')
+
+
+def record_evidence(
+    client: FlaskClient,
+    resident_id: str,
+    kind: str,
+    reference: str,
+    *,
+    confirm: bool = True,
+    confirm_values: list[str] | None = None,
+    request_id: str | None = None,
+    **answers: Any,
+) -> TestResponse:
+    """The identity evidence form as an officer uses it: choose the document, then on its
+    page type the reference and (``confirm``) tick every detail from the record it shows,
+    or only ``confirm_values``."""
+    query = f"?request={request_id}" if request_id else ""
+    chosen = submit(
+        client, f"/staff/residents/{resident_id}/evidence{query}", {"document_type": kind}
+    )
+    assert chosen.status_code == 302, chosen.get_data(as_text=True)
+    page = client.get(chosen.headers["Location"])
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    data: dict[str, Any] = {
+        "reference": reference,
+        "shown": re.search(r'name="shown" value="([0-9a-f]+)"', html).group(1),  # type: ignore[union-attr]
+        "csrf_token": csrf_from(page),
+        **answers,
+    }
+    if confirm_values is not None:
+        data["confirm"] = confirm_values
+    elif confirm:
+        data["confirm"] = CONFIRM_BOX.findall(html)
+    return client.post(chosen.headers["Location"], data=data)
+
+
+__all__ += ["csrf_from", "open_record", "personal_values", "record_evidence", "submit"]

@@ -328,18 +328,7 @@ def test_register_with_an_email_sends_a_confirmation_link(
         ({"email": "bad@"}, "email", "correct format"),
         ({"date_of_birth-year": "2999"}, "date_of_birth", "must be in the past"),
         ({"email": "taken@example.com"}, "email", "already uses this email address"),
-        (
-            {
-                "given_name": "ada",
-                "family_name": "LOVELACE",
-                "date_of_birth-day": "10",
-                "date_of_birth-month": "12",
-                "date_of_birth-year": "1956",
-                "postcode": "ME14 1XQ",
-            },
-            "given_name",
-            "already exists",
-        ),
+        # A record that may be the same person: tests/staff/test_duplicates.py.
     ],
 )
 def test_bad_registrations_keep_what_was_typed_and_write_nothing(

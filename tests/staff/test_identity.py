@@ -12,10 +12,11 @@ from sqlalchemy import select
 
 from idservice.db import db_session
 from idservice.models import IdentityEvidence, Resident, StaffMember
+from idservice.services.evidence_types import EVIDENCE_TYPES
 from idservice.staff.identity import DOCUMENT_TYPES, level_for, normalise_reference
 from tests.accounts.conftest import in_app, submit, text
 from tests.factories import sign_in_client
-from tests.staff.conftest import open_record
+from tests.staff.conftest import open_record, record_evidence
 
 StaffClient = Callable[..., tuple[FlaskClient, StaffMember]]
 
@@ -50,7 +51,14 @@ def test_every_document_type_the_issue_lists_is_accepted() -> None:
         "bank-statement",
         "post-office-check",
         "dwp-hmrc-check",
+        "benefit-award-letter",
     }
+
+
+def test_every_identity_document_is_a_fact_evidence_type_that_proves_something() -> None:
+    """Recording a document records what it proves, so each must say what that is."""
+    for code in DOCUMENT_TYPES:
+        assert EVIDENCE_TYPES[code].proves, code
 
 
 def test_references_are_compared_without_spaces_or_case() -> None:
@@ -58,11 +66,7 @@ def test_references_are_compared_without_spaces_or_case() -> None:
 
 
 def _record(client: FlaskClient, resident_id: str, kind: str, reference: str):
-    return submit(
-        client,
-        f"/staff/residents/{resident_id}/evidence",
-        {"document_type": kind, "reference": reference},
-    )
+    return record_evidence(client, resident_id, kind, reference)
 
 
 def _evidence(app: Flask) -> list[IdentityEvidence]:
@@ -161,34 +165,57 @@ def test_a_household_bill_can_be_seen_for_two_people(
 
 
 @pytest.mark.parametrize(
-    ("data", "field", "message"),
+    ("kind", "message"),
     [
-        ({"reference": "123456"}, "document_type", "Select the type of document or check"),
-        ({"document_type": "library-card", "reference": "1234"}, "document_type", "Select"),
-        ({"document_type": "passport"}, "reference", "Enter the document number"),
-        ({"document_type": "passport", "reference": "12"}, "reference", "4 to 40 letters"),
-        ({"document_type": "passport", "reference": "12<>34"}, "reference", "4 to 40 letters"),
+        ("", "Select the type of document or check"),
+        ("library-card", "Select what did you see or check?"),
+    ],
+)
+def test_the_document_must_be_one_the_council_accepts(
+    staff_client: StaffClient, make_resident: Callable[..., Resident], kind, message
+) -> None:
+    resident = make_resident()
+    client, _ = staff_client()
+    open_record(client, resident.id)
+    response = submit(client, f"/staff/residents/{resident.id}/evidence", {"document_type": kind})
+    assert response.status_code == 400
+    assert message in text(response) and 'id="document_type-error"' in text(response)
+    assert client.get(f"/staff/residents/{resident.id}/evidence/library-card").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("", "Enter the document number"),
+        ("12", "4 to 40 letters"),
+        ("12<>34", "4 to 40 letters"),
     ],
 )
 def test_bad_evidence_keeps_what_was_typed_and_writes_nothing(
     staff_client: StaffClient,
     make_resident: Callable[..., Resident],
     snapshot,
-    data,
-    field,
+    reference,
     message,
 ) -> None:
     resident = make_resident()
     client, _ = staff_client()
     open_record(client, resident.id)
     before = snapshot()
-    response = _record(
-        client, resident.id, data.get("document_type", ""), data.get("reference", "")
-    )
+    response = _record(client, resident.id, "passport", reference)
     assert response.status_code == 400
-    assert message in text(response) and f'id="{field}-error"' in text(response)
-    if data.get("reference"):
-        assert f'value="{data["reference"]}"'.replace("<", "&lt;").replace(">", "&gt;") in text(
-            response
-        )
-    assert snapshot() == before
+    assert message in text(response) and 'id="reference-error"' in text(response)
+    if reference:
+        shown = reference.replace("<", "&lt;").replace(">", "&gt;")
+        assert f'value="{shown}"' in text(response)
+    assert 'value="date_of_birth" checked' in text(response)  # the tick is kept too
+    assert_only_looked_at(before, snapshot())
+
+
+def assert_only_looked_at(before, after) -> None:
+    """Nothing written but the audit of the page that showed the record's details."""
+    assert {k: v for k, v in after.items() if k != "audit_records"} == {
+        k: v for k, v in before.items() if k != "audit_records"
+    }
+    added = set(after["audit_records"]) - set(before["audit_records"])
+    assert added and all("resident.viewed" in row for row in added)

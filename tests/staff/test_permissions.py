@@ -40,6 +40,7 @@ ALLOWED = {
     "add-service": {G, L, C},
     "record-fact": {G, L},
     "decide-request": {G},
+    "resolve-duplicates": {G},
 }
 REASON_REQUIRED = {G, L, C, AD}
 ROLES = [G, L, C, T, AD, AU]
@@ -58,6 +59,7 @@ PAGES = {
     "add-service": "/staff/residents/{rid}/services",
     "record-fact": "/staff/residents/{rid}/facts/new",
     "decide-request": "/staff/requests",
+    "resolve-duplicates": "/staff/duplicates",
     # view-cards is a section of the record, not a page: tests/staff/test_cards_console.py
 }
 

@@ -6,8 +6,8 @@ end through a partial index on the ledger's projection (entitlements/ledger/tabl
 only active and suspended states are in it, so the states that ended long ago are never
 read.
 
-Revision ID: 0016
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 17:30:00
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 import idservice.models.types
 
-revision = "0016"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
