@@ -90,13 +90,12 @@ def app(settings: Settings) -> Flask:
     return created
 
 
-@pytest.fixture(autouse=True)
-def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test starts with empty tables (cheaper than a new database per test)."""
-    yield
-    if "app" not in request.fixturenames and "live_server" not in request.fixturenames:
-        return
-    app: Flask = request.getfixturevalue("app")
+def empty_database(app: Flask) -> None:
+    """Empty every table and the ledger, and forget what the apps cached from them.
+
+    The suite's fixture does this after each test; a property test that runs many examples
+    in one test calls it before each example.
+    """
     with app.app_context():
         db_session.rollback()
         engine = app.extensions["kentcard_engine"]
@@ -118,6 +117,15 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         limiter = each.extensions.get("kentcard_rate_limiter")
         if limiter is not None:  # per-address limits are in process: start each test afresh
             limiter.reset()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts with empty tables (cheaper than a new database per test)."""
+    yield
+    if "app" not in request.fixturenames and "live_server" not in request.fixturenames:
+        return
+    empty_database(request.getfixturevalue("app"))
 
 
 @pytest.fixture

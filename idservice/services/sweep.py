@@ -14,7 +14,9 @@ follows the calendar. Run once a day (``kentcard entitlements sweep``), for a da
 3. **starts what begins**: everyone who crossed an age rule since the last sweep (reached
    State Pension age, turned 18, 60 or 25) is decided again with the re-evaluation, as on
    ``on``: services they can now get are offered (with one notice), ones they no longer
-   qualify for end.
+   qualify for end. When a school year began since the last sweep (1 September), so is
+   everyone with a request waiting for a service whose rules follow the school year: one
+   the new year makes them too old for is closed with the reason.
 
 Only rows that change are read: the projection's partial index finds held entitlements by
 their end date; residents are found by a date-of-birth window per age rule
@@ -53,7 +55,7 @@ from flask import current_app
 from sqlalchemy import Engine, Table, func, or_, select, tuple_, update
 
 from entitlements.catalogue import Service
-from entitlements.dates import long_date
+from entitlements.dates import academic_year_start, long_date
 from entitlements.due import born_crossing, record_services, thresholds
 from entitlements.journey import EVIDENCE_ACCEPTED
 from entitlements.ledger import store as ledger
@@ -63,6 +65,7 @@ from idservice import audit
 from idservice.db import db_session
 from idservice.models.base import utcnow
 from idservice.models.residents import RESIDENT_ACTIVE, Resident
+from idservice.models.service_requests import REQUEST_WAITING, ServiceRequest
 from idservice.models.sweep import SWEEP_DONE, SWEEP_RUNNING, SweepRun
 from idservice.partners import outbox
 from idservice.services import add_service, notices, reevaluation
@@ -193,6 +196,23 @@ def dao_active_residents(ids: Sequence[str]) -> dict[str, Resident]:
         select(Resident).where(Resident.id.in_(list(ids)), Resident.status == RESIDENT_ACTIVE)
     )
     return {r.id: r for r in rows}
+
+
+def dao_residents_waiting_for(codes: Sequence[str]) -> list[str]:
+    """Active residents with a request waiting for one of ``codes``, in id order."""
+    if not codes:
+        return []
+    query = (
+        select(ServiceRequest.resident_id)
+        .join(Resident, Resident.id == ServiceRequest.resident_id)
+        .where(
+            ServiceRequest.status == REQUEST_WAITING,
+            ServiceRequest.service.in_(list(codes)),
+            Resident.status == RESIDENT_ACTIVE,
+        )
+        .distinct()
+    )
+    return sorted(db_session.scalars(query))
 
 
 def dao_residents_born(windows: Sequence[tuple[date, date]]) -> list[str]:
@@ -488,6 +508,15 @@ def crossing_windows(services: list[Service], start: date, on: date) -> list[tup
     return sorted(windows)
 
 
+#: Rules whose answer changes when a school year begins, not on a birthday.
+SCHOOL_YEAR_TESTS = frozenset({"school-year-between", "age-on-31-august-between"})
+
+
+def school_year_began(start: date, on: date) -> bool:
+    """Whether a 1 September falls from ``start`` to ``on``."""
+    return academic_year_start(on) > academic_year_start(start - timedelta(days=1))
+
+
 def _decide_again(
     on: date,
     start: date,
@@ -497,6 +526,9 @@ def _decide_again(
     dry_run: bool,
 ) -> None:
     residents = dao_residents_born(crossing_windows(services, start, on))
+    if school_year_began(start, on):
+        codes = [s.code for s in services if any(c.test in SCHOOL_YEAR_TESTS for c in s.conditions)]
+        residents = sorted({*residents, *dao_residents_waiting_for(codes)})
     db_session.rollback()
     for batch in _batches(residents, size):
         for resident_id in batch:
