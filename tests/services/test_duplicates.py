@@ -48,7 +48,7 @@ def test_records_that_are_not_active_are_left_out(
             stored = db_session.get(Resident, resident.id)
             assert stored is not None
             stored.status = status
-            if status == "merged":  # a merged record always names the record it went into
+            if status == "merged":  # a merged record points at the one it was merged into
                 stored.merged_into_id = active.id
         db_session.commit()
         erase(erased.id, password=None, actor_type="system", channel="system")

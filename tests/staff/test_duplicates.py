@@ -193,17 +193,14 @@ def test_a_gateway_officer_lists_and_opens_a_pair_side_by_side(
     assert "Are these the same person?" in page
     assert "Sessions House" in page and "2 County Road" in page  # both records in full
     assert "ada@example.com" in page
-    # Merging is a Gateway team leader's: the officer is told to ask one; a team leader
-    # gets the link to the merge page for the pair, the older record kept.
-    merge_link = f'href="/staff/residents/{existing.id}/merge?with={new_id}"'
-    assert merge_link not in page and "A Gateway team leader merges records" in page
+    # Merging is a team leader's: the officer is told to ask one (tested below for them).
+    assert f'href="/staff/residents/{existing.id}/merge?with={new_id}"' not in page
+    assert "A Gateway team leader merges records: ask yours" in page
     looks = audit_rows("resident.viewed")
     assert sorted(a.resident_id for a in looks) == sorted([existing.id, new_id])
     assert all(
         a.actor_id == staff.id and a.reason and a.details["duplicate"] == pair_id for a in looks
     )
-    leader, _ = staff_client("gateway-team-leader")
-    assert merge_link in _page(leader.get(f"/staff/duplicates/{pair_id}"))
 
 
 def test_not_the_same_person_needs_a_reason_then_resolves_the_pair(
@@ -322,3 +319,16 @@ def test_a_pair_whose_older_record_was_erased_can_still_be_resolved(
     done = submit(officer, f"/staff/duplicates/{pair_id}", {"note": "The older record is erased"})
     assert done.status_code == 302
     assert [p.status for p in _pairs(app)] == [DUPLICATE_NOT_SAME]
+
+
+def test_a_team_leader_is_offered_the_merge_of_a_pair(
+    app: Flask,
+    client: FlaskClient,
+    staff_client: StaffClient,
+    make_resident: Callable[..., Resident],
+) -> None:
+    existing, new_id, pair_id = _registered_online_twice(app, client, make_resident)
+    leader, _ = staff_client("gateway-team-leader")
+    page = _page(leader.get(f"/staff/duplicates/{pair_id}"))
+    assert f'href="/staff/residents/{existing.id}/merge?with={new_id}"' in page
+    assert "ask yours" not in page
