@@ -88,10 +88,12 @@ def test_a_gateway_visit_from_search_to_proof_of_identity(page: Page, live_app: 
         site.fill({"reference": reference})
         page.get_by_label(shown).check()
         site.submit("Record")
-    expect(page.locator(".kc-notification-banner")).to_contain_text(
+    expect(page.locator(".kc-notification-banner--success")).to_contain_text(
         "Identity: Documents seen by council staff"
     )
-    expect(page.locator(".kc-notification-banner")).to_contain_text("Recorded from it: address")
+    expect(page.locator(".kc-notification-banner--success")).to_contain_text(
+        "Recorded from it: address"
+    )
     expect(page.locator("#main-content")).to_contain_text("4567")
     facts = page.locator("#facts + .kc-summary-list")
     expect(facts).to_contain_text("Checked: council staff saw a document (Passport ending 4567)")
