@@ -51,13 +51,16 @@ def _begin_writer(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+MISSING_HEAD = "the ledger_head row is missing: run `kentcard db upgrade`"
+
+
 def read_head(conn: Connection, for_update: bool) -> tuple[int, bytes]:
     query = select(HEAD.c.size, HEAD.c.chain_hash).where(HEAD.c.id == 1)
     if for_update:
         query = query.with_for_update()
     row = conn.execute(query).one_or_none()
     if row is None:
-        raise RuntimeError("the ledger_head row is missing: run `kentcard db upgrade`")
+        raise RuntimeError(MISSING_HEAD)
     return int(row.size), bytes(row.chain_hash)
 
 
@@ -77,15 +80,21 @@ def append_in(conn: Connection, events: Sequence[LedgerEvent]) -> list[int]:
     """Append ``events`` inside the caller's transaction, committed (or not) with it.
 
     For a change that must land with its events or not at all (a card issued and its
-    ``card-issued`` event). The head row is written before it is read: that takes the
-    row lock on PostgreSQL and the write lock on SQLite, where a transaction that has
-    already begun cannot ``BEGIN IMMEDIATE``.
+    ``card-issued`` event). The head row is written and read in one statement
+    (``UPDATE ... RETURNING``): the write takes the row lock on PostgreSQL and the write
+    lock on SQLite, where a transaction that has already begun cannot ``BEGIN IMMEDIATE``.
     """
     if not events:
         return []
-    conn.execute(update(HEAD).where(HEAD.c.id == 1).values(size=HEAD.c.size))
-    size, chain_hash = read_head(conn, for_update=True)
-    return _write(conn, size, chain_hash, events)
+    head = conn.execute(
+        update(HEAD)
+        .where(HEAD.c.id == 1)
+        .values(size=HEAD.c.size)
+        .returning(HEAD.c.size, HEAD.c.chain_hash)
+    ).one_or_none()
+    if head is None:
+        raise RuntimeError(MISSING_HEAD)
+    return _write(conn, int(head.size), bytes(head.chain_hash), events)
 
 
 def _write(

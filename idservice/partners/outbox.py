@@ -41,15 +41,22 @@ def _connected(resident_id: str) -> list[tuple[Partner, OAuthClient]]:
     return _connected_many([resident_id])[resident_id]
 
 
+def _partners() -> list[Any]:
+    """Active partners with a webhook, with their OAuth clients, by id."""
+    return list(
+        db_session.execute(
+            select(Partner, OAuthClient)
+            .join(OAuthClient, OAuthClient.client_id == Partner.client_id)
+            .where(Partner.active.is_(True), Partner.webhook_url.is_not(None))
+            .order_by(Partner.id)
+        ).all()
+    )
+
+
 def _connected_many(resident_ids: list[str]) -> dict[str, list[tuple[Partner, OAuthClient]]]:
     """:func:`_connected` for many residents with three queries in all."""
     found: dict[str, list[tuple[Partner, OAuthClient]]] = {r: [] for r in resident_ids}
-    rows = db_session.execute(
-        select(Partner, OAuthClient)
-        .join(OAuthClient, OAuthClient.client_id == Partner.client_id)
-        .where(Partner.active.is_(True), Partner.webhook_url.is_not(None))
-        .order_by(Partner.id)
-    ).all()
+    rows = _partners()
     if not rows or not resident_ids:
         return found
     held: dict[str, set[str]] = {r: set() for r in resident_ids}
@@ -131,6 +138,28 @@ def notify(
                         )
                     )
     db_session.flush()
+    return rows
+
+
+def entitlements_ended(resident_id: str, ended: list[EndedEntitlement]) -> list[PartnerEvent]:
+    """``entitlement-ended`` outbox rows for one resident, as :func:`notify` writes them
+    for ``ended`` alone, with one query: a partner that serves a service the resident held
+    has the relationship :func:`notify` looks for, so only the partners are read. The
+    caller flushes (with the rest of its writes) and commits."""
+    if not ended:
+        return []
+    rows = []
+    for partner, client in _partners():
+        if ENTITLEMENT_ENDED not in partner.events:
+            continue
+        for end in ended:
+            if end.service in partner.services:
+                body = {
+                    "service": end.service,
+                    "ended_on": end.ended_on.isoformat(),
+                    "reason": end.reason,
+                }
+                rows.append(enqueue(partner, client, resident_id, ENTITLEMENT_ENDED, body, None))
     return rows
 
 

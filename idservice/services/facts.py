@@ -148,10 +148,14 @@ def to_fact(row: ResidentFact | Any) -> Fact:
     )
 
 
-def facts_for(resident_id: str, extra: Iterable[Fact] = ()) -> FactSet:
+def facts_for(
+    resident_id: str, extra: Iterable[Fact] = (), *, change: Change | None = None
+) -> FactSet:
     """The resident's current facts for the engine, plus ``extra`` (answers not yet saved,
-    which win over stored facts of the same name because they are newer)."""
-    return FactSet.of([*(to_fact(row) for row in dao_current_fact_rows(resident_id)), *extra])
+    which win over stored facts of the same name because they are newer). ``change`` is
+    this transaction's change taken for re-evaluation, whose rows save reading them again."""
+    rows = current_fact_rows(resident_id, change)
+    return FactSet.of([*(to_fact(row) for row in rows), *extra])
 
 
 def describe(name: FactName, value: FactValue) -> str:
@@ -239,13 +243,26 @@ class Change:
     #: The record was created in this transaction: what it can get is shown on the pages
     #: that follow, not sent as a notice before the resident has even confirmed an address.
     new_record: bool = False
+    #: The resident's current fact rows as the last write through this module left them,
+    #: so that neither the next write nor the re-evaluation reads them again; None when
+    #: something else noted a change (a merge) or a savepoint rolled back.
+    rows: list[ResidentFact] | None = None
 
 
-def note_change(resident_id: str, name: str, reference: str | None, by: Recorder) -> None:
-    """Remember that ``resident_id``'s fact ``name`` changed; evaluated again at commit."""
+def note_change(
+    resident_id: str,
+    name: str,
+    reference: str | None,
+    by: Recorder,
+    rows: list[ResidentFact] | None = None,
+) -> None:
+    """Remember that ``resident_id``'s fact ``name`` changed; evaluated again at commit.
+    ``rows`` are the resident's current fact rows after the change, when the caller knows
+    them all (the writes of this module)."""
     pending: dict[str, Change] = db_session().info.setdefault(CHANGED, {})
     change = pending.setdefault(resident_id, Change(set(), [], by))
     change.facts.add(name)
+    change.rows = rows
     if reference and reference not in change.references:
         change.references.append(reference)
 
@@ -254,6 +271,26 @@ def pending_changes() -> dict[str, Change]:
     """The changes noted in this transaction, taken (the caller evaluates them)."""
     pending: dict[str, Change] = db_session().info.pop(CHANGED, {})
     return pending
+
+
+def forget_changes(session: Any, outermost: bool) -> None:
+    """A rollback: the changes it undid are not followed at the next commit. A savepoint's
+    rollback keeps the residents noted (what the rest of the transaction changed still
+    counts) but drops the rows remembered, which may include facts it undid."""
+    if outermost:
+        session.info.pop(CHANGED, None)
+        return
+    for change in session.info.get(CHANGED, {}).values():
+        change.rows = None
+
+
+def current_fact_rows(resident_id: str, change: Change | None = None) -> list[ResidentFact]:
+    """The resident's current fact rows: as this transaction's last write left them (or
+    ``change``, a change already taken for re-evaluation, left them), or read."""
+    change = change or db_session().info.get(CHANGED, {}).get(resident_id)
+    if change is not None and change.rows is not None:
+        return [row for row in change.rows if row.superseded_at is None]
+    return dao_current_fact_rows(resident_id)
 
 
 def record(
@@ -280,7 +317,8 @@ def record(
     if evidence_type is not None and evidence_type not in EVIDENCE_TYPES:
         raise ValueError(f"unknown evidence type {evidence_type!r}")
     stored = to_json(name, value)
-    current = [row for row in dao_current_fact_rows(resident_id) if row.name == name.value]
+    rows = current_fact_rows(resident_id)
+    current = [row for row in rows if row.name == name.value]
     for row in current:
         seen_again = (
             evidence_type is not None
@@ -323,7 +361,8 @@ def record(
         details["evidence_type"] = evidence_type
     if by.staff_role:
         details.update(staff_role=by.staff_role, assisted=True)
-    note_change(resident_id, name.value, f"fact:{fact.id}", by)
+    after = [row for row in rows if row.name != name.value] + [fact]
+    note_change(resident_id, name.value, f"fact:{fact.id}", by, after)
     audit.record(
         "fact.recorded",
         resident_id=resident_id,
@@ -338,13 +377,14 @@ def record(
 
 def supersede(resident_id: str, name: FactName, by: Recorder, why: str) -> bool:
     """End the current fact of ``name`` without a new value (it no longer applies)."""
-    current = [row for row in dao_current_fact_rows(resident_id) if row.name == name.value]
+    rows = current_fact_rows(resident_id)
+    current = [row for row in rows if row.name == name.value]
     if not current:
         return False
     now = utcnow()
     for row in current:
         row.superseded_at = now
-    note_change(resident_id, name.value, None, by)
+    note_change(resident_id, name.value, None, by, [row for row in rows if row not in current])
     audit.record(
         "fact.ended",
         resident_id=resident_id,

@@ -34,7 +34,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from entitlements.catalogue import GRACE_PLACES, Service
 from entitlements.dates import long_date
@@ -228,6 +228,7 @@ def reevaluate(
     *,
     notify: bool = True,
     tell_offers: bool = True,
+    change: facts.Change | None = None,
 ) -> Result:
     """Decide every held, requested and offerable service again for ``resident_id`` on
     ``on``, in the caller's transaction, and act on what changed (module docstring)."""
@@ -235,7 +236,7 @@ def reevaluate(
     resident = db_session.get(Resident, resident_id)
     if resident is None or not resident.is_active:
         return result
-    held_facts = facts.facts_for(resident_id)
+    held_facts = facts.facts_for(resident_id, change=change)
     places = built_in_gazetteer()
     catalogue = add_service.catalogue()
     decisions = {s.code: decide(s, held_facts, on, places) for s in catalogue}
@@ -302,15 +303,12 @@ def reevaluate(
             result.shortened.append(Ending(code, decision.valid_until, ()))
     if events:
         ledger.append_in(db_session.connection(), events)
-    if ended_for_partners:
-        outbox.notify(resident_id, None, {}, ended_for_partners, None)
+    outbox.entitlements_ended(resident_id, ended_for_partners)
 
-    waiting = add_service.dao_requests_for(resident_id)
+    waiting = add_service.dao_requests_waiting_for(resident_id)
     for request in waiting:
         answer = decisions.get(request.service)
-        if request.status != REQUEST_WAITING or answer is None:
-            continue
-        if answer.outcome is Outcome.NOT_ELIGIBLE:
+        if answer is not None and answer.outcome is Outcome.NOT_ELIGIBLE:
             _close_request(request, answer, actor)
             result.requests_closed.append(request.service)
     still_waiting = {r.service for r in waiting if r.status == REQUEST_WAITING}
@@ -492,6 +490,7 @@ def _before_commit(session: Session) -> None:
             Actor.of(change.by),
             change.references,
             tell_offers=not change.new_record,
+            change=change,
         )
     session.flush()
 
@@ -499,9 +498,15 @@ def _before_commit(session: Session) -> None:
 _INSTALLED = False
 
 
+def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    facts.forget_changes(session, outermost=previous.parent is None)
+
+
 def install() -> None:
-    """Evaluate again before each commit of the app's session (called once by the app)."""
+    """Evaluate again before each commit of the app's session, and forget what a rollback
+    undid (called once by the app)."""
     global _INSTALLED
     if not _INSTALLED:
         event.listen(session_factory, "before_commit", _before_commit)
+        event.listen(session_factory, "after_soft_rollback", _after_soft_rollback)
         _INSTALLED = True

@@ -495,3 +495,53 @@ def test_the_change_page_says_what_ends_and_the_partner_hears_of_it(
     assert [r.event_type for r in outbox_rows(app, partner_id=bus.partner_id)] == [
         "entitlement-ended"
     ]
+
+
+def _medway_fact(resident_id: str) -> None:
+    facts.record(
+        resident_id,
+        FactName.ADDRESS,
+        Address("ME4 4AA"),
+        source="self-declared",
+        level=VerificationLevel.DECLARED,
+        by=GATEWAY,
+    )
+
+
+def test_a_change_rolled_back_is_not_followed_at_the_next_commit(
+    app: Flask, make_resident: Callable[..., Resident]
+) -> None:
+    # A job's session outlives a transaction (an import line that fails and rolls back):
+    # what the rollback undid must not be decided on when the next line commits.
+    resident = make_resident(date_of_birth=date(1950, 3, 1))
+    grant(app, resident.id, "bus-pass-older")
+    before = states(app, resident.id)
+    with in_app(app):
+        _medway_fact(resident.id)
+        db_session.rollback()
+        assert facts.pending_changes() == {}
+        _medway_fact(resident.id)
+        db_session.rollback()
+        db_session.commit()
+    assert states(app, resident.id) == before
+
+
+def test_a_savepoint_rolled_back_leaves_the_decision_to_what_is_stored(
+    app: Flask, make_resident: Callable[..., Resident]
+) -> None:
+    resident = make_resident(date_of_birth=date(1950, 3, 1))
+    grant(app, resident.id, "bus-pass-older")
+    before = states(app, resident.id)
+    with in_app(app):
+        with db_session.begin_nested() as savepoint:
+            _medway_fact(resident.id)
+            savepoint.rollback()
+        db_session.commit()
+    assert states(app, resident.id) == before
+    with in_app(app):
+        _medway_fact(resident.id)
+        db_session.commit()
+    assert states(app, resident.id)["bus-pass-older"] == (
+        "active",
+        TODAY + timedelta(days=90),
+    )
