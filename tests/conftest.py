@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher, Type
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, text
@@ -26,6 +27,7 @@ from idservice import create_app, migrate
 from idservice.config import Settings
 from idservice.db import db_session
 from idservice.models import Base
+from idservice.services import passwords
 
 pytest_plugins = ["tests.factories", "tests.browser.fixtures"]
 
@@ -117,6 +119,24 @@ def empty_database(app: Flask) -> None:
         limiter = each.extensions.get("kentcard_rate_limiter")
         if limiter is not None:  # per-address limits are in process: start each test afresh
             limiter.reset()
+
+
+#: The same argon2id code at the least work it allows. At production cost a hash takes
+#: 150 to 500 ms on a small CI machine, and the suite signs in and registers thousands of
+#: times: hashing was most of its time. Tests about the cost itself (the parameters, and
+#: pages answering as fast whether or not an address has an account) are marked
+#: ``production_hashing`` and keep the production hasher.
+CHEAP_HASHER = PasswordHasher(type=Type.ID, time_cost=1, memory_cost=1024, parallelism=1)
+_CHEAP_DUMMY = CHEAP_HASHER.hash("not-a-real-password-used-for-timing-only")
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("production_hashing") is None:
+        monkeypatch.setattr(passwords, "_hasher", CHEAP_HASHER)
+        monkeypatch.setattr(passwords, "_DUMMY_HASH", _CHEAP_DUMMY)
 
 
 @pytest.fixture(autouse=True)

@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import quote, quote_from_bytes
 
 import pytest
-from argon2 import PasswordHasher, Type
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, example, given, settings
@@ -40,7 +39,7 @@ from werkzeug.routing import Rule
 from idservice.cards.lean import LeanTapEndpoint
 from idservice.oauth.lean import LeanTokenEndpoint
 from idservice.partner_api.lean import LeanCheckEndpoint
-from idservice.services import passwords, ratelimit
+from idservice.services import ratelimit
 from tests import lean_paths
 from tests.fuzz_world import World, build
 
@@ -49,7 +48,6 @@ SCALE = float(os.environ.get("KENTCARD_FUZZ_EXAMPLES", "1"))
 #: Examples per route and method: more where a body is read.
 EXAMPLES = {"GET": 10, "POST": 24, "other": 3}
 OTHER_METHODS = ("PUT", "DELETE", "PATCH", "TRACE", "PROPFIND")
-CHEAP = PasswordHasher(type=Type.ID, time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def group_of(rule: Rule) -> str:
@@ -462,10 +460,7 @@ def targets(app: Flask, group: str) -> list[Target]:
 
 
 @pytest.fixture
-def world(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    # The same argon2id code at minimal cost: sign-in and registration are fuzzed too.
-    monkeypatch.setattr(passwords, "_hasher", CHEAP)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", CHEAP.hash("dummy"), raising=False)
+def world(app: Flask, client: FlaskClient) -> Iterator[World]:
     for lean in (LeanTokenEndpoint, LeanTapEndpoint, LeanCheckEndpoint):
         lean_paths.middleware(app, lean)  # the requests go through them
     yield build(app, client)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import pytest
+from argon2 import Type, extract_parameters
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -64,6 +66,19 @@ def test_register_creates_an_unconfirmed_account_and_sends_a_link(
         assert audit is not None and audit.action == "resident.created"
         assert audit.channel == "web" and audit.actor_id == resident.id
         assert "Grace" not in str(audit.details) and "postcode" in audit.details["fields"]
+
+
+@pytest.mark.production_hashing
+def test_passwords_are_stored_with_argon2id_at_rfc_9106_cost(
+    app: Flask, client: FlaskClient
+) -> None:
+    # RFC 9106's second recommended option: 3 passes over 64 MiB with 4 lanes.
+    assert register(client).status_code == 302
+    [resident] = _residents(app)
+    assert resident.password_hash is not None
+    stored = extract_parameters(resident.password_hash)
+    assert stored.type is Type.ID
+    assert (stored.time_cost, stored.memory_cost, stored.parallelism) == (3, 65536, 4)
 
 
 def test_confirmation_link_confirms_once(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -23,6 +24,9 @@ from sqlalchemy import func, select
 from idservice.db import db_session
 from idservice.models import PossibleDuplicate, Resident
 from tests.accounts.conftest import client_at, csrf_from
+
+#: The difference these tests look for is the hashing itself: at production cost.
+pytestmark = pytest.mark.production_hashing
 
 ROUNDS = 7
 #: The old registration was 20 to 50 times faster for an address in use; a median on a
