@@ -312,38 +312,63 @@ def open_or_populate(
     right to create databases. The tap and the partner check benchmarks share the default
     database, so 1.6 million residents are built once.
     """
-    import re
-    import shutil
     import time
+
+    url = database_url(admin_url, db_name)
+    scale = None
+    if database_exists(admin_url, db_name) and not rebuild:
+        scale = open_existing(url, instance)
+        if scale is not None and scale.count != count:
+            scale = None
+    if scale is None:
+        progress(f"building {db_name}: {count:,} residents and cards (takes minutes)")
+        recreate(admin_url, db_name, instance)
+        started = time.monotonic()
+        scale = populate(url, instance, count, progress=progress)
+        progress(f"built in {time.monotonic() - started:.0f} s")
+    else:
+        upgrade_existing(url)
+        progress(f"reusing {db_name} ({scale.count:,} residents and cards)")
+    return url, scale
+
+
+def database_url(admin_url: str, db_name: str) -> str:
+    """The SQLAlchemy URL of ``db_name`` on the server of ``admin_url`` (a libpq URL)."""
+    import re
+
+    return re.sub(r"/[^/]*$", "/" + db_name, admin_url).replace(
+        "postgresql://", "postgresql+psycopg://", 1
+    )
+
+
+def database_exists(admin_url: str, db_name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,))
+        return found.fetchone() is not None
+
+
+def recreate(admin_url: str, db_name: str, instance: Path, template: str | None = None) -> str:
+    """Drop ``db_name`` and make it again: migrated to the head, or a copy of ``template``
+    (``CREATE DATABASE ... TEMPLATE``, a file copy). Without a template the ``instance``
+    folder is emptied too (its keys and state belong to the data). Returns its URL."""
+    import shutil
 
     import psycopg
 
     from idservice import migrate
 
-    url = re.sub(r"/[^/]*$", "/" + db_name, admin_url).replace(
-        "postgresql://", "postgresql+psycopg://", 1
-    )
+    url = database_url(admin_url, db_name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,)).fetchone()
-        scale = None
-        if exists and not rebuild:
-            scale = open_existing(url, instance)
-            if scale is not None and scale.count != count:
-                scale = None
-        if scale is None:
-            progress(f"building {db_name}: {count:,} residents and cards (takes minutes)")
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-            shutil.rmtree(instance, ignore_errors=True)
-            instance.mkdir(parents=True)
-            migrate.upgrade(url)
-            started = time.monotonic()
-            scale = populate(url, instance, count, progress=progress)
-            progress(f"built in {time.monotonic() - started:.0f} s")
-        else:
-            upgrade_existing(url)
-            progress(f"reusing {db_name} ({scale.count:,} residents and cards)")
-    return url, scale
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{db_name}"{copy}')
+    if template is None:
+        shutil.rmtree(instance, ignore_errors=True)
+        instance.mkdir(parents=True)
+        migrate.upgrade(url)
+    return url
 
 
 def ensure_pairwise_subjects(
