@@ -88,9 +88,9 @@ AGE_BANDS: tuple[tuple[int, int, float], ...] = (
 )
 #: Postcode districts wholly in Kent (the built-in gazetteer says "lives in Kent").
 DISTRICTS = (
-    "CT1 CT5 CT6 CT9 CT10 CT11 CT14 CT16 CT19 CT20 CT21 DA11 ME10 ME12 ME14 ME15 ME19 "
-    "TN1 TN9 TN13 TN23 TN24"
-).split()
+    *("CT1", "CT5", "CT6", "CT9", "CT10", "CT11", "CT14", "CT16", "CT19", "CT20", "CT21"),
+    *("DA11", "ME10", "ME12", "ME14", "ME15", "ME19", "TN1", "TN9", "TN13", "TN23", "TN24"),
+)
 
 #: Terms in days of the services held for a fixed time (5, 3 and 1 years).
 YEARS_5, YEARS_3, YEAR = 1826, 1096, 365
@@ -204,7 +204,7 @@ class Population:
         bus_age = concessionary_travel_date(dob)
         if bus_age < day and u[4] < 0.98:
             held.append(self._term("bus-pass-older", YEARS_5, bus_age, u[5], 1))
-        elif 5 <= age and u[4] < 0.025:
+        elif age >= 5 and u[4] < 0.025:
             held.append(self._term("bus-pass-disabled", YEARS_5, long_ago, u[5], 4))
             if u[6] < 0.2:
                 held.append(self._term("bus-pass-companion", YEARS_5, long_ago, u[5], 5))

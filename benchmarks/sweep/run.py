@@ -69,12 +69,15 @@ def _kentcard(env: dict[str, str], *args: str) -> tuple[float, dict[str, Any]]:
 
 def _rows(url: str) -> dict[str, int]:
     import psycopg
+    from psycopg import sql
 
+    counted = {}
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        return {
-            table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
-            for table in COUNTED
-        }
+        for table in COUNTED:
+            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            row = conn.execute(query).fetchone()
+            counted[table] = int(row[0]) if row else 0
+    return counted
 
 
 def one_round(args: argparse.Namespace, env: dict[str, str], first: date) -> list[dict[str, Any]]:
