@@ -48,7 +48,13 @@ from pathlib import Path
 
 from benchmarks.kent_scale import CHUNK, _bytea, _chunks, _pg_dsn
 from entitlements.codec import to_json
-from entitlements.dates import academic_year_bounds, academic_year_start, age_on, school_year_for
+from entitlements.dates import (
+    academic_year_bounds,
+    academic_year_start,
+    age_on,
+    birthday,
+    school_year_for,
+)
 from entitlements.facts import (
     Address,
     BlueBadgeDecision,
@@ -68,6 +74,8 @@ STATE_FILE = "sweep-population.json"
 #: The day of the first sweep the data is built for: an ordinary day (no school year
 #: begins, no Travel Saver ends; their invitations are not due yet).
 FIRST_DAY = date(2027, 3, 15)
+#: Bumped whenever the generator changes what it writes: an older build is not reused.
+VERSION = 2
 #: Facts per resident at most: fact ids are ``index * FACTS_PER_RESIDENT + n``.
 FACTS_PER_RESIDENT = 8
 
@@ -93,7 +101,9 @@ DISTRICTS = (
 )
 
 #: Terms in days of the services held for a fixed time (5, 3 and 1 years).
-YEARS_5, YEARS_3, YEAR = 1826, 1096, 365
+#: (never longer than the catalogue's years, which have 1,826 or 1,827, 1,095 or 1,096 and
+#: 365 or 366 days)
+YEARS_5, YEARS_3, YEAR = 1826, 1095, 365
 
 
 @dataclass(frozen=True)
@@ -128,9 +138,9 @@ class Population:
         return i * FACTS_PER_RESIDENT + number + 1
 
     def _draws(self, i: int) -> list[float]:
-        """Eight independent uniform numbers in [0, 1) for resident ``i``."""
-        digest = hashlib.blake2b(i.to_bytes(8, "big"), key=self.seed, digest_size=32).digest()
-        return [int.from_bytes(digest[k : k + 4], "big") / 2**32 for k in range(0, 32, 4)]
+        """Sixteen independent uniform numbers in [0, 1) for resident ``i``."""
+        digest = hashlib.blake2b(i.to_bytes(8, "big"), key=self.seed, digest_size=64).digest()
+        return [int.from_bytes(digest[k : k + 4], "big") / 2**32 for k in range(0, 64, 4)]
 
     def date_of_birth(self, i: int) -> date:
         u = self._draws(i)
@@ -215,12 +225,15 @@ class Population:
         if 16 <= group + 4 <= 19 and u[6] < 0.2:
             held.append(Holding("16-plus-travel-saver", first, last, (0, 1, 3)))
         if age >= 18 and u[7] < 0.03:
-            badge = self._term("blue-badge", YEARS_3, long_ago, u[3], 0)
+            badge = self._term("blue-badge", YEARS_3, long_ago, u[8], 0)
             held.append(Holding("blue-badge", badge.valid_from, badge.valid_until, (6,)))
         if age >= 60 and 0.9 < u[7] < 0.95:
-            held.append(self._term("partner-leisure-60-plus", YEAR, long_ago, u[1], 1))
+            held.append(self._term("partner-leisure-60-plus", YEAR, long_ago, u[9], 1))
         if age < 25 and 0.9 < u[7] < 0.95:
-            held.append(self._term("partner-young-person-leisure", YEAR, long_ago, u[1], 1))
+            # The engine grants it up to the day before the 25th birthday at most.
+            offer = self._term("partner-young-person-leisure", YEAR, long_ago, u[9], 1)
+            ends = min(offer.valid_until, birthday(dob, 25) - timedelta(days=1))
+            held.append(Holding(offer.service, offer.valid_from, ends, offer.evidence))
         return held
 
     def grant(self, i: int, holding: Holding) -> LedgerEvent:
@@ -371,6 +384,7 @@ def populate(
     (instance / STATE_FILE).write_text(
         json.dumps(
             {
+                "version": VERSION,
                 "count": count,
                 "seed": population.seed.hex(),
                 "first_day": first_day.isoformat(),
@@ -389,6 +403,8 @@ def open_existing(url: str, instance: Path) -> Population | None:
     if not state.exists():
         return None
     saved = json.loads(state.read_text())
+    if saved.get("version") != VERSION:
+        return None
     population = Population(
         int(saved["count"]), bytes.fromhex(saved["seed"]), date.fromisoformat(saved["first_day"])
     )

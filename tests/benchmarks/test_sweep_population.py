@@ -77,11 +77,14 @@ def test_every_grant_is_what_the_engine_decides_from_the_facts() -> None:
     places = built_in_gazetteer()
     services = {s.code: s for s in load_catalogue()}
     checked = 0
-    for i in range(0, 400):
+    for i in range(POPULATION.count):
         facts = _fact_set(POPULATION, i)
         for h in POPULATION.holdings(i):
             decision = decide(services[h.service], facts, FIRST_DAY - timedelta(days=1), places)
             assert decision.outcome is Outcome.ELIGIBLE, (i, h, decision.reasons)
+            # never beyond what a grant made now could last (the term, an age limit)
+            until = decision.valid_until
+            assert until is None or h.valid_until <= until, (i, h, until)
             checked += 1
     assert checked > 400
 
