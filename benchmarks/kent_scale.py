@@ -50,11 +50,13 @@ import json
 import multiprocessing
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -65,6 +67,9 @@ from cardio.cardnumber import luhn_check_digit, to_bcd
 from cardio.dates import encode_expiry
 from cardio.issuer import Issuer
 from idservice.cards.issuer_keys import issuer_store
+
+if TYPE_CHECKING:
+    import psycopg
 
 PREFIX = "982601"
 #: Card serials for the benchmark data start here, far above what issuing at a counter
@@ -248,7 +253,6 @@ def populate(
     The issuer in ``instance/issuer`` is made if missing; a new seed is saved. One
     transaction: a failure leaves the database as it was.
     """
-    import psycopg
 
     # A benchmark instance of its own: a development passphrase file is fine here.
     store = issuer_store(instance, create_development=True)
@@ -256,33 +260,49 @@ def populate(
         store.init()
     scale = KentScale(instance, count, secrets.token_bytes(32))
     args = (scale.instance, scale.count, scale.seed)
-    done = 0
+    # Chunk by chunk (workers sign ahead), residents before the cards that refer to them.
+    with parallel_copy(url, _rows_star, args, count, workers, _TABLES) as (cur, blocks):
+        for block, stop in blocks:
+            for table, columns, text in zip(_TABLES, _COLUMNS, block, strict=True):
+                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    copy.write(text)
+            if stop % 200_000 < CHUNK or stop == count:
+                progress(f"kent_scale: {stop:,} of {count:,} residents and cards")
+        cur.execute(
+            "INSERT INTO card_number_counters (issuer_prefix, next_serial) VALUES (%s, %s) "
+            "ON CONFLICT (issuer_prefix) DO UPDATE SET next_serial = EXCLUDED.next_serial",
+            (PREFIX, FIRST_SERIAL + count),
+        )
+    (instance / STATE_FILE).write_text(json.dumps({"count": count, "seed": scale.seed.hex()}))
+    return scale
+
+
+@contextmanager
+def parallel_copy(
+    url: str,
+    worker: Callable[[Any], Any],
+    args: Any,
+    count: int,
+    workers: int,
+    analyze: Sequence[str],
+) -> Iterator[tuple[psycopg.Cursor[Any], Iterator[tuple[Any, int]]]]:
+    """A cursor in one transaction and, in order, what ``worker((args, start, stop))``
+    makes of each chunk of ``range(count)`` with the chunk's ``stop`` (``workers``
+    processes make them ahead). Committed when the block ends (nothing on an error), then
+    the ``analyze`` tables are analysed."""
+    import psycopg
+
     with (
         psycopg.connect(_pg_dsn(url)) as conn,
         multiprocessing.get_context("fork").Pool(workers) as pool,
     ):
         conn.execute("SET synchronous_commit = off")
         with conn.cursor() as cur:
-            # Chunk by chunk (workers sign ahead), residents before the cards that refer to
-            # them; all in one transaction.
             chunks = [(args, a, b) for a, b in _chunks(count)]
-            for block, (_, _, stop) in zip(pool.imap(_rows_star, chunks), chunks, strict=True):
-                for table, columns, text in zip(_TABLES, _COLUMNS, block, strict=True):
-                    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                        copy.write(text)
-                if stop % 200_000 < CHUNK or stop == count:
-                    progress(f"kent_scale: {stop:,} of {count:,} residents and cards")
-            done = count
-            cur.execute(
-                "INSERT INTO card_number_counters (issuer_prefix, next_serial) VALUES (%s, %s) "
-                "ON CONFLICT (issuer_prefix) DO UPDATE SET next_serial = EXCLUDED.next_serial",
-                (PREFIX, FIRST_SERIAL + count),
-            )
+            yield cur, zip(pool.imap(worker, chunks), (b for _, _, b in chunks), strict=True)
         conn.commit()
-        for table in ("residents", "cards", "entitlement_states"):
+        for table in analyze:
             conn.execute(f"ANALYZE {table}")
-    (instance / STATE_FILE).write_text(json.dumps({"count": done, "seed": scale.seed.hex()}))
-    return scale
 
 
 def upgrade_existing(url: str) -> None:

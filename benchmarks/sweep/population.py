@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import multiprocessing
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
@@ -46,7 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.kent_scale import CHUNK, _bytea, _chunks, _pg_dsn
+from benchmarks.kent_scale import CHUNK, _bytea, _pg_dsn, parallel_copy
 from entitlements.codec import to_json
 from entitlements.dates import (
     academic_year_bounds,
@@ -343,43 +342,32 @@ def populate(
 ) -> Population:
     """Fill a migrated, empty PostgreSQL database (one transaction) and save the state
     (count, seed, first day, ledger size) in ``instance``."""
-    import psycopg
-
     population = Population(count, seed or secrets.token_bytes(32), first_day)
     args = (population.count, population.seed, population.first_day)
     ledger = _Ledger()
-    with (
-        psycopg.connect(_pg_dsn(url)) as conn,
-        multiprocessing.get_context("fork").Pool(workers) as pool,
-    ):
-        conn.execute("SET synchronous_commit = off")
-        with conn.cursor() as cur:
-            chunks = [(args, a, b) for a, b in _chunks(count)]
-            for block, (_, _, stop) in zip(pool.imap(_rows_star, chunks), chunks, strict=True):
-                residents, facts, grants = block
-                events, states = io.StringIO(), io.StringIO()
-                ledger.write(grants, events, states)
-                for table, text in (
-                    (_RESIDENTS, residents),
-                    (_FACTS, facts),
-                    (_EVENTS, events.getvalue()),
-                    (_STATES, states.getvalue()),
-                ):
-                    with cur.copy(f"COPY {table} FROM STDIN") as copy:
-                        copy.write(text)
-                if stop % 200_000 < CHUNK or stop == count:
-                    progress(f"population: {stop:,} of {count:,} residents, {ledger.size:,} grants")
-            cur.execute(
-                "UPDATE ledger_head SET size = %s, chain_hash = %s WHERE id = 1",
-                (ledger.size, ledger.chain_hash),
-            )
-            cur.execute(
-                "SELECT setval(pg_get_serial_sequence('resident_facts', 'id'), %s)",
-                (count * FACTS_PER_RESIDENT + 1,),
-            )
-        conn.commit()
-        for table in ("residents", "resident_facts", "ledger_events", "entitlement_states"):
-            conn.execute(f"ANALYZE {table}")
+    tables = ("residents", "resident_facts", "ledger_events", "entitlement_states")
+    with parallel_copy(url, _rows_star, args, count, workers, tables) as (cur, blocks):
+        for (residents, facts, grants), stop in blocks:
+            events, states = io.StringIO(), io.StringIO()
+            ledger.write(grants, events, states)
+            for table, text in (
+                (_RESIDENTS, residents),
+                (_FACTS, facts),
+                (_EVENTS, events.getvalue()),
+                (_STATES, states.getvalue()),
+            ):
+                with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                    copy.write(text)
+            if stop % 200_000 < CHUNK or stop == count:
+                progress(f"population: {stop:,} of {count:,} residents, {ledger.size:,} grants")
+        cur.execute(
+            "UPDATE ledger_head SET size = %s, chain_hash = %s WHERE id = 1",
+            (ledger.size, ledger.chain_hash),
+        )
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('resident_facts', 'id'), %s)",
+            (count * FACTS_PER_RESIDENT + 1,),
+        )
     instance.mkdir(parents=True, exist_ok=True)
     (instance / STATE_FILE).write_text(
         json.dumps(
