@@ -16,7 +16,8 @@ for Kent) as the sweep finds them on the morning of ``first_day``:
   the two example partner offers. A service with a term (5 years, 3 years, 1 year, details
   due every 3 years) has its end spread uniformly over the term, the first end being the
   day before ``first_day``: each day about 1/term of its holders come to their end, and
-  as many reach their invitation day. Travel Savers end on 31 August, all together.
+  as many reach their invitation day. Travel Savers end on 31 August, all together
+  (a first day of 1 September, ``--first-day 2027-09-01``, finds them all at their end).
 - **the ledger**: one ``grant`` event per entitlement, chained and hashed exactly as
   :func:`entitlements.ledger.store.append` would, with the projection
   (``entitlement_states``) and the head to match, so ``kentcard ledger verify`` checks
@@ -167,9 +168,10 @@ class Population:
             FactRow(0, FactName.DATE_OF_BIRTH, dob, 2),
             FactRow(1, FactName.ADDRESS, Address(self.postcode(i)), 2),
         ]
-        year = academic_year_start(self.first_day)
+        before = self.first_day - timedelta(days=1)
+        year = academic_year_start(before)
         if "kent-travel-saver" in held:
-            group = school_year_for(dob, self.first_day)
+            group = school_year_for(dob, before)
             rows.append(FactRow(2, FactName.SCHOOL_YEAR, SchoolYear(group, year), 2))
         if "16-plus-travel-saver" in held:
             ends = academic_year_bounds(year)[1]
@@ -217,8 +219,11 @@ class Population:
             held.append(self._term("bus-pass-disabled", YEARS_5, long_ago, u[5], 4))
             if u[6] < 0.2:
                 held.append(self._term("bus-pass-companion", YEARS_5, long_ago, u[5], 5))
-        group = school_year_for(dob, day)
-        first, last = academic_year_bounds(academic_year_start(day))
+        # The school year of the day before the first sweep: a first sweep on 1 September
+        # finds every Travel Saver at its end.
+        before = day - timedelta(days=1)
+        group = school_year_for(dob, before)
+        first, last = academic_year_bounds(academic_year_start(before))
         if 7 <= group <= 11 and u[6] < 0.35:
             held.append(Holding("kent-travel-saver", first, last, (0, 1, 2)))
         if 16 <= group + 4 <= 19 and u[6] < 0.2:

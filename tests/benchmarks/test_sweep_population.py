@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from benchmarks.sweep.population import (
@@ -23,6 +24,8 @@ from entitlements.ledger.verify import verify
 from entitlements.results import Outcome
 
 POPULATION = Population(4000, b"p" * 32)
+#: A first sweep on 1 September: the school year just ended.
+SEPTEMBER = Population(2000, b"s" * 32, date(2027, 9, 1))
 
 
 def _fact_set(population: Population, i: int) -> FactSet:
@@ -73,20 +76,35 @@ def test_ends_are_spread_over_the_term() -> None:
         assert 0.42 < first_half < 0.58, (code, first_half)
 
 
-def test_every_grant_is_what_the_engine_decides_from_the_facts() -> None:
+@pytest.mark.parametrize("population", [POPULATION, SEPTEMBER], ids=["march", "september"])
+def test_every_grant_is_what_the_engine_decides_from_the_facts(population: Population) -> None:
     places = built_in_gazetteer()
     services = {s.code: s for s in load_catalogue()}
+    before = population.first_day - timedelta(days=1)
     checked = 0
-    for i in range(POPULATION.count):
-        facts = _fact_set(POPULATION, i)
-        for h in POPULATION.holdings(i):
-            decision = decide(services[h.service], facts, FIRST_DAY - timedelta(days=1), places)
+    for i in range(population.count):
+        facts = _fact_set(population, i)
+        for h in population.holdings(i):
+            decision = decide(services[h.service], facts, before, places)
             assert decision.outcome is Outcome.ELIGIBLE, (i, h, decision.reasons)
             # never beyond what a grant made now could last (the term, an age limit)
             until = decision.valid_until
             assert until is None or h.valid_until <= until, (i, h, until)
             checked += 1
     assert checked > 400
+
+
+def test_a_first_sweep_on_1_september_finds_every_travel_saver_at_its_end() -> None:
+    savers = [
+        h
+        for i in range(SEPTEMBER.count)
+        for h in SEPTEMBER.holdings(i)
+        if h.service in ("kent-travel-saver", "16-plus-travel-saver")
+    ]
+    assert len(savers) > 40
+    assert {(h.valid_from, h.valid_until) for h in savers} == {
+        (date(2026, 9, 1), date(2027, 8, 31))
+    }
 
 
 def test_grants_chain_like_appends(database_url: str) -> None:
