@@ -25,6 +25,11 @@ Interface (for the online tap and the partner check benchmarks)::
     scale.issuer                                   # cardio.issuer.Issuer of the instance
     ensure_pairwise_subjects(url, scale, sector, subject_of)  # a sector's pairwise subjects
 
+    # for other data builders (the sweep's population):
+    database_url(admin_url, db_name), database_exists(admin_url, db_name)
+    recreate(admin_url, db_name, instance, template=None)  # empty and migrated, or a copy
+    with parallel_copy(url, worker, args, count, workers, analyze) as (cur, blocks): ...
+
 ``url`` is a SQLAlchemy/psycopg URL of a database already upgraded to the migrations'
 head (``idservice.migrate.upgrade``); ``instance`` is the folder the server will use as
 ``KENTCARD_INSTANCE_PATH``: the issuer keys go in ``instance/issuer`` (made if missing)
@@ -253,7 +258,6 @@ def populate(
     The issuer in ``instance/issuer`` is made if missing; a new seed is saved. One
     transaction: a failure leaves the database as it was.
     """
-
     # A benchmark instance of its own: a development passphrase file is fine here.
     store = issuer_store(instance, create_development=True)
     if not store.exists():

@@ -100,9 +100,8 @@ DISTRICTS = (
     *("DA11", "ME10", "ME12", "ME14", "ME15", "ME19", "TN1", "TN9", "TN13", "TN23", "TN24"),
 )
 
-#: Terms in days of the services held for a fixed time (5, 3 and 1 years).
-#: (never longer than the catalogue's years, which have 1,826 or 1,827, 1,095 or 1,096 and
-#: 365 or 366 days)
+#: Terms in days of the services held for a fixed time (5, 3 and 1 years): never longer
+#: than the catalogue's years (1,826 or 1,827, 1,095 or 1,096, 365 or 366 days).
 YEARS_5, YEARS_3, YEAR = 1826, 1095, 365
 
 
