@@ -47,3 +47,7 @@ bench-taps: setup bench-deps
 .PHONY: bench-checks
 bench-checks: setup bench-deps
 	$(BIN)/python benchmarks/partner_checks/run.py
+
+.PHONY: bench-sweep
+bench-sweep: setup
+	$(BIN)/python benchmarks/sweep/run.py

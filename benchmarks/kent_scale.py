@@ -25,6 +25,11 @@ Interface (for the online tap and the partner check benchmarks)::
     scale.issuer                                   # cardio.issuer.Issuer of the instance
     ensure_pairwise_subjects(url, scale, sector, subject_of)  # a sector's pairwise subjects
 
+    # for other data builders (the sweep's population):
+    database_url(admin_url, db_name), database_exists(admin_url, db_name)
+    recreate(admin_url, db_name, instance, template=None)  # empty and migrated, or a copy
+    with parallel_copy(url, worker, args, count, workers, analyze) as (cur, blocks): ...
+
 ``url`` is a SQLAlchemy/psycopg URL of a database already upgraded to the migrations'
 head (``idservice.migrate.upgrade``); ``instance`` is the folder the server will use as
 ``KENTCARD_INSTANCE_PATH``: the issuer keys go in ``instance/issuer`` (made if missing)
@@ -50,11 +55,13 @@ import json
 import multiprocessing
 import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -65,6 +72,9 @@ from cardio.cardnumber import luhn_check_digit, to_bcd
 from cardio.dates import encode_expiry
 from cardio.issuer import Issuer
 from idservice.cards.issuer_keys import issuer_store
+
+if TYPE_CHECKING:
+    import psycopg
 
 PREFIX = "982601"
 #: Card serials for the benchmark data start here, far above what issuing at a counter
@@ -248,41 +258,55 @@ def populate(
     The issuer in ``instance/issuer`` is made if missing; a new seed is saved. One
     transaction: a failure leaves the database as it was.
     """
-    import psycopg
-
     # A benchmark instance of its own: a development passphrase file is fine here.
     store = issuer_store(instance, create_development=True)
     if not store.exists():
         store.init()
     scale = KentScale(instance, count, secrets.token_bytes(32))
     args = (scale.instance, scale.count, scale.seed)
-    done = 0
+    # Chunk by chunk (workers sign ahead), residents before the cards that refer to them.
+    with parallel_copy(url, _rows_star, args, count, workers, _TABLES) as (cur, blocks):
+        for block, stop in blocks:
+            for table, columns, text in zip(_TABLES, _COLUMNS, block, strict=True):
+                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    copy.write(text)
+            if stop % 200_000 < CHUNK or stop == count:
+                progress(f"kent_scale: {stop:,} of {count:,} residents and cards")
+        cur.execute(
+            "INSERT INTO card_number_counters (issuer_prefix, next_serial) VALUES (%s, %s) "
+            "ON CONFLICT (issuer_prefix) DO UPDATE SET next_serial = EXCLUDED.next_serial",
+            (PREFIX, FIRST_SERIAL + count),
+        )
+    (instance / STATE_FILE).write_text(json.dumps({"count": count, "seed": scale.seed.hex()}))
+    return scale
+
+
+@contextmanager
+def parallel_copy(
+    url: str,
+    worker: Callable[[Any], Any],
+    args: Any,
+    count: int,
+    workers: int,
+    analyze: Sequence[str],
+) -> Iterator[tuple[psycopg.Cursor[Any], Iterator[tuple[Any, int]]]]:
+    """A cursor in one transaction and, in order, what ``worker((args, start, stop))``
+    makes of each chunk of ``range(count)`` with the chunk's ``stop`` (``workers``
+    processes make them ahead). Committed when the block ends (nothing on an error), then
+    the ``analyze`` tables are analysed."""
+    import psycopg
+
     with (
         psycopg.connect(_pg_dsn(url)) as conn,
         multiprocessing.get_context("fork").Pool(workers) as pool,
     ):
         conn.execute("SET synchronous_commit = off")
         with conn.cursor() as cur:
-            # Chunk by chunk (workers sign ahead), residents before the cards that refer to
-            # them; all in one transaction.
             chunks = [(args, a, b) for a, b in _chunks(count)]
-            for block, (_, _, stop) in zip(pool.imap(_rows_star, chunks), chunks, strict=True):
-                for table, columns, text in zip(_TABLES, _COLUMNS, block, strict=True):
-                    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                        copy.write(text)
-                if stop % 200_000 < CHUNK or stop == count:
-                    progress(f"kent_scale: {stop:,} of {count:,} residents and cards")
-            done = count
-            cur.execute(
-                "INSERT INTO card_number_counters (issuer_prefix, next_serial) VALUES (%s, %s) "
-                "ON CONFLICT (issuer_prefix) DO UPDATE SET next_serial = EXCLUDED.next_serial",
-                (PREFIX, FIRST_SERIAL + count),
-            )
+            yield cur, zip(pool.imap(worker, chunks), (b for _, _, b in chunks), strict=True)
         conn.commit()
-        for table in ("residents", "cards", "entitlement_states"):
+        for table in analyze:
             conn.execute(f"ANALYZE {table}")
-    (instance / STATE_FILE).write_text(json.dumps({"count": done, "seed": scale.seed.hex()}))
-    return scale
 
 
 def upgrade_existing(url: str) -> None:
@@ -312,38 +336,63 @@ def open_or_populate(
     right to create databases. The tap and the partner check benchmarks share the default
     database, so 1.6 million residents are built once.
     """
-    import re
-    import shutil
     import time
+
+    url = database_url(admin_url, db_name)
+    scale = None
+    if database_exists(admin_url, db_name) and not rebuild:
+        scale = open_existing(url, instance)
+        if scale is not None and scale.count != count:
+            scale = None
+    if scale is None:
+        progress(f"building {db_name}: {count:,} residents and cards (takes minutes)")
+        recreate(admin_url, db_name, instance)
+        started = time.monotonic()
+        scale = populate(url, instance, count, progress=progress)
+        progress(f"built in {time.monotonic() - started:.0f} s")
+    else:
+        upgrade_existing(url)
+        progress(f"reusing {db_name} ({scale.count:,} residents and cards)")
+    return url, scale
+
+
+def database_url(admin_url: str, db_name: str) -> str:
+    """The SQLAlchemy URL of ``db_name`` on the server of ``admin_url`` (a libpq URL)."""
+    import re
+
+    return re.sub(r"/[^/]*$", "/" + db_name, admin_url).replace(
+        "postgresql://", "postgresql+psycopg://", 1
+    )
+
+
+def database_exists(admin_url: str, db_name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,))
+        return found.fetchone() is not None
+
+
+def recreate(admin_url: str, db_name: str, instance: Path, template: str | None = None) -> str:
+    """Drop ``db_name`` and make it again: migrated to the head, or a copy of ``template``
+    (``CREATE DATABASE ... TEMPLATE``, a file copy). Without a template the ``instance``
+    folder is emptied too (its keys and state belong to the data). Returns its URL."""
+    import shutil
 
     import psycopg
 
     from idservice import migrate
 
-    url = re.sub(r"/[^/]*$", "/" + db_name, admin_url).replace(
-        "postgresql://", "postgresql+psycopg://", 1
-    )
+    url = database_url(admin_url, db_name)
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name,)).fetchone()
-        scale = None
-        if exists and not rebuild:
-            scale = open_existing(url, instance)
-            if scale is not None and scale.count != count:
-                scale = None
-        if scale is None:
-            progress(f"building {db_name}: {count:,} residents and cards (takes minutes)")
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-            shutil.rmtree(instance, ignore_errors=True)
-            instance.mkdir(parents=True)
-            migrate.upgrade(url)
-            started = time.monotonic()
-            scale = populate(url, instance, count, progress=progress)
-            progress(f"built in {time.monotonic() - started:.0f} s")
-        else:
-            upgrade_existing(url)
-            progress(f"reusing {db_name} ({scale.count:,} residents and cards)")
-    return url, scale
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{db_name}"{copy}')
+    if template is None:
+        shutil.rmtree(instance, ignore_errors=True)
+        instance.mkdir(parents=True)
+        migrate.upgrade(url)
+    return url
 
 
 def ensure_pairwise_subjects(
