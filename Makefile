@@ -51,3 +51,8 @@ bench-checks: setup bench-deps
 .PHONY: bench-sweep
 bench-sweep: setup
 	$(BIN)/python benchmarks/sweep/run.py
+
+# On a copy of the population bench-sweep builds, when it has been built.
+.PHONY: bench-reevaluation
+bench-reevaluation: setup
+	$(BIN)/python benchmarks/reevaluation/run.py

@@ -24,12 +24,14 @@ bus operator connected as a partner:
   ``entitlement-ended`` event in its outbox, the resident a notice by email, library
   membership is decided again too. Each such request needs a resident who has not moved yet.
 
-By default it builds its own database (``--db-name``, dropped at the end) with the residents
-it needs; ``--into NAME`` adds them to an existing migrated database instead, such as the
-Kent-scale population of ``make bench-sweep``, so that the queries run against tables of
-Kent's size (the residents added there are left in it).
+It works on a database of its own (``--db-name``, dropped at the end): a copy of the
+Kent-scale population that ``make bench-sweep`` builds (``kentcard_population``: 1.6 million
+residents with their facts and 1.9 million entitlements) when that has been built, so that
+the queries run against tables of Kent's size, or else an empty one (``--template ""``), in
+which it creates the residents it needs either way.
 
-    .venv/bin/python benchmarks/reevaluation/run.py [--rounds 40] [--into kentcard_population]
+    make bench-reevaluation
+    .venv/bin/python benchmarks/reevaluation/run.py [--rounds 60] [--template NAME]
 """
 
 from __future__ import annotations
@@ -286,20 +288,28 @@ def check_medway(app: Flask, residents: list[Resident], partner_events_before: i
 
 
 @contextmanager
-def database(server_url: str, name: str, keep: bool) -> Iterator[str]:
+def database(server_url: str, name: str, template: str) -> Iterator[str]:
+    """A database ``name`` for this run: a copy of ``template`` if that exists, or empty;
+    brought to the migrations' head, and dropped afterwards."""
     admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
-        if not keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        with admin.connect() as conn:
+            exists = (
+                template
+                and conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": template}
+                ).first()
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            copy = f' TEMPLATE "{template}"' if exists else ""
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+        print(f"database: a copy of {template}" if exists else "database: empty")
         migrate.upgrade(url)
         yield url
     finally:
-        if not keep:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -318,12 +328,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40, help="pairs of requests per case")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--db-name", default="kentcard_bench_reevaluation")
-    parser.add_argument("--into", metavar="NAME", help="an existing database to add residents to")
+    parser.add_argument(
+        "--template",
+        default="kentcard_population",
+        help="the database to copy when it exists ('' for an empty one)",
+    )
     args = parser.parse_args()
     logging.disable(logging.INFO)  # without SMTP every email's text is logged at INFO
-    name = args.into or args.db_name
     with (
-        database(args.pg_url, name, keep=bool(args.into)) as url,
+        database(args.pg_url, args.db_name, args.template) as url,
         tempfile.TemporaryDirectory(prefix="kentcard-reevaluation-") as folder,
     ):
         settings = Settings.from_env(
@@ -340,7 +353,7 @@ def main() -> None:
         tag = secrets.token_hex(2)
         staying = make_residents(app, 2 * (warm + args.rounds), f"{tag}k")
         moving = make_residents(app, 2 * (warm + args.rounds), f"{tag}m")
-        print(f"database: {sizes(url)}")
+        print(f"tables: {sizes(url)}")
 
         def within_kent(n: int, on: bool) -> tuple[Resident, dict[str, str]]:
             resident = staying[2 * n + on]

@@ -181,15 +181,6 @@ def dao_requests_for(resident_id: str) -> list[ServiceRequest]:
     return list(db_session.scalars(query))
 
 
-def dao_requests_waiting_for(resident_id: str) -> list[ServiceRequest]:
-    query = (
-        select(ServiceRequest)
-        .where(ServiceRequest.resident_id == resident_id, ServiceRequest.status == REQUEST_WAITING)
-        .order_by(ServiceRequest.requested_at.desc())
-    )
-    return list(db_session.scalars(query))
-
-
 def dao_waiting_request(resident_id: str, code: str) -> ServiceRequest | None:
     return db_session.scalar(
         select(ServiceRequest).where(

@@ -73,6 +73,30 @@ class Refreshed:
     withdrawn: list[ServiceOffer]
 
 
+@dataclass(frozen=True)
+class OfferSeen:
+    """What :func:`refresh` needs to know of an offer made before; the row itself is loaded
+    only to change it."""
+
+    id: int
+    service: str
+    status: str
+    needs_evidence: bool
+    declined_until: date | None
+
+    @classmethod
+    def of(cls, offer: ServiceOffer) -> OfferSeen:
+        return cls(
+            offer.id, offer.service, offer.status, offer.needs_evidence, offer.declined_until
+        )
+
+
+def _row(seen: OfferSeen) -> ServiceOffer:
+    offer = db_session.get(ServiceOffer, seen.id)
+    assert offer is not None, "an offer read in this transaction is gone"
+    return offer
+
+
 def refresh(
     resident_id: str,
     decisions: Mapping[str, Decision],
@@ -80,32 +104,38 @@ def refresh(
     on: date,
     *,
     not_open: Iterable[str],
+    existing: Iterable[OfferSeen] | None = None,
 ) -> Refreshed:
     """Offer what has become possible and withdraw what no longer is.
 
     ``decisions`` holds the engine's answer for each service; ``not_open`` the codes that
-    cannot be offered whatever the engine says (held, or asked for and waiting).
+    cannot be offered whatever the engine says (held, or asked for and waiting);
+    ``existing`` the resident's offers when the caller has read them already.
     """
     excluded = set(not_open)
-    existing = dao_offers(resident_id)
-    open_offers = {o.service: o for o in existing if o.status == OFFER_OPEN}
+    if existing is None:
+        existing = [OfferSeen.of(o) for o in dao_offers(resident_id)]
+    seen = list(existing)
+    open_offers = {o.service: o for o in seen if o.status == OFFER_OPEN}
     declined = {
         o.service
-        for o in existing
+        for o in seen
         if o.status == OFFER_DECLINED and o.declined_until is not None and o.declined_until > on
     }
     made, withdrawn = [], []
     for code, decision in decisions.items():
         can, needs_evidence = offerable(decision)
-        current = open_offers.get(code)
-        if current is not None and (not can or code in excluded):
+        known = open_offers.get(code)
+        if known is not None and (not can or code in excluded):
+            current = _row(known)
             current.status = OFFER_TAKEN if code in excluded else OFFER_WITHDRAWN
             current.closed_at = utcnow()
             if current.status == OFFER_WITHDRAWN:
                 withdrawn.append(current)
             continue
-        if current is not None:
-            current.needs_evidence = needs_evidence
+        if known is not None:
+            if known.needs_evidence != needs_evidence:
+                _row(known).needs_evidence = needs_evidence
             continue
         if can and code not in excluded and code not in declined and code in services:
             offer = ServiceOffer(
@@ -117,7 +147,8 @@ def refresh(
             )
             db_session.add(offer)
             made.append(offer)
-    db_session.flush()
+    if made:
+        db_session.flush()
     return Refreshed(made, withdrawn)
 
 

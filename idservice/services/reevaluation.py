@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Boolean, Date, String, cast, event, literal, null, select, union_all
 from sqlalchemy.orm import Session, SessionTransaction
 
 from entitlements.catalogue import GRACE_PLACES, Service
@@ -47,6 +47,7 @@ from entitlements.results import Decision, Outcome
 from idservice import audit
 from idservice.db import db_session, session_factory
 from idservice.models.base import utcnow
+from idservice.models.notices import ServiceOffer
 from idservice.models.residents import Resident
 from idservice.models.service_requests import REQUEST_REFUSED, REQUEST_WAITING, ServiceRequest
 from idservice.partners import outbox
@@ -179,6 +180,69 @@ class Actor:
 SYSTEM = Actor("system", None, "system")
 
 
+# --- what the resident holds, has asked for and was offered: one read ----------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    held: dict[str, add_service.Held]
+    waiting: dict[str, str]  # service code -> id of the request waiting for it
+    offers: list[offers.OfferSeen]
+
+
+def dao_standing(resident_id: str) -> Standing:
+    """The resident's held entitlements, waiting requests and offers in one statement (a
+    re-evaluation follows every change of fact: three round trips were most of its time)."""
+    db_session.flush()  # what this transaction changed counts
+    no_date, no_text, no_flag = cast(null(), Date), cast(null(), String), cast(null(), Boolean)
+    states = add_service.STATES
+    query = union_all(
+        select(
+            literal("held", String).label("kind"),
+            states.c.service,
+            states.c.status,
+            states.c.valid_from.label("first"),
+            states.c.valid_until.label("last"),
+            no_text.label("ref"),
+            no_flag.label("flag"),
+        ).where(states.c.resident == resident_id, states.c.status.in_(add_service.HELD)),
+        select(
+            literal("request", String),
+            ServiceRequest.service,
+            ServiceRequest.status,
+            no_date,
+            no_date,
+            ServiceRequest.id,
+            no_flag,
+        ).where(
+            ServiceRequest.resident_id == resident_id, ServiceRequest.status == REQUEST_WAITING
+        ),
+        select(
+            literal("offer", String),
+            ServiceOffer.service,
+            ServiceOffer.status,
+            no_date,
+            ServiceOffer.declined_until,
+            cast(ServiceOffer.id, String),
+            ServiceOffer.needs_evidence,
+        ).where(ServiceOffer.resident_id == resident_id),
+    )
+    catalogue = add_service.catalogue()
+    standing = Standing({}, {}, [])
+    for row in db_session.execute(query):
+        if row.kind == "held" and row.service in catalogue.codes:
+            standing.held[row.service] = add_service.Held(
+                catalogue.get(row.service), row.status, row.first, row.last
+            )
+        elif row.kind == "request":
+            standing.waiting[row.service] = row.ref
+        elif row.kind == "offer":
+            standing.offers.append(
+                offers.OfferSeen(int(row.ref), row.service, row.status, bool(row.flag), row.last)
+            )
+    return standing
+
+
 def _moved_within(place: str, held_facts: FactSet, on: date) -> bool:
     """Whether the address held is in ``place`` (England), from the gazetteer."""
     fact = held_facts.get(FactName.ADDRESS, on)
@@ -240,7 +304,8 @@ def reevaluate(
     places = built_in_gazetteer()
     catalogue = add_service.catalogue()
     decisions = {s.code: decide(s, held_facts, on, places) for s in catalogue}
-    held = add_service.dao_held(resident_id)
+    standing = dao_standing(resident_id)
+    held = standing.held
     events: list[LedgerEvent] = []
     ended_for_partners: list[outbox.EndedEntitlement] = []
     for code, h in sorted(held.items()):
@@ -305,13 +370,14 @@ def reevaluate(
         ledger.append_in(db_session.connection(), events)
     outbox.entitlements_ended(resident_id, ended_for_partners)
 
-    waiting = add_service.dao_requests_waiting_for(resident_id)
-    for request in waiting:
-        answer = decisions.get(request.service)
+    for code, request_id in sorted(standing.waiting.items()):
+        answer = decisions.get(code)
         if answer is not None and answer.outcome is Outcome.NOT_ELIGIBLE:
+            request = db_session.get(ServiceRequest, request_id)
+            assert request is not None, "a request read in this transaction is gone"
             _close_request(request, answer, actor)
-            result.requests_closed.append(request.service)
-    still_waiting = {r.service for r in waiting if r.status == REQUEST_WAITING}
+            result.requests_closed.append(code)
+    still_waiting = set(standing.waiting) - set(result.requests_closed)
     gone = {e.service for e in result.ended}
     refreshed = offers.refresh(
         resident_id,
@@ -319,6 +385,7 @@ def reevaluate(
         {s.code: s for s in catalogue},
         on,
         not_open=(set(held) - gone) | still_waiting,
+        existing=standing.offers,
     )
     result.offered = [o.service for o in refreshed.made]
     result.withdrawn = [o.service for o in refreshed.withdrawn]
