@@ -1,4 +1,4 @@
-"""Facts, the service catalogue, the eligibility engine, the ledger and snapshots.
+"""Facts, the service catalogue, the eligibility engine and the entitlement ledger.
 
 Uses SQLAlchemy but never Flask, so batch jobs and readers can use it.
 """

@@ -1,1 +1,1 @@
-"""The virtual Kent Card, the PC/SC test rig and reader profiles (never imported in production)."""
+"""The virtual Kent Card and the PC/SC test rig (never imported by what the app serves)."""
