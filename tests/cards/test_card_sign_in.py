@@ -282,6 +282,24 @@ def test_only_a_sign_in_reader_with_the_code_may_answer(
     assert first.sign_in(code, card).status_code == 200
 
 
+def test_the_reader_api_refusals_are_never_cached(
+    app: Flask, client: FlaskClient, kiosk: RP
+) -> None:
+    code = start(client)
+    reader = Reader(app, kiosk)
+    refusals = {
+        401: app.test_client().post("/api/v1/card-sign-in/challenge", json={"code": code}),
+        400: reader.post("challenge", {}),
+        404: reader.post("challenge", {"code": "AAAA-AAAA"}),
+        409: reader.answer(code, b"\x00", b"\x00"),  # no challenge fetched yet
+    }
+    for status, response in refusals.items():
+        assert response.status_code == status, response.get_json()
+        assert response.headers["Cache-Control"] == "no-store", status
+        assert set(response.get_json()) == {"error", "message"}
+    assert refusals[409].get_json()["error"] == "no_challenge"
+
+
 def test_the_browser_that_started_is_the_one_signed_in(
     app: Flask, client: FlaskClient, kiosk: RP, issued
 ) -> None:
