@@ -393,3 +393,24 @@ def test_card_and_pin_again_confirms_it_is_you_for_a_sensitive_change(
     assert client.get("/account/change/email").status_code == 200
     again = session_of(app, client)
     assert again is not None and again.resident_id == resident_id and again.amr == AMR_CARD_PIN
+
+
+def test_every_refusal_of_the_sign_in_service_has_its_api_error() -> None:
+    """The service says ``ReaderResult(status, code, ...)``; the API answers the error
+    class for the code, which must carry the same status."""
+    import ast
+    import inspect
+
+    from idservice.cards.signin_api import REFUSALS
+    from idservice.services import card_signin
+
+    said = {
+        (call.args[1].value, call.args[0].value)
+        for call in ast.walk(ast.parse(inspect.getsource(card_signin)))
+        if isinstance(call, ast.Call)
+        and getattr(call.func, "id", None) == "ReaderResult"
+        and all(isinstance(arg, ast.Constant) for arg in call.args[:2])
+        and call.args[1].value
+    }
+    assert len(said) >= 8
+    assert said == {(code, cls.status) for code, cls in REFUSALS.items()}
