@@ -5,7 +5,9 @@ handling costs more than answering them: ``client_credentials`` tokens
 (:mod:`idservice.oauth.lean`), online taps (:mod:`idservice.cards.lean`) and partner
 checks (:mod:`idservice.partner_api.lean`). Each is answered by WSGI middleware in front
 of the Flask app, with the same functions as its view, and only when the request is
-plain; anything else, every refusal included, goes on to Flask with its body as it came.
+plain; anything else goes on to Flask with its body as it came. A refusal is answered
+here only when the view would refuse the same request in the same words (the token was
+found good first): with the same :func:`idservice.api_errors.error_response`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import io
 import logging
 from typing import TYPE_CHECKING, Any
 
+from idservice.api_errors import ApiError, error_response
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from flask import Flask
+    from flask import Flask, Response
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +76,12 @@ def service_token_claims(environ: dict[str, Any], scope: str) -> dict[str, Any]:
 
 
 class LeanJsonEndpoint:
-    """Middleware answering one kind of JSON ``POST`` with 200, else the wrapped app.
+    """Middleware answering one kind of JSON ``POST``, else the wrapped app.
 
     A subclass says which requests are its own (:meth:`route`) and answers them
-    (:meth:`answer`, raising :class:`Fallback` to hand the request to Flask). An
+    (:meth:`answer`, raising :class:`Fallback` to hand the request to Flask, or an
+    :class:`ApiError` the view would raise for the same request: it is answered as the
+    API blueprints' handler answers it). An
     unexpected failure is logged and handed to Flask too: the subclasses write last, all
     or nothing, so the view can run the request afresh and answer as the API documents.
     """
@@ -97,8 +103,23 @@ class LeanJsonEndpoint:
         raise NotImplementedError
 
     def answer(self, environ: dict[str, Any], route: Any, body: bytes) -> bytes:
-        """The JSON answer (status 200), or :class:`Fallback`."""
+        """The JSON answer (status 200), an :class:`ApiError`, or :class:`Fallback`."""
         raise NotImplementedError
+
+    def _answer_or_refusal(
+        self, environ: dict[str, Any], route: Any, body: bytes
+    ) -> bytes | Response:
+        try:
+            return self.answer(environ, route, body)
+        except ApiError as error:
+            return self.refusal(error)
+
+    def refusal(self, error: ApiError) -> Response:
+        """The API's answer to ``error``, with the headers the app's hooks add to it."""
+        response = error_response(error)
+        for name, value in self.after_headers:
+            response.headers.setdefault(name, value)
+        return response
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         route = self.route(environ.get("PATH_INFO", ""))
@@ -108,7 +129,7 @@ class LeanJsonEndpoint:
             if body:
                 try:
                     with self.app.app_context():
-                        answer = self.answer(environ, route, body)
+                        answer = self._answer_or_refusal(environ, route, body)
                 except Fallback:
                     pass
                 except Exception:
@@ -116,6 +137,8 @@ class LeanJsonEndpoint:
                         "lean path failed on POST %s; handed to the view", environ["PATH_INFO"]
                     )
                 else:
+                    if not isinstance(answer, bytes):
+                        return answer(environ, start_response)
                     headers = [
                         ("Content-Type", JSON_TYPE),
                         ("Content-Length", str(len(answer))),

@@ -31,19 +31,37 @@ from cardio.issuer import IssuerError
 from cardio.keyring import IssuerKeyring
 from cardio.session import SelectAnswer, parse_select_answer
 from cardio.verify import TapRejected, VerifiedCard, challenge_time, verify_tap
+from idservice import api_errors
+from idservice.api_errors import ApiError, InvalidRequest
 from idservice.cards import dao
 from idservice.cards.decisions import MODE_SERVICES, TapDecision, decide_rows
 from idservice.cards.issuance import issuer_keyring
 from idservice.db import db_session, transaction
-from idservice.oauth.bearer import ApiError, bearer_token, error_response, require_scope
+from idservice.oauth.bearer import bearer_token, require_scope
 
 bp = Blueprint("cards_api", __name__, url_prefix="/api/v1")
+api_errors.register(bp)
 TAPS_SCOPE = "taps:write"
 
 
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> tuple[Response, int]:
-    return error_response(exc)
+class UnprocessableTap(ApiError):
+    """Not a tap this service can decide: an unknown mode, a challenge of the wrong
+    length, card data that is not a Kent Card answer."""
+
+    status, code = 422, "unprocessable_tap"
+
+
+class StaleChallenge(ApiError):
+    status, code = 422, "stale_challenge"
+
+
+class ReplayedTap(ApiError):
+    status, code = 409, "replayed_tap"
+    message = "This card answer was decided before: tap the card again"
+
+
+class IssuerUnavailable(ApiError):
+    status, code = 503, "issuer_unavailable"
 
 
 def _reader_client_id() -> str:
@@ -55,11 +73,11 @@ def _reader_client_id() -> str:
 def _hex_field(body: dict[str, Any], name: str) -> bytes:
     value = body.get(name)
     if not isinstance(value, str) or not value:
-        raise ApiError(400, "invalid_request", f"{name} is required (hex)")
+        raise InvalidRequest(f"{name} is required (hex)")
     try:
         return bytes.fromhex(value)
     except ValueError:
-        raise ApiError(400, "invalid_request", f"{name} must be hex") from None
+        raise InvalidRequest(f"{name} must be hex") from None
 
 
 @dataclass(frozen=True)
@@ -75,19 +93,19 @@ class TapInput:
 def parse_tap(body: object) -> TapInput:
     """The request body as a :class:`TapInput`, or the documented 400/422 ``ApiError``."""
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "Send a JSON object")
+        raise InvalidRequest("Send a JSON object")
     select_answer = _hex_field(body, "select_answer")
     challenge = _hex_field(body, "challenge")
     signature = _hex_field(body, "signature")
     mode = body.get("mode")
     if mode not in MODE_SERVICES:
-        raise ApiError(422, "unprocessable_tap", f"mode must be one of {', '.join(MODE_SERVICES)}")
+        raise UnprocessableTap(f"mode must be one of {', '.join(MODE_SERVICES)}")
     if len(challenge) != spec.CHALLENGE_LENGTH:
-        raise ApiError(422, "unprocessable_tap", f"challenge must be {spec.CHALLENGE_LENGTH} bytes")
+        raise UnprocessableTap(f"challenge must be {spec.CHALLENGE_LENGTH} bytes")
     try:
         answer = parse_select_answer(select_answer)
     except MalformedResponseError as exc:
-        raise ApiError(422, "unprocessable_tap", f"select_answer: {exc}") from None
+        raise UnprocessableTap(f"select_answer: {exc}") from None
     return TapInput(answer, challenge, signature, str(mode))
 
 
@@ -96,7 +114,7 @@ def tap_keyring() -> IssuerKeyring:
         return issuer_keyring()
     except IssuerError as exc:
         message = f"The issuer keyring cannot be read: {exc}"
-        raise ApiError(503, "issuer_unavailable", message) from None
+        raise IssuerUnavailable(message) from None
 
 
 def check_fresh(challenge: bytes, window: float, now: float | None = None) -> None:
@@ -104,9 +122,7 @@ def check_fresh(challenge: bytes, window: float, now: float | None = None) -> No
     skew = challenge_time(challenge) - (time.time() if now is None else now)
     if abs(skew) > window:
         when = "old" if skew < 0 else "ahead of the service's clock"
-        raise ApiError(
-            422,
-            "stale_challenge",
+        raise StaleChallenge(
             f"The challenge is {abs(skew):.0f} s {when} (at most {window} s): tap again, "
             "and check the reader's clock",
         )
@@ -163,9 +179,7 @@ def record(
         dao.dao_record_tap(connection, **values)
     except IntegrityError:
         current_app.logger.warning("replayed tap refused (reader %s)", client_id)
-        raise ApiError(
-            409, "replayed_tap", "This card answer was decided before: tap the card again"
-        ) from None
+        raise ReplayedTap from None
 
 
 @bp.post("/taps")

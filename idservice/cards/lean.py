@@ -15,11 +15,12 @@ Anything else goes to the Flask view untouched, with the body it sent: another p
 method, a query string, a body that is not a JSON object of known length within
 ``MAX_CONTENT_LENGTH`` and the JSON limits (:mod:`idservice.request_input`), no bearer
 token or one that is not a current service token with ``taps:write``, a client withdrawn
-or a token revoked, a body the view would refuse, a stale challenge, an unreadable issuer
-keyring, or a replayed answer (the INSERT refused it, so nothing was written; the view
-refuses it again). So every error answer is the view's own, and this path only ever
-answers 200. tests/cards/test_lean_tap_path.py sends the same taps through both paths and
-compares the answers.
+or a token revoked. A tap the view refuses for what was sent (400, 422 ``unprocessable_tap``
+or ``stale_challenge``, 503 ``issuer_unavailable``) is refused here with the view's own
+error once the token is found good, as is a replayed answer (409 ``replayed_tap``: the
+INSERT refused it, so nothing was written), through the API's one error renderer
+(:mod:`idservice.api_errors`). tests/cards/test_lean_tap_path.py sends the same taps
+through both paths and compares the answers.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
+from idservice.api_errors import ApiError
 from idservice.cards import api, dao
 from idservice.cards.decisions import MODE_SERVICES, decide_rows
 from idservice.db import LeanConnection, lean_database
 from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
-from idservice.oauth.bearer import ApiError
 from idservice.request_input import InputRefused, JsonLimits, parse_json
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAPS_PATH = "/api/v1/taps"
+#: Any mode's services, for the token check alone (the statement is the one a tap uses).
+ANY_MODE = next(iter(MODE_SERVICES.values()))
 
 
 class LeanTapEndpoint(LeanJsonEndpoint):
@@ -64,21 +67,24 @@ class LeanTapEndpoint(LeanJsonEndpoint):
 
     def _decide(self, environ: dict[str, Any], body: bytes) -> bytes:
         claims = service_token_claims(environ, api.TAPS_SCOPE)
+        client_id, jti = str(claims["client_id"]), str(claims["jti"])
         try:
             tap = api.parse_tap(parse_json(body, self.json_limits))
             api.check_fresh(tap.challenge, self.window)
             keyring = api.tap_keyring()
-        except (ApiError, ValueError, InputRefused):
-            raise Fallback from None
+        except (ValueError, InputRefused):
+            raise Fallback from None  # what Flask's JSON parsing says of it is the view's
+        except ApiError:
+            self._token_is_good(client_id, jti)
+            raise  # the view's refusal, as the view answers it
         today = date.today()
         checked = api.verify(tap, keyring, today)
         genuine = not isinstance(checked, api.RejectedTap)
-        client_id = str(claims["client_id"])
         with LeanConnection(self.database) as connection:
             good, rows = dao.dao_tap_lookup(
                 connection,
                 client_id=client_id,
-                jti=str(claims["jti"]),
+                jti=jti,
                 card_number=checked.card_number if genuine else None,
                 services=MODE_SERVICES[tap.mode],
             )
@@ -94,10 +100,21 @@ class LeanTapEndpoint(LeanJsonEndpoint):
             try:
                 dao.dao_lean_record_tap(connection, **values)
             except IntegrityError:
-                raise Fallback from None  # nothing was written: the view says 409
+                log.warning("replayed tap refused (reader %s)", client_id)
+                raise api.ReplayedTap from None  # nothing was written
             connection.commit()
         log.debug("tap decided: %s", decision.code)
         return self.json(decision.as_dict())
+
+    def _token_is_good(self, client_id: str, jti: str) -> None:
+        """:class:`Fallback` unless the reader's client is active and its token not
+        revoked: the view answers 401 before it looks at the body."""
+        with LeanConnection(self.database) as connection:
+            good, _rows = dao.dao_tap_lookup(
+                connection, client_id=client_id, jti=jti, card_number=None, services=ANY_MODE
+            )
+        if not good:
+            raise Fallback
 
 
 def install(app: Flask) -> None:

@@ -19,64 +19,92 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from cardio.signin import SCOPE
-from idservice.oauth import scopes
-from idservice.oauth.tokens import verify_access_token
+from idservice import api_errors
+from idservice.api_errors import ApiError, InvalidRequest
+from idservice.oauth.bearer import bearer_token, require_scope
 from idservice.services import card_signin
 
 bp = Blueprint("card_sign_in_api", __name__, url_prefix="/api/v1/card-sign-in")
+api_errors.register(bp)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error, self.message = status, error, message
+class UnknownCode(ApiError):
+    status, code = 404, "unknown_code"
 
 
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> tuple[Response, int]:
-    response = jsonify({"error": exc.error, "message": exc.message})
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
-    elif exc.error == "insufficient_scope":
-        response.headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{SCOPE}"'
-    return response, exc.status
+class Used(ApiError):
+    status, code = 409, "used"
+
+
+class OtherReader(ApiError):
+    status, code = 409, "other_reader"
+
+
+class NoChallenge(ApiError):
+    status, code = 409, "no_challenge"
+
+
+class Expired(ApiError):
+    status, code = 410, "expired"
+
+
+class CardRefused(ApiError):
+    status, code = 403, "card_refused"
+
+
+class UnprocessableAnswer(ApiError):
+    status, code = 422, "unprocessable_answer"
+
+
+class UnprocessableReport(ApiError):
+    status, code = 422, "unprocessable_report"
+
+
+#: The sign-in service's refusals (:class:`card_signin.ReaderResult` ``error``) by code.
+REFUSALS: dict[str, type[ApiError]] = {
+    cls.code: cls
+    for cls in (
+        UnknownCode,
+        Used,
+        OtherReader,
+        NoChallenge,
+        Expired,
+        CardRefused,
+        UnprocessableAnswer,
+        UnprocessableReport,
+    )
+}
 
 
 def _reader() -> str:
-    kind, _, token = request.headers.get("Authorization", "").partition(" ")
-    if kind.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "invalid_token", "Send the reader's access token: Bearer <token>")
-    found = verify_access_token(token.strip())
-    if found is None or found.is_expired() or found.is_revoked():
-        raise ApiError(401, "invalid_token", "The access token is not valid or has expired")
-    if SCOPE not in scopes.parse(found.scope):
-        raise ApiError(403, "insufficient_scope", f"The token needs the {SCOPE} scope")
+    found = bearer_token()
+    require_scope(found, SCOPE)
     return str(found.row.client_id)
 
 
 def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "Send a JSON object")
+        raise InvalidRequest("Send a JSON object")
     code = body.get("code")
     if not isinstance(code, str) or not card_signin.normalise_code(code):
-        raise ApiError(400, "invalid_request", "code is required: the code on the screen")
+        raise InvalidRequest("code is required: the code on the screen")
     return body
 
 
 def _hex(body: dict[str, Any], name: str) -> bytes:
     value = body.get(name)
     if not isinstance(value, str) or not value:
-        raise ApiError(400, "invalid_request", f"{name} is required (hex)")
+        raise InvalidRequest(f"{name} is required (hex)")
     try:
         return bytes.fromhex(value)
     except ValueError:
-        raise ApiError(400, "invalid_request", f"{name} must be hex") from None
+        raise InvalidRequest(f"{name} must be hex") from None
 
 
 def _answer(result: card_signin.ReaderResult, **extra: Any) -> Response:
     if result.error:
-        raise ApiError(result.status, result.error, result.message)
+        raise REFUSALS[result.error](result.message)
     return jsonify({"message": result.message, **extra})
 
 
@@ -107,6 +135,6 @@ def report() -> Response:
     except ValueError:
         sw = None
     if sw is None:
-        raise ApiError(400, "invalid_request", "sw is required: the card's status word, 4 hex")
+        raise InvalidRequest("sw is required: the card's status word, 4 hex")
     error = body.get("error")
     return _answer(card_signin.reader_report(body["code"], reader, str(error), sw))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from idservice.auth.sessions import current_resident, login_required
 from idservice.db import db_session
@@ -32,9 +32,7 @@ def withdraw(client_id: str) -> Any:
     if not csrf_valid(request.form.get(CSRF_FIELD)):
         flash("This page had expired. Select the button again to stop sharing.", "important")
         return redirect(url_for("connected_services.connected_services"))
-    name = consents.withdraw_consent(resident, client_id)
-    if name is None:
-        abort(404)
+    name = consents.withdraw_consent(resident, client_id)  # NotFound: a 404
     db_session.commit()
     flash(f"{name} can no longer use your Kent account.", "success")
     return redirect(url_for("connected_services.connected_services"))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from idservice import audit
 from idservice.oauth import dao, scopes
+from idservice.services.residents import NotFound
 
 if TYPE_CHECKING:
     from idservice.models.oauth import OAuthClient
@@ -48,14 +49,15 @@ def grant_consent(resident: Resident, client: OAuthClient, scope: str) -> None:
     )
 
 
-def withdraw_consent(resident: Resident, client_id: str) -> str | None:
-    """Forget the consent and revoke the service's tokens; returns its name or None.
+def withdraw_consent(resident: Resident, client_id: str) -> str:
+    """Forget the consent and revoke the service's tokens; returns the service's name.
 
-    The caller commits.
+    :class:`NotFound` (a 404) when the resident gave this service no consent. The caller
+    commits.
     """
     consent = dao.dao_get_consent(resident.id, client_id)
     if consent is None:
-        return None
+        raise NotFound("consent")
     client = dao.dao_get_client(client_id)
     dao.dao_delete_consent(consent)
     revoked = dao.dao_revoke_tokens_for(resident.id, client_id)

@@ -18,10 +18,11 @@ view (``idservice.partner_api.views`` and ``checks``):
 Anything else goes to the view untouched, with its body: other paths and methods, a query
 string, a body that is not a JSON object with exactly the one field (within the JSON
 limits of :mod:`idservice.request_input`), a token that is not a current service token
-with the service's check scope, an unknown service, a partner
-withdrawn or over its rate limit, a revoked token, and a resident who agreed to share more
-with this partner (the view adds the subject or the name). So every error answer is the
-view's own, and this path only answers 200. tests/partner_api/test_lean_checks.py sends
+with the service's check scope, an unknown service, a partner withdrawn, a revoked token,
+and a resident who agreed to share more with this partner (the view adds the subject or
+the name). A partner over its rate limit is refused here (429 ``rate_limited``) once its
+token is found good, with the view's own error through the API's one error renderer
+(:mod:`idservice.api_errors`). tests/partner_api/test_lean_checks.py sends
 the same checks through both paths and compares the answers.
 """
 
@@ -33,11 +34,11 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from cardio.cardnumber import has_valid_check_digit
+from idservice.api_errors import ApiError
 from idservice.db import LeanConnection, lean_database
 from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
 from idservice.models.base import utcnow
 from idservice.oauth import scopes
-from idservice.oauth.bearer import ApiError
 from idservice.partner_api import checks, dao, views
 from idservice.partner_api.schemas import CARD_NUMBER_PATTERN, SUBJECT_PATTERN
 from idservice.request_input import InputRefused, JsonLimits, parse_json
@@ -90,7 +91,13 @@ class LeanCheckEndpoint(LeanJsonEndpoint):
         allowed = views.within_rate_limit(partner.client_id)
         environ[views.RATE_COUNTED] = allowed  # if the view answers, it is not counted again
         if not allowed:
-            raise Fallback  # the view answers 429
+            with LeanConnection(self.database) as connection:
+                good, _found = dao.dao_lean_lookup(
+                    connection, client_id=partner.client_id, jti=str(claims["jti"]), service=service
+                )
+            if not good:
+                raise Fallback  # the view answers 401 first
+            raise views.rate_limited()
         today = date.today()
         card_number = value if by == "card-number" else None
         if card_number is not None and not has_valid_check_digit(card_number):

@@ -3,7 +3,7 @@
 Authentication, the service's existence, scope and rate limit are decided in one
 ``before_request`` hook, before the body is even parsed, so a caller without a valid token
 learns nothing from validation messages. Every failure is ``{"error", "message"}``
-(:mod:`idservice.oauth.bearer`), documented per operation in the OpenAPI document.
+(:mod:`idservice.api_errors`), documented per operation in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import Any
 
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
-from werkzeug.exceptions import HTTPException
 
+from idservice import api_errors
+from idservice.api_errors import InsufficientScope, InvalidToken, NotFoundError, RateLimited
 from idservice.oauth import scopes
-from idservice.oauth.bearer import ApiError, bearer_token, error_response, require_scope
+from idservice.oauth.bearer import bearer_token, require_scope
 from idservice.oauth.dao import dao_get_client
 from idservice.oauth.server import CLIENT_CACHE
 from idservice.partner_api import checks
@@ -28,7 +29,7 @@ from idservice.partner_api.schemas import (
     OwnEntitlementsSchema,
     SubjectCheckSchema,
 )
-from idservice.request_input import BoundedFlaskParser, InputRefused
+from idservice.request_input import BoundedFlaskParser
 from idservice.services import ratelimit
 
 bp = Blueprint(
@@ -37,6 +38,7 @@ bp = Blueprint(
     url_prefix="/api/v1",
     description="Entitlement checks for partner services, and a resident's own entitlements.",
 )
+api_errors.register(bp)
 #: webargs parses JSON bodies itself: with the same size and depth limits as the app.
 bp.ARGUMENTS_PARSER = BoundedFlaskParser()
 
@@ -65,45 +67,10 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> tuple[Response, int]:
-    return error_response(exc)
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> tuple[Response, int]:
-    """webargs' validation failures (400 bad JSON, 422 fields) in the API's error shape."""
-    code = exc.code or 500
-    data = getattr(exc, "data", None) or {}
-    messages = data.get("messages") or data.get("errors") or {}
-    # webargs keys messages by location ("json"); partners only need the field names.
-    fields: dict[str, Any] = {}
-    for location in messages.values() if isinstance(messages, dict) else ():
-        if isinstance(location, dict):
-            fields.update({k: _as_list(v) for k, v in location.items()})
-    if code == 422:
-        return error_response(
-            ApiError(422, "invalid_request", "Some fields are not valid", errors=fields)
-        )
-    if isinstance(exc, InputRefused):  # too large or too deeply nested: say which
-        return error_response(ApiError(code, "invalid_request", exc.message))
-    if code == 400:
-        return error_response(ApiError(400, "invalid_request", "Send a JSON object"))
-    return error_response(ApiError(code, "invalid_request", exc.description or exc.name))
-
-
-def _as_list(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    if isinstance(value, dict):  # a nested field: flatten its messages
-        return [f"{k}: {m}" for k, v in value.items() for m in _as_list(v)]
-    return [str(value)]
-
-
 def partner_for(client_id: str) -> checks.Partner:
     client = current_app.extensions[CLIENT_CACHE].get(client_id, dao_get_client)
     if client is None:  # withdrawn since the token was checked
-        raise ApiError(401, "invalid_token", "The access token is not valid or has expired")
+        raise InvalidToken
     return checks.Partner(
         client_id=client.client_id,
         name=client.name,
@@ -126,19 +93,20 @@ def within_rate_limit(client_id: str) -> bool:
     return limiter.allow(RATE_LIMIT_ACTION, client_id, limit)
 
 
+def rate_limited() -> RateLimited:
+    """429 ``rate_limited``, with the seconds until the limiter's window turns."""
+    limiter: ratelimit.RateLimiter = current_app.extensions[ratelimit.EXTENSION_KEY]
+    wait = int(limiter.window - time.time() % limiter.window) + 1
+    message = f"Too many requests from this service: try again in {wait} seconds"
+    return RateLimited(message, retry_after=wait)
+
+
 def _rate_limit(client_id: str) -> None:
     allowed = request.environ.get(RATE_COUNTED)  # counted once already, on the lean path
     if allowed is None:
         allowed = within_rate_limit(client_id)
     if not allowed:
-        limiter: ratelimit.RateLimiter = current_app.extensions[ratelimit.EXTENSION_KEY]
-        wait = int(limiter.window - time.time() % limiter.window) + 1
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"Too many requests from this service: try again in {wait} seconds",
-            headers={"Retry-After": str(wait)},
-        )
+        raise rate_limited()
 
 
 @bp.before_request
@@ -148,12 +116,10 @@ def _authenticate() -> None:
     if endpoint in _CHECK_OPERATIONS:
         service = (request.view_args or {}).get("service", "")
         if service not in service_codes():
-            raise ApiError(404, "not_found", "There is no service with that code")
+            raise NotFoundError("There is no service with that code")
         needed = scopes.check_scope(service)
         if found.row.resident_id is not None:
-            raise ApiError(
-                403,
-                "insufficient_scope",
+            raise InsufficientScope(
                 f"Checks need a service token (client credentials) with the {needed} scope",
                 scope=needed,
             )
@@ -162,9 +128,7 @@ def _authenticate() -> None:
         _rate_limit(g.partner.client_id)
     else:
         if found.row.resident_id is None:
-            raise ApiError(
-                403,
-                "insufficient_scope",
+            raise InsufficientScope(
                 f"This needs a resident's access token with the {scopes.OWN_ENTITLEMENTS} scope",
                 scope=scopes.OWN_ENTITLEMENTS,
             )

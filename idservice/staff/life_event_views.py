@@ -9,7 +9,6 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from idservice.partners import status as partner_status
 from idservice.services import life_events
-from idservice.services.residents import NotFound
 from idservice.staff import bp, services
 from idservice.staff.life_event_forms import (
     AddressChangeForm,
@@ -122,8 +121,6 @@ def life_event(resident_id: str, kind: str, access: services.Access) -> Any:
                 outcome = life_events.record_address_change(
                     notifier, resident_id, data["occurred_on"], address
                 )
-        except NotFound:
-            abort(404)
         except life_events.LifeEventRefused as exc:
             form.add_error(FORM_ERROR, str(exc))
         else:

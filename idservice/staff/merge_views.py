@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from idservice.models.staff import StaffMember
 from idservice.services import merges, unmerge
 from idservice.services.merge_steps import StaffActor, dao_get_merge
-from idservice.services.residents import NotFound
 from idservice.staff import bp, identity, services
 from idservice.staff.merge_forms import OTHER, FindOtherForm, MergeForm, UnmergeForm
 from idservice.staff.merge_words import moved_lines, plan_lines, undo_lines
@@ -42,8 +41,7 @@ def _find_page(form: FindOtherForm, resident_id: str, status: int | None = None)
 @bp.route("/residents/<resident_id>/merge", methods=["GET", "POST"])
 @requires(Action.MERGE_RECORDS)
 def merge_records(resident_id: str) -> Any:
-    if not services.resident_exists(resident_id):
-        abort(404)
+    services.require_resident(resident_id)
     access = _access(resident_id)
     if access is None:
         return open_first(resident_id)
@@ -85,10 +83,7 @@ def merge_records(resident_id: str) -> Any:
 
 def _merge_view(merge_id: str, screen: str) -> tuple[unmerge.MergeView | None, Any]:
     """The merge and the access to the record kept, or (None, a redirect to open it)."""
-    try:
-        survivor_id = dao_get_merge(merge_id).survivor_id
-    except NotFound:
-        abort(404)
+    survivor_id = dao_get_merge(merge_id).survivor_id  # NotFound: a 404
     access = _access(survivor_id)
     if access is None:
         return None, open_first(survivor_id)

@@ -35,6 +35,7 @@ from idservice.services import accounts, duplicates, registration
 from idservice.services.merge_steps import dao_merges_of
 from idservice.services.name_matching import Person
 from idservice.services.residents import (
+    NotFound,
     create_resident,
     dao_get_resident_by_email,
     dao_get_resident_by_id,
@@ -270,6 +271,12 @@ def resident_exists(resident_id: str) -> bool:
     return dao.dao_resident_exists(resident_id)
 
 
+def require_resident(resident_id: str) -> None:
+    """:class:`NotFound` (a 404) unless there is a record with this id."""
+    if not resident_exists(resident_id):
+        raise NotFound("resident")
+
+
 @transactional
 def record_refusal(staff: StaffMember, action: Action, resident_id: str | None) -> None:
     """A refused attempt is audited too (and shown to the resident it was about)."""
@@ -314,6 +321,14 @@ def resident_card(access: Access, card_id: str) -> Card | None:
     """The card, if it is one of this resident's (a card id from another record is not)."""
     card = db_session.get(Card, card_id)
     return card if card is not None and card.resident_id == access.resident_id else None
+
+
+def card_on_record(access: Access, card_id: str) -> Card:
+    """:func:`resident_card`, or :class:`NotFound` (a 404)."""
+    card = resident_card(access, card_id)
+    if card is None:
+        raise NotFound("card")
+    return card
 
 
 def report_card(staff: StaffMember, access: Access, card_id: str, why: str) -> Card:

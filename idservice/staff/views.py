@@ -181,8 +181,7 @@ def _open_form(staff: StaffMember) -> type[Form]:
 @requires(Action.VIEW_RECORD)
 def open_record(resident_id: str) -> Any:
     staff = _staff()
-    if not services.resident_exists(resident_id):
-        abort(404)
+    services.require_resident(resident_id)
     form = _open_form(staff)(request.form if request.method == "POST" else None)
     after = _next_in_console(request.args.get("next"))
     if form.validate():
@@ -289,9 +288,7 @@ CARD_STATUSES = {
 @_with_access
 def report_card(resident_id: str, card_id: str, access: services.Access) -> Any:
     staff = _staff()
-    card = services.resident_card(access, card_id)
-    if card is None:
-        abort(404)
+    card = services.card_on_record(access, card_id)
     form = ReportCardForm(request.form if request.method == "POST" else None)
     if form.validate():
         try:
@@ -360,9 +357,7 @@ def issue_card(resident_id: str, access: services.Access) -> Any:
 def unblock_pin(resident_id: str, card_id: str, access: services.Access) -> Any:
     """A resident whose PIN is blocked chooses a new one at the counter reader."""
     staff = _staff()
-    card = services.resident_card(access, card_id)
-    if card is None:
-        abort(404)
+    card = services.card_on_record(access, card_id)
     form = UnblockPinForm(request.form if request.method == "POST" else None)
     if form.validate():
         try:

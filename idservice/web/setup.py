@@ -9,6 +9,7 @@ from authlib.oauth2.rfc6749 import InsecureTransportError
 from flask import has_request_context, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from idservice import api_errors
 from idservice.auth.sessions import current_resident
 from idservice.oauth import form_targets
 from idservice.request_input import InputRefused
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 #: Paths answered as JSON errors rather than pages.
 JSON_PREFIXES = ("/oauth/", "/api/", "/.well-known/")
-#: Our own APIs answer ``{"error", "message"}``; OAuth endpoints keep RFC 6749's shape.
+#: Our own APIs answer by :mod:`idservice.api_errors`; OAuth endpoints keep RFC 6749's shape.
 API_PREFIX = "/api/"
 
 
@@ -97,11 +98,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(NotFound)
     def _not_found(_exc: NotFound) -> Any:
+        """A look-up found nothing (services and data access raise it): 404, in one place."""
+        if request.path.startswith(API_PREFIX):
+            return api_errors.error_response(api_errors.NotFoundError())
         return _error_response(404, "not_found", "Page not found")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         code = exc.code or 500
+        if request.path.startswith(API_PREFIX):  # outside an API blueprint's routes
+            return api_errors.error_response(api_errors.from_http_exception(exc))
         if isinstance(exc, InputRefused):  # the message says what was wrong with the input
             if request.is_json and not _wants_json():  # the pages' scripts: {"error": words}
                 return jsonify(error=exc.message), code
@@ -123,11 +129,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path.startswith(API_PREFIX):
+            return api_errors.error_response(api_errors.ServerError())
         return _error_response(500, "server_error", "Sorry, there is a problem with the service")
 
     def _error_response(code: int, error: str, title: str) -> Any:
-        if request.path.startswith(API_PREFIX):  # the API's contract: idservice/oauth/bearer.py
-            return jsonify(error=error, message=title), code
         if _wants_json():
             return json_error_response(code, error, title)
         return render_template("errors/error.html", code=code, title=title), code

@@ -282,6 +282,24 @@ def test_only_a_sign_in_reader_with_the_code_may_answer(
     assert first.sign_in(code, card).status_code == 200
 
 
+def test_the_reader_api_refusals_are_never_cached(
+    app: Flask, client: FlaskClient, kiosk: RP
+) -> None:
+    code = start(client)
+    reader = Reader(app, kiosk)
+    refusals = {
+        401: app.test_client().post("/api/v1/card-sign-in/challenge", json={"code": code}),
+        400: reader.post("challenge", {}),
+        404: reader.post("challenge", {"code": "AAAA-AAAA"}),
+        409: reader.answer(code, b"\x00", b"\x00"),  # no challenge fetched yet
+    }
+    for status, response in refusals.items():
+        assert response.status_code == status, response.get_json()
+        assert response.headers["Cache-Control"] == "no-store", status
+        assert set(response.get_json()) == {"error", "message"}
+    assert refusals[409].get_json()["error"] == "no_challenge"
+
+
 def test_the_browser_that_started_is_the_one_signed_in(
     app: Flask, client: FlaskClient, kiosk: RP, issued
 ) -> None:
@@ -375,3 +393,24 @@ def test_card_and_pin_again_confirms_it_is_you_for_a_sensitive_change(
     assert client.get("/account/change/email").status_code == 200
     again = session_of(app, client)
     assert again is not None and again.resident_id == resident_id and again.amr == AMR_CARD_PIN
+
+
+def test_every_refusal_of_the_sign_in_service_has_its_api_error() -> None:
+    """The service says ``ReaderResult(status, code, ...)``; the API answers the error
+    class for the code, which must carry the same status."""
+    import ast
+    import inspect
+
+    from idservice.cards.signin_api import REFUSALS
+    from idservice.services import card_signin
+
+    said = {
+        (call.args[1].value, call.args[0].value)
+        for call in ast.walk(ast.parse(inspect.getsource(card_signin)))
+        if isinstance(call, ast.Call)
+        and getattr(call.func, "id", None) == "ReaderResult"
+        and all(isinstance(arg, ast.Constant) for arg in call.args[:2])
+        and call.args[1].value
+    }
+    assert len(said) >= 8
+    assert said == {(code, cls.status) for code, cls in REFUSALS.items()}

@@ -275,3 +275,10 @@ def test_a_merged_record_is_found_by_reference_and_says_where_it_went(
         },
     )
     assert "1 resident found" in text(by_name) and other.id not in text(by_name)
+
+
+def test_an_unknown_record_or_merge_is_a_404(staff_client: Callable[..., Any]) -> None:
+    client, _ = staff_client(LEADER)
+    assert client.get("/staff/residents/no-such-resident/merge").status_code == 404
+    assert client.get("/staff/merges/no-such-merge").status_code == 404
+    assert client.get("/staff/merges/no-such-merge/undo").status_code == 404
