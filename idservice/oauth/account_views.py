@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from idservice.auth.sessions import current_resident, login_required
-from idservice.db import db_session
 from idservice.oauth import consents
 from idservice.web.csrf import CSRF_FIELD, csrf_valid
 
@@ -35,6 +34,5 @@ def withdraw(client_id: str) -> Any:
     name = consents.withdraw_consent(resident, client_id)
     if name is None:
         abort(404)
-    db_session.commit()
     flash(f"{name} can no longer use your Kent account.", "success")
     return redirect(url_for("connected_services.connected_services"))

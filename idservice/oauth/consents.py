@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from idservice import audit
+from idservice.db import transactional
 from idservice.oauth import dao, scopes
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ def consent_covers(resident_id: str, client_id: str, scope: str) -> bool:
 
 
 def grant_consent(resident: Resident, client: OAuthClient, scope: str) -> None:
-    """Remember the consent (adding to any earlier one); the caller commits."""
+    """Remember the consent (adding to any earlier one); the caller commits (with the code
+    it issues: ``authorization.issue_code``)."""
     earlier = dao.dao_get_consent(resident.id, client.client_id)
     names = set(scopes.parse(scope))
     if earlier is not None:
@@ -48,11 +50,9 @@ def grant_consent(resident: Resident, client: OAuthClient, scope: str) -> None:
     )
 
 
+@transactional
 def withdraw_consent(resident: Resident, client_id: str) -> str | None:
-    """Forget the consent and revoke the service's tokens; returns its name or None.
-
-    The caller commits.
-    """
+    """Forget the consent and revoke the service's tokens; returns its name or None."""
     consent = dao.dao_get_consent(resident.id, client_id)
     if consent is None:
         return None
