@@ -293,6 +293,25 @@ def open_queue(limit: int = 100) -> list[QueueItem]:
     ]
 
 
+@transactional
+def listed_queue(staff_id: str, staff_role: str) -> list[QueueItem]:
+    """The open queue for a member of staff, its listing audited.
+
+    Like a search: audited without a resident (how many were listed), so that browsing the
+    list can be seen; each resident's trail starts when a pair is opened (:func:`review`).
+    """
+    items = open_queue()
+    audit.record(
+        "staff.duplicates_listed",
+        resident_id=None,
+        actor_type="staff",
+        actor_id=staff_id,
+        channel="web",
+        details={"staff_role": staff_role, "listed": len(items)},
+    )
+    return items
+
+
 def _name(full: str | None) -> str:
     """An erased record has no name left; say so rather than show nothing."""
     return (full or "").strip() or "A record since erased"
