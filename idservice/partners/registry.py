@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from entitlements.catalogue import load_catalogue
 from idservice import audit
-from idservice.db import db_session
+from idservice.db import db_session, transactional
 from idservice.models.partners import Partner
 from idservice.oauth import clients, dao
 from idservice.partners.secevent import EVENT_TYPES
@@ -107,8 +107,12 @@ def _audit(action: str, partner: Partner, fields: list[str]) -> None:
     )
 
 
+@transactional
 def update_partner(client_id: str, **changes: Any) -> list[str]:
-    """Change a partner's record; the names of the fields that changed. Caller commits."""
+    """Change a partner's record; the names of the fields that changed.
+
+    A refused value (:class:`PartnerError`) changes nothing: the whole change is rolled back.
+    """
     partner = get_partner(client_id)
     checks: dict[str, Any] = {
         "display_name": lambda v: str(v).strip() or _raise("Display name cannot be empty."),
