@@ -97,6 +97,11 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree: Path) -> None:
             "from idservice.db import db_session  # noqa",
             "views do not import the database session (idservice.db)",
         ),
+        (
+            "idservice/cli/staff.py",
+            "from idservice.db import db_session  # noqa",
+            "the command line does not import the database session (idservice.db)",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

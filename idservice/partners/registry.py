@@ -96,6 +96,17 @@ def add_partner(
     return partner
 
 
+@transactional
+def register(client: dict[str, Any], partner: dict[str, Any] | None = None) -> clients.Registered:
+    """``kentcard clients create``: an OAuth client (``clients.register_client``'s
+    arguments) and, for a partner service, its partner record (:func:`add_partner`'s),
+    written together or not at all."""
+    registered = clients.register_client(**client)
+    if partner is not None:
+        add_partner(registered.client.client_id, **partner)
+    return registered
+
+
 def _audit(action: str, partner: Partner, fields: list[str]) -> None:
     audit.record(
         action,
