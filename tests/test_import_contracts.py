@@ -8,9 +8,11 @@ repository itself is never changed.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("idservice", "cardio", "entitlements", "hardware")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+VIEWS_CONTRACT = "views do not import the database session (idservice.db)"
+ROUTE = re.compile(r"^@\w+\.(route|get|post|put|patch|delete)\(", re.MULTILINE)
 
 
 def _python_only(folder: str, names: list[str]) -> set[str]:
@@ -95,7 +99,7 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree: Path) -> None:
         (
             "idservice/web/accounts.py",
             "from idservice.db import db_session  # noqa",
-            "views do not import the database session (idservice.db)",
+            VIEWS_CONTRACT,
         ),
         (
             "idservice/cli/staff.py",
@@ -112,3 +116,18 @@ def test_a_forbidden_import_breaks_its_contract(
     assert result.returncode != 0, result.stdout
     assert f"{contract} BROKEN" in result.stdout
     assert "1 broken" in result.stdout
+
+
+def test_the_views_contract_lists_every_module_that_declares_routes() -> None:
+    """A new module of views is covered as soon as it is written, or this fails."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contract = next(
+        c for c in config["tool"]["importlinter"]["contracts"] if c["name"] == VIEWS_CONTRACT
+    )
+    with_routes = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in (ROOT / "idservice").rglob("*.py")
+        if ROUTE.search(path.read_text())
+    }
+    assert with_routes, "no view modules found: the pattern is out of date"
+    assert with_routes == set(contract["source_modules"])
