@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole suite: lint and types, then every test on SQLite and again on PostgreSQL.
+# The whole suite: lint, types and the import contracts (lint-imports), then every test on
+# SQLite and again on PostgreSQL.
 # A missing PostgreSQL is a failure (set KENTCARD_SKIP_POSTGRES=1 to run SQLite alone
 # on a laptop without one; CI never does).
 set -uo pipefail
@@ -18,6 +19,8 @@ step "ruff"
 "$BIN/ruff" check . && "$BIN/ruff" format --check . || status=1
 step "mypy"
 "$BIN/mypy" || status=1
+step "import contracts (lint-imports)"
+"$BIN/lint-imports" --no-cache || status=1
 
 step "tests on SQLite"
 env -u KENTCARD_TEST_DATABASE_URL "$BIN/python" -m pytest -n "$WORKERS" --junitxml="$REPORTS/sqlite.xml" "$@" || status=1

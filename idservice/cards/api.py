@@ -22,8 +22,6 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from cardio import spec
 from cardio.errors import MalformedResponseError
@@ -33,10 +31,9 @@ from cardio.session import SelectAnswer, parse_select_answer
 from cardio.verify import TapRejected, VerifiedCard, challenge_time, verify_tap
 from idservice import api_errors
 from idservice.api_errors import ApiError, InvalidRequest
-from idservice.cards import dao
-from idservice.cards.decisions import MODE_SERVICES, TapDecision, decide_rows
+from idservice.cards import taps as tap_service
+from idservice.cards.decisions import MODE_SERVICES, TapDecision
 from idservice.cards.issuance import issuer_keyring
-from idservice.db import db_session, transaction
 from idservice.oauth.bearer import bearer_token, require_scope
 
 bp = Blueprint("cards_api", __name__, url_prefix="/api/v1")
@@ -53,11 +50,6 @@ class UnprocessableTap(ApiError):
 
 class StaleChallenge(ApiError):
     status, code = 422, "stale_challenge"
-
-
-class ReplayedTap(ApiError):
-    status, code = 409, "replayed_tap"
-    message = "This card answer was decided before: tap the card again"
 
 
 class IssuerUnavailable(ApiError):
@@ -145,60 +137,20 @@ def verify(tap: TapInput, keyring: IssuerKeyring, today: date) -> VerifiedCard |
         return RejectedTap(decision, rejected.card_number)
 
 
-def tap_values(
-    client_id: str,
-    card_number: str | None,
-    mode: str,
-    decision: TapDecision,
-    challenge: bytes | None,
-) -> dict[str, Any]:
-    """The ``taps`` row for a decision; the challenge is kept only for a genuine answer."""
-    return {
-        "reader_client_id": client_id,
-        "card_number": card_number,
-        "mode": mode,
-        "decision": "allow" if decision.allowed else "deny",
-        "code": decision.code,
-        "reason": decision.reason,
-        "challenge": challenge,
-    }
-
-
-def record(
-    connection: Connection,
-    client_id: str,
-    card_number: str | None,
-    mode: str,
-    decision: TapDecision,
-    challenge: bytes | None,
-) -> None:
-    """Record a decision. With a ``challenge`` its unique index with the card number
-    refuses the same answer a second time: 409 ``replayed_tap``."""
-    try:
-        values = tap_values(client_id, card_number, mode, decision, challenge)
-        dao.dao_record_tap(connection, **values)
-    except IntegrityError:
-        current_app.logger.warning("replayed tap refused (reader %s)", client_id)
-        raise ReplayedTap from None
-
-
 @bp.post("/taps")
 def taps() -> Response:
-    dao.dao_autocommit_for_request()
+    tap_service.start_request()
     client_id = _reader_client_id()
     tap = parse_tap(request.get_json(silent=True))
     check_fresh(tap.challenge, current_app.config["KENTCARD"].tap_challenge_window)
     today = date.today()
-    connection = db_session.connection()
     checked = verify(tap, tap_keyring(), today)
     if isinstance(checked, RejectedTap):
         decision = checked.decision
-        with transaction():
-            record(connection, client_id, checked.card_number, tap.mode, decision, None)
+        tap_service.record_refusal(client_id, checked.card_number, tap.mode, decision)
     else:
-        with transaction():
-            rows = dao.dao_card_with_states(checked.card_number, MODE_SERVICES[tap.mode])
-            decision = decide_rows(rows, tap.mode, today, checked.public_point)
-            record(connection, client_id, checked.card_number, tap.mode, decision, tap.challenge)
+        decision = tap_service.decide_and_record(
+            client_id, checked.card_number, tap.mode, tap.challenge, checked.public_point, today
+        )
     current_app.logger.debug("tap decided: %s", decision.code)
     return jsonify(decision.as_dict())

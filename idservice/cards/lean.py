@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 
 from idservice.api_errors import ApiError
-from idservice.cards import api, dao
+from idservice.cards import api, dao, taps
 from idservice.cards.decisions import MODE_SERVICES, decide_rows
 from idservice.db import LeanConnection, lean_database
 from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
@@ -92,16 +92,16 @@ class LeanTapEndpoint(LeanJsonEndpoint):
                 raise Fallback  # the view answers 401 for a withdrawn client or token
             if isinstance(checked, api.RejectedTap):
                 decision = checked.decision
-                values = api.tap_values(client_id, checked.card_number, tap.mode, decision, None)
+                values = taps.tap_values(client_id, checked.card_number, tap.mode, decision, None)
             else:
                 decision = decide_rows(rows, tap.mode, today, checked.public_point)
                 number, challenge = checked.card_number, tap.challenge
-                values = api.tap_values(client_id, number, tap.mode, decision, challenge)
+                values = taps.tap_values(client_id, number, tap.mode, decision, challenge)
             try:
                 dao.dao_lean_record_tap(connection, **values)
             except IntegrityError:
                 log.warning("replayed tap refused (reader %s)", client_id)
-                raise api.ReplayedTap from None  # nothing was written
+                raise taps.ReplayedTap from None  # nothing was written
             connection.commit()
         log.debug("tap decided: %s", decision.code)
         return self.json(decision.as_dict())

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
@@ -31,7 +31,7 @@ from sqlalchemy import Table, select
 from entitlements.catalogue import Catalogue
 from entitlements.ledger.tables import EntitlementStateRow
 from idservice import audit
-from idservice.db import db_session
+from idservice.db import db_session, transactional
 from idservice.models.cards import CARD_ACTIVE, Card
 from idservice.models.residents import Resident
 
@@ -153,11 +153,20 @@ def render(rows: Iterable[ProductionRow], fmt: str, produced_on: date) -> str:
     raise ValueError(f"format must be one of {', '.join(FORMATS)}")
 
 
+@transactional
 def production_file(
-    catalogue: Catalogue, fmt: str, since: date | None, on: date, operator: str
+    catalogue: Catalogue,
+    fmt: str,
+    since: date | None,
+    on: date,
+    operator: str,
+    keep: Callable[[str], None] | None = None,
 ) -> tuple[str, list[ProductionRow]]:
-    """The file's text and its rows; one audit record per card, in the caller's
-    transaction (commit it only once the file is safely written)."""
+    """The file's text and its rows, with one audit record per card.
+
+    ``keep`` writes the text somewhere safe; the audit records are committed only once it
+    has returned, and none is kept if it raises.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     cards = dao_get_cards_to_print(since)
@@ -172,4 +181,7 @@ def production_file(
             reason="card production file for the card bureau",
             details={"card_id": card.id, "format": fmt, "columns": list(FIELDS)},
         )
-    return render(rows, fmt, on), rows
+    text = render(rows, fmt, on)
+    if keep is not None:
+        keep(text)
+    return text, rows

@@ -36,24 +36,27 @@ def _day(value: str | None, option: str) -> date | None:
 def production_file_command(fmt: str, since: str | None, out: Path | None) -> None:
     from entitlements.catalogue import load_catalogue
     from idservice.cards.production import production_file
-    from idservice.db import db_session
 
     from_day = _day(since, "--since")
     operator = f"cli:{getpass.getuser()}"
-    text, rows = production_file(load_catalogue(), fmt, from_day, date.today(), operator)
-    tmp = None
+    tmp = out.with_name(out.name + ".tmp") if out is not None else None
+
+    def keep(text: str) -> None:
+        """Written in full before the audit commits, renamed after."""
+        if tmp is None:
+            return
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+
     try:
-        if out is not None:  # written in full before the audit commits, renamed after
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(out.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-        db_session.commit()
+        text, rows = production_file(
+            load_catalogue(), fmt, from_day, date.today(), operator, keep=keep
+        )
     except BaseException:
-        db_session.rollback()
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         raise

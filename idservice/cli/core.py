@@ -8,8 +8,7 @@ from flask import current_app
 from idservice import create_app, migrate
 from idservice.cli.app import with_app
 from idservice.config import Settings, make_instance_folder
-from idservice.db import db_session
-from idservice.services.demo_data import DEMO_RESIDENTS
+from idservice.services import demo_data
 
 DEMO_PASSWORD = "kent-demo-password"  # noqa: S105 - printed for the demo; demo data only
 
@@ -43,24 +42,6 @@ def db_upgrade() -> None:
 @click.command(help="Load demo residents (password: kent-demo-password) and a demo service.")
 @with_app
 def demo() -> None:
-    from idservice.models.base import utcnow
-    from idservice.services.residents import create_resident, dao_get_resident_by_email
-
-    for data in DEMO_RESIDENTS:
-        if dao_get_resident_by_email(str(data["email"])) is None:
-            resident = create_resident(
-                password=DEMO_PASSWORD,
-                actor_type="system",
-                actor_id="demo",
-                channel="system",
-                **data,  # type: ignore[arg-type]
-            )
-            resident.email_verified_at = utcnow()
-            click.echo(f"Demo resident {data['email']} (password {DEMO_PASSWORD})")
-    db_session.commit()
-    hook = current_app.extensions.get("kentcard_demo_hooks", [])
-    for extra in hook:
-        extra()
-        # Each hook's work is committed before the next: the ledger's hook takes the
-        # database's write lock on its own connection (SQLite allows one writer).
-        db_session.commit()
+    for email in demo_data.load_demo_residents(DEMO_PASSWORD):
+        click.echo(f"Demo resident {email} (password {DEMO_PASSWORD})")
+    demo_data.run_demo_hooks(current_app.extensions.get("kentcard_demo_hooks", []))

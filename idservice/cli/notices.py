@@ -27,7 +27,6 @@ def notices_group() -> None:
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 @with_app
 def letters(out: Path | None, mark_posted: bool, as_json: bool, limit: int) -> None:
-    from idservice.db import db_session
     from idservice.services import notices
 
     pending = notices.dao_letters_to_post(limit)
@@ -56,7 +55,6 @@ def letters(out: Path | None, mark_posted: bool, as_json: bool, limit: int) -> N
             click.echo("\f")  # one letter a page
     if mark_posted:
         count = notices.mark_posted([item.notice_id for item in printed])
-        db_session.commit()
         if not as_json:
             click.echo(f"Marked {count} letter(s) posted.", err=True)
     elif not as_json:

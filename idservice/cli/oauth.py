@@ -8,7 +8,6 @@ import click
 from flask import current_app
 
 from idservice.cli.app import with_app
-from idservice.db import db_session
 from idservice.oauth import clients as client_service
 from idservice.oauth import scopes
 from idservice.oauth.dao import dao_list_clients
@@ -86,28 +85,28 @@ def clients_create(
         scope = " ".join([*scopes.parse(scope), *(scopes.check_scope(c) for c in checks)])
         grants = grants or ("client_credentials",)
     try:
-        registered = client_service.register_client(
-            name=name,
-            redirect_uris=redirect_uris,
-            grant_types=grants,
-            scope=scope,
-            public=public,
-            post_logout_redirect_uris=logout_uris,
-            sector=sector,
+        registered = partners.register(
+            {
+                "name": name,
+                "redirect_uris": redirect_uris,
+                "grant_types": grants,
+                "scope": scope,
+                "public": public,
+                "post_logout_redirect_uris": logout_uris,
+                "sector": sector,
+            },
+            {
+                "display_name": name,
+                "contact_email": contact_email or "",
+                "webhook_url": webhook_url,
+                "services": services,
+                "events": events or None,
+            }
+            if partner
+            else None,
         )
-        if partner:
-            partners.add_partner(
-                registered.client.client_id,
-                display_name=name,
-                contact_email=contact_email or "",
-                webhook_url=webhook_url,
-                services=services,
-                events=events or None,
-            )
     except (client_service.RegistrationError, partners.PartnerError) as exc:
-        db_session.rollback()
         raise click.UsageError(str(exc)) from None
-    db_session.commit()
     data = registered.as_dict()
     if partner:
         data["partner"] = partners.partner_view(partners.get_partner(data["client_id"])).as_dict()

@@ -16,18 +16,9 @@ from typing import Any
 
 import click
 from flask import current_app
-from sqlalchemy import func, select, update
 
 from idservice.cli.app import with_app
-from idservice.db import db_session
-from idservice.models.base import utcnow
-from idservice.models.partners import (
-    DELIVERY_DEAD,
-    DELIVERY_PENDING,
-    DELIVERY_STATUSES,
-    PartnerEvent,
-)
-from idservice.partners import registry
+from idservice.partners import outbox, registry, status
 from idservice.partners.delivery import Backoff, Worker
 from idservice.partners.secevent import EVENT_TYPES
 from idservice.services import life_event_feed
@@ -98,9 +89,7 @@ def partners_update(
             active=active,
         )
     except registry.PartnerError as exc:
-        db_session.rollback()
         raise click.UsageError(str(exc)) from None
-    db_session.commit()
     click.echo(f"Changed: {', '.join(changed)}" if changed else "Nothing was changed")
 
 
@@ -163,34 +152,19 @@ def events_deliver(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_app
 def events_list(as_json: bool) -> None:
-    counts = dict(
-        db_session.execute(
-            select(PartnerEvent.status, func.count()).group_by(PartnerEvent.status)
-        ).all()
-    )
-    data = {status: int(counts.get(status, 0)) for status in DELIVERY_STATUSES}
+    data = status.counts()
     if as_json:
         click.echo(json.dumps(data))
         return
-    for status, count in data.items():
-        click.echo(f"{status}: {count}")
+    for name, count in data.items():
+        click.echo(f"{name}: {count}")
 
 
 @events_group.command("requeue", help="Send dead events again (after the partner is fixed).")
 @click.option("--partner", "client_id", default=None, help="Only this partner's (client id).")
 @with_app
 def events_requeue(client_id: str | None) -> None:
-    query = update(PartnerEvent).where(PartnerEvent.status == DELIVERY_DEAD)
-    if client_id is not None:
-        partner = registry.get_partner(client_id)
-        query = query.where(PartnerEvent.partner_id == partner.id)
-    result = db_session.execute(
-        query.values(
-            status=DELIVERY_PENDING, attempts=0, next_attempt_at=utcnow(), lease_until=None
-        ).execution_options(synchronize_session=False)
-    )
-    db_session.commit()
-    click.echo(f"{getattr(result, 'rowcount', 0)} events queued again (same jti).")
+    click.echo(f"{outbox.requeue_dead(client_id)} events queued again (same jti).")
 
 
 # --- life events: a registrar's feed --------------------------------------------------------

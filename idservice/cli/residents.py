@@ -11,7 +11,6 @@ import click
 
 from idservice import validation
 from idservice.cli.app import with_app
-from idservice.db import db_session
 
 
 @click.group("residents", help="Resident records.")
@@ -80,7 +79,7 @@ def create(
     as_json: bool,
 ) -> None:
     from idservice.services import duplicates
-    from idservice.services.residents import create_resident, dao_get_resident_by_email
+    from idservice.services.residents import dao_get_resident_by_email
 
     v = validation
     values = {
@@ -110,23 +109,17 @@ def create(
     if values["email"] and dao_get_resident_by_email(values["email"]) is not None:
         raise click.ClickException("A resident with that email address already exists.")
     person = duplicates.person_from(values)
-    found = duplicates.find(person, values["date_of_birth"])
-    operator = duplicates.Operator("staff", actor, channel)
-    if found:
-        duplicates.audit_shown(found, operator, "kentcard residents create")
-    if found and reason is None:
-        db_session.commit()  # the looks at the matches shown are recorded
-        _refuse_duplicate(person, found, as_json)
-    resident = create_resident(
-        **values,
+    checked = duplicates.create_unless_duplicate(
+        values,
         password=password,
-        actor_type="staff",
-        actor_id=actor,
-        channel=channel,
+        operator=duplicates.Operator("staff", actor, channel),
+        not_a_duplicate=reason,
+        screen="kentcard residents create",
     )
-    if found and reason is not None:
-        duplicates.record_not_same(resident.id, found, operator, reason)
-    db_session.commit()
+    found, resident = checked.found, checked.resident
+    if resident is None:
+        _refuse_duplicate(person, found, as_json)
+        return
     if as_json:
         click.echo(json.dumps({"resident_id": resident.id, "not_duplicates": _listed(found)}))
     else:

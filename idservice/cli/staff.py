@@ -10,7 +10,6 @@ import click
 
 from idservice import validation
 from idservice.cli.app import with_app
-from idservice.db import db_session
 from idservice.staff.permissions import Role
 
 
@@ -43,7 +42,6 @@ def create(email: str, name: str, role: str, password_stdin: bool, as_json: bool
         ) from None
     except validation.ValidationError as exc:
         raise click.ClickException(str(exc)) from None
-    db_session.commit()
     out = {"staff_id": staff.id, "email": staff.email, "name": staff.name, "role": staff.role}
     if generated:
         out["password"] = password

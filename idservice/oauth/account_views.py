@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from idservice.auth.sessions import current_resident, login_required
-from idservice.db import db_session
 from idservice.oauth import consents
 from idservice.web.csrf import CSRF_FIELD, csrf_valid
 
@@ -33,6 +32,5 @@ def withdraw(client_id: str) -> Any:
         flash("This page had expired. Select the button again to stop sharing.", "important")
         return redirect(url_for("connected_services.connected_services"))
     name = consents.withdraw_consent(resident, client_id)  # NotFound: a 404
-    db_session.commit()
     flash(f"{name} can no longer use your Kent account.", "success")
     return redirect(url_for("connected_services.connected_services"))

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from idservice import audit
+from idservice.db import transactional
 from idservice.oauth import dao, scopes
 from idservice.services.residents import NotFound
 
@@ -33,7 +34,8 @@ def consent_covers(resident_id: str, client_id: str, scope: str) -> bool:
 
 
 def grant_consent(resident: Resident, client: OAuthClient, scope: str) -> None:
-    """Remember the consent (adding to any earlier one); the caller commits."""
+    """Remember the consent (adding to any earlier one); the caller commits (with the code
+    it issues: ``authorization.issue_code``)."""
     earlier = dao.dao_get_consent(resident.id, client.client_id)
     names = set(scopes.parse(scope))
     if earlier is not None:
@@ -49,11 +51,11 @@ def grant_consent(resident: Resident, client: OAuthClient, scope: str) -> None:
     )
 
 
+@transactional
 def withdraw_consent(resident: Resident, client_id: str) -> str:
     """Forget the consent and revoke the service's tokens; returns the service's name.
 
-    :class:`NotFound` (a 404) when the resident gave this service no consent. The caller
-    commits.
+    :class:`NotFound` (a 404) when the resident gave this service no consent.
     """
     consent = dao.dao_get_consent(resident.id, client_id)
     if consent is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -18,15 +18,15 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
 from idservice.auth.levels import ACR_RANK, satisfies
-from idservice.auth.sessions import current_resident, current_session, end_session
-from idservice.db import db_session
+from idservice.auth.sessions import current_resident, current_session
 from idservice.models.base import utcnow
-from idservice.oauth import consents, form_targets, scopes
+from idservice.oauth import authorization, consents, form_targets, scopes
 from idservice.oauth.claims import EndUser
 from idservice.oauth.lean import finish_endpoint_response
 from idservice.oauth.metadata import provider_metadata
 from idservice.oauth.server import add_issuer, get_server
 from idservice.oauth.tokens import keystore, settings
+from idservice.services import signin
 from idservice.web.forms import Form
 
 bp = Blueprint("oauth", __name__)
@@ -113,9 +113,8 @@ def authorize() -> Any:
         if request.method == "GET" and ("login" in prompts or _max_age_passed(record.auth_time)):
             if "none" in prompts:
                 raise LoginRequiredError(redirect_uri=redirect_uri)
-            end_session()
-            db_session.commit()
-            form_targets.allow(redirect_uri)  # after end_session, which empties the session
+            signin.sign_out()
+            form_targets.allow(redirect_uri)  # after sign_out, which empties the session
             return redirect(url_for("accounts.sign_in", next=_authorize_path(fresh_sign_in=True)))
         requested_acr = (request.values.get("acr_values") or "").split()
         if requested_acr and not satisfies(record.acr, requested_acr):
@@ -137,8 +136,7 @@ def authorize() -> Any:
         if request.form.get("decision") != "allow":
             form_targets.forget(redirect_uri)
             return server.create_authorization_response(grant=grant, grant_user=None)
-        consents.grant_consent(resident, client, scope)
-        return _issue_code(grant, end_user)
+        return _issue_code(grant, end_user, consent_given=True)
 
     if "consent" in prompts or not consents.consent_covers(resident.id, client.client_id, scope):
         if "none" in prompts:
@@ -147,15 +145,9 @@ def authorize() -> Any:
     return _issue_code(grant, end_user)
 
 
-def _issue_code(grant: Any, end_user: EndUser) -> Any:
+def _issue_code(grant: Any, end_user: EndUser, consent_given: bool = False) -> Any:
     form_targets.forget(grant.redirect_uri)
-    response = get_server().create_authorization_response(grant=grant, grant_user=end_user)
-    issued = parse_qs(urlsplit(response.location or "").query)
-    if response.status_code == 302 and "code" in issued and "error" not in issued:
-        db_session.commit()
-    else:
-        db_session.rollback()
-    return response
+    return authorization.issue_code(grant, end_user, consent_given=consent_given)
 
 
 def _consent_page(
@@ -215,11 +207,9 @@ def logout() -> Any:
             return render_template(
                 "oauth/logout.html", form=form, client=client, page_has_errors=bool(form.errors)
             ), status
-        end_session()
-        db_session.commit()
+        signin.sign_out()
         return redirect(url_for("accounts.signed_out"))
-    response = server.create_endpoint_response("end_session", logout_request)
-    db_session.commit()
+    response = authorization.end_session_response(logout_request)
     return response or redirect(url_for("accounts.signed_out"))
 
 

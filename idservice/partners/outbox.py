@@ -15,13 +15,15 @@ from datetime import date
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from entitlements.ledger import store
-from idservice.db import db_session
+from idservice.db import db_session, transactional
+from idservice.models.base import utcnow
 from idservice.models.oauth import Consent, OAuthClient
-from idservice.models.partners import Partner, PartnerEvent
+from idservice.models.partners import DELIVERY_DEAD, DELIVERY_PENDING, Partner, PartnerEvent
 from idservice.oauth.claims import pairwise_sub
+from idservice.partners import registry
 from idservice.partners.secevent import ENTITLEMENT_ENDED, event_uri
 
 
@@ -180,3 +182,18 @@ def notify_ended(ended: list[tuple[str, EndedEntitlement]]) -> list[PartnerEvent
                 rows.append(enqueue(partner, client, resident_id, ENTITLEMENT_ENDED, body, None))
     db_session.flush()
     return rows
+
+
+@transactional
+def requeue_dead(client_id: str | None = None) -> int:
+    """Send dead events again, with the same jti (after the partner is fixed); only one
+    partner's with ``client_id``. The number of events queued again."""
+    query = update(PartnerEvent).where(PartnerEvent.status == DELIVERY_DEAD)
+    if client_id is not None:
+        query = query.where(PartnerEvent.partner_id == registry.get_partner(client_id).id)
+    result = db_session.execute(
+        query.values(
+            status=DELIVERY_PENDING, attempts=0, next_attempt_at=utcnow(), lease_until=None
+        ).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from entitlements.catalogue import load_catalogue
 from idservice import audit
-from idservice.db import db_session
+from idservice.db import db_session, transactional
 from idservice.models.partners import Partner
 from idservice.oauth import clients, dao
 from idservice.partners.secevent import EVENT_TYPES
@@ -96,6 +96,17 @@ def add_partner(
     return partner
 
 
+@transactional
+def register(client: dict[str, Any], partner: dict[str, Any] | None = None) -> clients.Registered:
+    """``kentcard clients create``: an OAuth client (``clients.register_client``'s
+    arguments) and, for a partner service, its partner record (:func:`add_partner`'s),
+    written together or not at all."""
+    registered = clients.register_client(**client)
+    if partner is not None:
+        add_partner(registered.client.client_id, **partner)
+    return registered
+
+
 def _audit(action: str, partner: Partner, fields: list[str]) -> None:
     audit.record(
         action,
@@ -107,8 +118,12 @@ def _audit(action: str, partner: Partner, fields: list[str]) -> None:
     )
 
 
+@transactional
 def update_partner(client_id: str, **changes: Any) -> list[str]:
-    """Change a partner's record; the names of the fields that changed. Caller commits."""
+    """Change a partner's record; the names of the fields that changed.
+
+    A refused value (:class:`PartnerError`) changes nothing: the whole change is rolled back.
+    """
     partner = get_partner(client_id)
     checks: dict[str, Any] = {
         "display_name": lambda v: str(v).strip() or _raise("Display name cannot be empty."),

@@ -38,13 +38,23 @@ class Summary:
     rows: list[Row] = field(default_factory=list)
 
 
-@transactional
-def summary(status: str | None = None, limit: int = LIMIT) -> Summary:
-    counts = dict(
+def _counts() -> dict[str, int]:
+    found = dict(
         db_session.execute(
             select(PartnerEvent.status, func.count()).group_by(PartnerEvent.status)
         ).all()
     )
+    return {s: int(found.get(s, 0)) for s in DELIVERY_STATUSES}
+
+
+@transactional
+def counts() -> dict[str, int]:
+    """How many events are in each delivery status (every status, zero included)."""
+    return _counts()
+
+
+@transactional
+def summary(status: str | None = None, limit: int = LIMIT) -> Summary:
     query = (
         select(PartnerEvent, Partner.display_name)
         .join(Partner, Partner.id == PartnerEvent.partner_id)
@@ -68,4 +78,4 @@ def summary(status: str | None = None, limit: int = LIMIT) -> Summary:
         )
         for e, name in db_session.execute(query).all()
     ]
-    return Summary({s: int(counts.get(s, 0)) for s in DELIVERY_STATUSES}, rows)
+    return Summary(_counts(), rows)

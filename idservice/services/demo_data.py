@@ -5,7 +5,12 @@ Made-up people at real council addresses; never loaded outside a demo database.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date
+
+from idservice.db import transactional
+from idservice.models.base import utcnow
+from idservice.services.residents import create_resident, dao_get_resident_by_email
 
 DEMO_RESIDENTS = [
     {
@@ -38,3 +43,28 @@ DEMO_RESIDENTS = [
         "postcode": "CT20 1PX",
     },
 ]
+
+
+@transactional
+def load_demo_residents(password: str) -> list[str]:
+    """Create the demo residents not there yet (email confirmed); their email addresses."""
+    created = []
+    for data in DEMO_RESIDENTS:
+        if dao_get_resident_by_email(str(data["email"])) is None:
+            resident = create_resident(
+                password=password,
+                actor_type="system",
+                actor_id="demo",
+                channel="system",
+                **data,  # type: ignore[arg-type]
+            )
+            resident.email_verified_at = utcnow()
+            created.append(str(data["email"]))
+    return created
+
+
+def run_demo_hooks(hooks: Iterable[Callable[[], None]]) -> None:
+    """The packages' demo hooks, each committed before the next: the ledger's hook takes
+    the database's write lock on its own connection (SQLite allows one writer)."""
+    for hook in hooks:
+        transactional(hook)()

@@ -37,7 +37,7 @@ from idservice.models.duplicates import (
 )
 from idservice.models.residents import RESIDENT_ACTIVE, Resident
 from idservice.services.name_matching import Match, Person, compare
-from idservice.services.residents import NotFound, dao_get_resident_by_id
+from idservice.services.residents import NotFound, create_resident, dao_get_resident_by_id
 
 #: At most this many likely matches are shown or kept for one new record, best first.
 MATCHES_KEPT = 5
@@ -268,6 +268,47 @@ class QueueItem:
     existing_name: str
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A record created after the likely matches were looked at, or None when one of them
+    may be the same person and no reason was given (nothing was created)."""
+
+    resident: Resident | None
+    found: list[Found]
+
+
+@transactional
+def create_unless_duplicate(
+    values: dict[str, Any],
+    *,
+    password: str | None,
+    operator: Operator,
+    not_a_duplicate: str | None,
+    screen: str,
+) -> Checked:
+    """``kentcard residents create``: a record, unless an existing one may be the same
+    person and ``not_a_duplicate`` does not say why it is not.
+
+    The looks at the likely matches are recorded either way; with a reason, each pair is
+    kept as checked with it.
+    """
+    found = find(person_from(values), values["date_of_birth"])
+    if found:
+        audit_shown(found, operator, screen)
+    if found and not_a_duplicate is None:
+        return Checked(None, found)
+    resident = create_resident(
+        **values,
+        password=password,
+        actor_type=operator.actor_type,
+        actor_id=operator.actor_id,
+        channel=operator.channel,
+    )
+    if found and not_a_duplicate is not None:
+        record_not_same(resident.id, found, operator, not_a_duplicate)
+    return Checked(resident, found)
+
+
 def open_queue(limit: int = 100) -> list[QueueItem]:
     """The open pairs, oldest first, with the two names to tell them apart."""
     rows = dao_open_duplicates(limit)
@@ -291,6 +332,25 @@ def open_queue(limit: int = 100) -> list[QueueItem]:
         )
         for r in rows
     ]
+
+
+@transactional
+def listed_queue(staff_id: str, staff_role: str) -> list[QueueItem]:
+    """The open queue for a member of staff, its listing audited.
+
+    Like a search: audited without a resident (how many were listed), so that browsing the
+    list can be seen; each resident's trail starts when a pair is opened (:func:`review`).
+    """
+    items = open_queue()
+    audit.record(
+        "staff.duplicates_listed",
+        resident_id=None,
+        actor_type="staff",
+        actor_id=staff_id,
+        channel="web",
+        details={"staff_role": staff_role, "listed": len(items)},
+    )
+    return items
 
 
 def _name(full: str | None) -> str:

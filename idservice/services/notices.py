@@ -24,7 +24,7 @@ from flask import render_template
 from sqlalchemy import select
 
 from idservice import audit
-from idservice.db import db_session
+from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.mail import OutboundEmail
 from idservice.models.notices import (
@@ -211,8 +211,9 @@ def letter(notice: Notice, resident: Resident) -> Letter:
     return Letter(notice.id, notice.kind, list(notice.formats), address, words.subject, text)
 
 
+@transactional
 def mark_posted(notice_ids: list[int]) -> int:
-    """After the print run: these letters went in the post (the caller commits)."""
+    """After the print run: these letters went in the post."""
     count = 0
     for notice in db_session.scalars(
         select(Notice).where(Notice.id.in_(notice_ids), Notice.status == NOTICE_TO_POST)

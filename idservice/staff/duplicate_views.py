@@ -11,8 +11,6 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
-from idservice import audit
-from idservice.db import transactional
 from idservice.models.duplicates import DUPLICATE_OPEN
 from idservice.services import duplicates
 from idservice.staff import bp, identity
@@ -36,28 +34,14 @@ def merge_url(existing_id: str, new_id: str) -> str:
     return f"{url_for('staff.home')}residents/{existing_id}/merge?with={new_id}"
 
 
-@transactional
-def _queue(staff_id: str, staff_role: str) -> list[duplicates.QueueItem]:
-    items = duplicates.open_queue()
-    # Like a search: audited without a resident (how many were listed), so that browsing
-    # the list can be seen; each resident's trail starts when a pair is opened.
-    audit.record(
-        "staff.duplicates_listed",
-        resident_id=None,
-        actor_type="staff",
-        actor_id=staff_id,
-        channel="web",
-        details={"staff_role": staff_role, "listed": len(items)},
-    )
-    return items
-
-
 @bp.get("/duplicates", endpoint="duplicates")
 @requires(Action.RESOLVE_DUPLICATES)
 def duplicates_list() -> Any:
     staff = _staff()
     return render_template(
-        "staff/duplicates.html", items=_queue(staff.id, staff.role), channel_words=CHANNEL_WORDS
+        "staff/duplicates.html",
+        items=duplicates.listed_queue(staff.id, staff.role),
+        channel_words=CHANNEL_WORDS,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from idservice import audit, validation
+from idservice.db import transactional
 from idservice.models.staff import StaffMember
 from idservice.services.passwords import hash_password
 from idservice.staff import dao
@@ -13,8 +14,9 @@ class StaffExists(ValueError):
     """A staff account already has this email address."""
 
 
+@transactional
 def create_staff(*, email: str, name: str, role: Role, password: str) -> StaffMember:
-    """Add a staff account and its audit record; the caller commits.
+    """Add a staff account and its audit record, written together.
 
     The authenticator app is set up by the member of staff at their first sign-in.
     """

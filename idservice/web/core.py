@@ -29,9 +29,7 @@ def contact() -> str:
 
 @bp.get("/healthz")
 def healthz() -> tuple[dict[str, str], int]:
-    from sqlalchemy import text
+    from idservice.services import health
 
-    from idservice.db import db_session
-
-    db_session.execute(text("SELECT 1"))
+    health.check_database()
     return {"status": "ok"}, 200
