@@ -7,14 +7,18 @@ Folders under the instance path: ``issuer/`` (private keys, 0600, issuer machine
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -310,75 +314,85 @@ _FOLDER = click.option(
 )
 
 
+@dataclass(frozen=True)
+class _StationSettings:
+    """What ``reader watch`` and ``reader tap`` share: where and how taps are decided."""
+
+    mode: str
+    reader: str | None
+    as_json: bool
+    location: str
+    folder: Path | None
+    online: str | None
+    client_id: str | None
+
+    def serve(self, on_tap: Callable[[TapOutcome], None], once_within: float | None) -> None:
+        """Open the station and decide taps: every tap until SIGTERM or Ctrl-C, or only
+        the first one within ``once_within`` seconds."""
+        folder = self.folder or reader_folder()
+        decisions = _decisions(folder, self.online, self.client_id)
+        station = _station(self.mode, self.reader, self.location, folder, decisions)
+        _announce(decisions, self.online)
+        stop = threading.Event()
+        if once_within is None:
+            signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+            _event(f"watching {station.reader.name} in {self.mode} mode")
+            with contextlib.suppress(KeyboardInterrupt):
+                station.watch(on_tap, _event, stop)
+            return
+        timer = threading.Timer(once_within, stop.set)
+        timer.start()
+        try:
+            station.watch(on_tap, _event, stop, max_taps=1)
+        finally:
+            timer.cancel()
+
+
+def _station_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the station's options to ``command``, which receives them as one
+    :class:`_StationSettings` (its first argument) beside its own options."""
+
+    @functools.wraps(command)
+    def with_settings(
+        *,
+        mode: str,
+        reader: str | None,
+        as_json: bool,
+        location: str,
+        folder: Path | None,
+        online: str | None,
+        client_id: str | None,
+        client_secret_stdin: bool,
+        **own: Any,
+    ) -> None:
+        settings = _StationSettings(mode, reader, as_json, location, folder, online, client_id)
+        command(settings, **own)
+
+    # click lists options in the order the decorators are written, so apply them last first.
+    options = (_MODE, _READER, _JSON, _LOCATION, _FOLDER, _ONLINE, _CLIENT_ID, _SECRET_STDIN)
+    decorated: Callable[..., None] = with_settings
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated
+
+
 @reader_group.command("watch", help="Wait for cards and decide every tap until stopped.")
-@_MODE
-@_READER
-@_JSON
-@_LOCATION
-@_FOLDER
-@_ONLINE
-@_CLIENT_ID
-@_SECRET_STDIN
-def reader_watch(
-    mode: str,
-    reader: str | None,
-    as_json: bool,
-    location: str,
-    folder: Path | None,
-    online: str | None,
-    client_id: str | None,
-    client_secret_stdin: bool,
-) -> None:
-    folder = folder or reader_folder()
-    decisions = _decisions(folder, online, client_id)
-    station = _station(mode, reader, location, folder, decisions)
-    _announce(decisions, online)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    _event(f"watching {station.reader.name} in {mode} mode")
-    with contextlib.suppress(KeyboardInterrupt):
-        station.watch(lambda outcome: _show(outcome, as_json), _event, stop)
+@_station_options
+def reader_watch(settings: _StationSettings) -> None:
+    settings.serve(lambda outcome: _show(outcome, settings.as_json), once_within=None)
 
 
 @reader_group.command("tap", help="Decide a single tap; exit 0 when a decision was made.")
 @click.option("--once", is_flag=True, required=True, help="One tap, then exit.")
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for a card.")
-@_MODE
-@_READER
-@_JSON
-@_LOCATION
-@_FOLDER
-@_ONLINE
-@_CLIENT_ID
-@_SECRET_STDIN
-def reader_tap(
-    once: bool,
-    timeout: float,
-    mode: str,
-    reader: str | None,
-    as_json: bool,
-    location: str,
-    folder: Path | None,
-    online: str | None,
-    client_id: str | None,
-    client_secret_stdin: bool,
-) -> None:
-    folder = folder or reader_folder()
-    decisions = _decisions(folder, online, client_id)
-    station = _station(mode, reader, location, folder, decisions)
-    _announce(decisions, online)
-    stop = threading.Event()
+@_station_options
+def reader_tap(settings: _StationSettings, once: bool, timeout: float) -> None:
     outcomes: list[TapOutcome] = []
-    timer = threading.Timer(timeout, stop.set)
-    timer.start()
-    try:
-        station.watch(outcomes.append, _event, stop, max_taps=1)
-    finally:
-        timer.cancel()
+    settings.serve(outcomes.append, once_within=timeout)
     if not outcomes:
         _event(f"no card within {timeout:g} s")
         sys.exit(2)
-    _show(outcomes[0], as_json)
+    _show(outcomes[0], settings.as_json)
     sys.exit(0 if outcomes[0].decided else 1)
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from idservice.models.types import UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -27,3 +30,18 @@ def utcnow() -> datetime:
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+class SessionRow:
+    """The columns every server-side browser session has (residents' and staff's): the
+    random id the cookie carries, when the holder last authenticated, when the browser was
+    last seen and when the session ended. See :mod:`idservice.auth.session_store`."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    if TYPE_CHECKING:  # the declarative constructor of the models that use this mixin
+
+        def __init__(self, **kw: Any) -> None: ...

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from idservice.models.base import Base, new_uuid, utcnow
+from idservice.models.base import Base, SessionRow, new_uuid, utcnow
 from idservice.models.evidence import LEVEL_SELF_DECLARED
 from idservice.models.types import UTCDateTime
 from idservice.sealed import SealedString
@@ -143,7 +143,7 @@ class PasskeyCredential(Base):
     resident: Mapped[Resident] = relationship(back_populates="passkeys")
 
 
-class ResidentSession(Base):
+class ResidentSession(SessionRow, Base):
     """A signed-in browser session; the cookie holds only its random id.
 
     Server-side so that signing out, closing an account or RP-initiated logout ends the
@@ -152,16 +152,12 @@ class ResidentSession(Base):
 
     __tablename__ = "resident_sessions"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     resident_id: Mapped[str] = mapped_column(
         ForeignKey("residents.id", ondelete="CASCADE"), index=True
     )
-    auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     acr: Mapped[str] = mapped_column(String(64))
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SignInFailure(Base):

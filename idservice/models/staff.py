@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idservice.models.base import Base, new_uuid, utcnow
+from idservice.models.base import Base, SessionRow, new_uuid, utcnow
 from idservice.models.types import UTCDateTime
 from idservice.sealed import SealedString
 
@@ -38,7 +38,7 @@ class StaffMember(Base):
     last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class StaffSession(Base):
+class StaffSession(SessionRow, Base):
     """A signed-in staff browser; the cookie holds only its random id (key ``staff_sid``).
 
     Created only after the password and a code from the authenticator app, so every row is
@@ -47,10 +47,6 @@ class StaffSession(Base):
 
     __tablename__ = "staff_sessions"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     staff_id: Mapped[str] = mapped_column(
         ForeignKey("staff_members.id", ondelete="CASCADE"), index=True
     )
-    auth_time: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

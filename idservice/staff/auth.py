@@ -5,7 +5,8 @@ A staff session is a row in ``staff_sessions`` whose id sits under its own key
 table, so neither kind of sign-in can be taken for the other. A staff session exists only
 after the password and a code from the authenticator app: a first sign-in sets the app up
 before anything else. Staff sessions end after 30 idle minutes, far sooner than residents',
-because the console is used on shared counters.
+because the console is used on shared counters; the store is the residents' one
+(:mod:`idservice.auth.session_store`) with these parameters.
 
 Failed sign-ins slow down the source that keeps failing, as for residents
 (:mod:`idservice.services.throttle`), with their own key space (``staff:`` before the
@@ -21,19 +22,14 @@ staff completes after that time (see :func:`pending_is_current`).
 
 from __future__ import annotations
 
-import functools
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pyotp
-from flask import g, redirect, request, session, url_for
-from sqlalchemy import update
 
 from idservice import audit
-from idservice.auth import sessions as resident_sessions
+from idservice.auth.session_store import SessionStore
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.staff import StaffMember, StaffSession
@@ -41,11 +37,20 @@ from idservice.services import signin, throttle, totp
 from idservice.services.passwords import hash_password, needs_rehash, verify_password
 from idservice.staff import dao
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 SESSION_KEY = "staff_sid"
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=10)
+STORE = SessionStore(
+    name="staff",
+    record=StaffSession,
+    owner=StaffMember,
+    owner_column=StaffSession.staff_id,
+    cookie_key=SESSION_KEY,
+    idle_timeout=IDLE_TIMEOUT,
+    absolute_timeout=ABSOLUTE_TIMEOUT,
+    sign_in_endpoint="staff.sign_in",
+    is_active=lambda staff: staff.active,
+)
 TOTP_ISSUER = "Kent staff console"
 
 WRONG_DETAILS = "Enter the email address and password for your staff account. They do not match"
@@ -186,64 +191,18 @@ def complete_with_code(
 def start_session(staff: StaffMember) -> StaffSession:
     """A fresh session id and cookie; the caller commits.
 
-    Any resident signed in on this browser is signed out first: a counter PC must never
-    carry a resident's session into the staff console or back.
+    Any resident signed in on this browser is signed out first (the store ends every
+    session the cookie names): a counter PC must never carry a resident's session into the
+    staff console or back.
     """
-    resident_sessions.end_session()
-    record = StaffSession(id=secrets.token_urlsafe(32), staff_id=staff.id, auth_time=utcnow())
-    db_session.add(record)
-    session.clear()
-    session[SESSION_KEY] = record.id
-    session.permanent = True
-    g.staff_session = record
-    g.staff = staff
-    return record
+    return STORE.start(staff)
 
 
 @transactional
 def sign_out() -> None:
-    sid = session.get(SESSION_KEY)
-    if sid:
-        db_session.execute(
-            update(StaffSession)
-            .where(StaffSession.id == sid, StaffSession.ended_at.is_(None))
-            .values(ended_at=utcnow())
-        )
-    session.clear()
-    g.pop("staff_session", None)
-    g.pop("staff", None)
+    STORE.end()
 
 
-def current_staff() -> StaffMember | None:
-    """The signed-in member of staff, or None once the session has ended or gone idle."""
-    if "staff" in g:
-        return g.staff  # type: ignore[no-any-return]
-    sid = session.get(SESSION_KEY)
-    staff = None
-    if sid:
-        record = db_session.get(StaffSession, sid)
-        now = utcnow()
-        if (
-            record is not None
-            and record.ended_at is None
-            and now - record.last_seen_at <= IDLE_TIMEOUT
-            and now - record.auth_time <= ABSOLUTE_TIMEOUT
-        ):
-            candidate = db_session.get(StaffMember, record.staff_id)
-            if candidate is not None and candidate.active:
-                staff = candidate
-                if now - record.last_seen_at > timedelta(minutes=1):
-                    record.last_seen_at = now
-                    db_session.commit()
-    g.staff = staff
-    return staff
-
-
-def staff_login_required(view: F) -> F:
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if current_staff() is None:
-            return redirect(url_for("staff.sign_in", next=request.full_path.rstrip("?")))
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+#: The signed-in member of staff, or None once the session has ended or gone idle.
+current_staff = STORE.current_owner
+staff_login_required = STORE.login_required

@@ -19,7 +19,7 @@ from idservice.db import db_session
 from idservice.models import Resident, ResidentSession, StaffMember, StaffSession
 from idservice.models.base import utcnow
 from tests.accounts.conftest import age_failures, client_at, in_app, submit, text
-from tests.factories import STAFF_PASSWORD, sign_in_client, sign_in_staff
+from tests.factories import DEFAULT_PASSWORD, STAFF_PASSWORD, sign_in_client, sign_in_staff
 
 SECRET = re.compile(r'id="totp-secret"><strong class="kc-code">([A-Z2-7 ]+)</strong>')
 
@@ -317,6 +317,46 @@ def test_staff_sign_in_signs_a_resident_out_of_the_same_browser(
     assert client.get("/account").status_code == 302
     with in_app(app):
         row = db_session.get(ResidentSession, record.id)
+        assert row is not None and row.ended_at is not None
+
+
+def test_resident_sign_in_ends_the_staff_session_of_the_same_browser(
+    app: Flask,
+    client: FlaskClient,
+    make_resident: Callable[..., Resident],
+    make_staff: Callable[..., StaffMember],
+) -> None:
+    """The other way round too, and the staff row ends rather than only leaving the cookie:
+    a copy of the cookie taken before the resident signed in no longer opens the console."""
+    staff = make_staff()
+    record = sign_in_staff(app, client, staff)
+    assert client.get("/staff/").status_code == 200
+    with client.session_transaction() as sess:
+        copied = dict(sess)
+    resident = make_resident()
+    response = submit(client, "/sign-in", {"email": resident.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/account").status_code == 200
+    assert client.get("/staff/").status_code == 302
+    with in_app(app):
+        row = db_session.get(StaffSession, record.id)
+        assert row is not None and row.ended_at is not None
+    with client.session_transaction() as sess:
+        sess.clear()
+        sess.update(copied)
+    assert client.get("/staff/").status_code == 302
+
+
+def test_a_second_staff_sign_in_ends_the_first_session(
+    app: Flask, client: FlaskClient, make_staff: Callable[..., StaffMember]
+) -> None:
+    staff = make_staff()
+    first = sign_in_staff(app, client, staff)
+    _password(client, staff.email)
+    submit(client, "/staff/sign-in/code", {"code": pyotp.TOTP(str(staff.totp_secret)).now()})
+    assert client.get("/staff/").status_code == 200
+    with in_app(app):
+        row = db_session.get(StaffSession, first.id)
         assert row is not None and row.ended_at is not None
 
 
