@@ -11,12 +11,12 @@ import pytest
 import schemathesis
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.cards.test_taps_api import bearer
 from tests.oauth.conftest import make_rp
+from tests.partner_api.test_openapi import run_operation
 
 READER_SCOPE = "taps:write card-sign-in:write"
 #: Each reader operation: its request and answer schemas, and the failures it declares.
@@ -83,29 +83,13 @@ def _operations(app: Flask) -> list[Any]:
     return operations
 
 
+#: A body the schema accepts may still be refused: no schema can say what a genuine card's
+#: answer is, and the refusal (422 ``unprocessable_tap``...) is documented.
+_EXCLUDED = [positive_data_acceptance]
+
+
 def _run(operation: Any, mode: GenerationMode, headers: dict[str, str] | None) -> set[int]:
-    """As tests/partner_api/test_openapi.py: hypothesis drives the operation and
-    schemathesis checks each response against the document. A body the schema accepts may
-    still be refused: no schema can say what a genuine card's answer is, and the refusal
-    (422 ``unprocessable_tap``...) is documented."""
-    seen: set[int] = set()
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=25,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
-    def run(case: Any) -> None:
-        response = case.call_and_validate(
-            headers=headers, excluded_checks=[positive_data_acceptance]
-        )
-        assert response.status_code < 500
-        seen.add(response.status_code)
-
-    run()
-    return seen
+    return run_operation(operation, mode, headers, max_examples=25, excluded_checks=_EXCLUDED)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
