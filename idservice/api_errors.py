@@ -5,7 +5,9 @@ Every failure is ``{"error": code, "message": words}`` (validation failures add
 ``WWW-Authenticate`` on 401 and on 403 ``insufficient_scope`` (RFC 6750 section 3),
 ``Retry-After`` on 429 and ``Allow`` on 405. Each error is a class carrying its HTTP
 status and wire code as class attributes, as Authlib's ``OAuth2Error`` subclasses carry
-theirs; the message defaults to the class's and may be given per raise.
+theirs; the message defaults to the class's and may be given per raise. The body is
+:class:`ErrorSchema`, the one schema every operation's failures are documented with in
+the OpenAPI document (:mod:`idservice.openapi`).
 
 :func:`error_response` renders every one of them: for the handlers :func:`register` puts
 on each API blueprint, for the app's handler on API paths outside a blueprint's routes
@@ -18,12 +20,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import marshmallow as ma
+from marshmallow import fields
 from werkzeug.exceptions import HTTPException
 
 from idservice.request_input import InputRefused
 
 if TYPE_CHECKING:
     from flask import Blueprint, Response
+
+
+class ErrorSchema(ma.Schema):
+    """Every failure: a code to branch on, words for a person, and field details."""
+
+    error = fields.String(
+        required=True,
+        metadata={"description": "The code to branch on: each response lists its own"},
+    )
+    message = fields.String(required=True, metadata={"description": "What went wrong, in words"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "For validation failures: each field and what is wrong with it"},
+    )
+
+
+#: Dumps every error body (one instance: nothing is built per request).
+ERROR_SCHEMA = ErrorSchema()
 
 
 class ApiError(Exception):
@@ -180,7 +203,7 @@ def error_response(exc: ApiError) -> Response:
     body: dict[str, Any] = {"error": exc.code, "message": exc.message}
     if exc.errors:
         body["errors"] = exc.errors
-    response = jsonify(body)
+    response = jsonify(ERROR_SCHEMA.dump(body))
     response.status_code = exc.status
     response.headers.update(exc.headers)
     response.headers["Cache-Control"] = "no-store"

@@ -121,7 +121,7 @@ def test_api_paths_outside_the_blueprints_answer_by_the_same_contract(
 
 #: flask-smorest's own blueprint serves the OpenAPI document (GET only); what it could
 #: refuse is answered by the app's handler, which on API paths renders the same way.
-OPENAPI_DOCUMENT = "partner-api-docs"
+OPENAPI_DOCUMENT = "kentcard-api-docs"
 
 
 def test_every_api_blueprint_has_the_one_handler(app: Flask) -> None:

@@ -8,7 +8,7 @@ command line call :mod:`idservice.cards.issuance`; readers call ``POST /api/v1/t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cardio.connection import CardConnection, CardRemovedError
 
@@ -38,16 +38,37 @@ def counter_reader(app: Flask) -> CounterReader:
     return app.extensions[COUNTER_READER_KEY]  # type: ignore[no-any-return]
 
 
+def _reader_scheme(issuer: str) -> dict[str, Any]:
+    from idservice.oauth import scopes
+
+    return {
+        "type": "oauth2",
+        "description": "A registered reader's access token (client credentials).",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": f"{issuer}/oauth/token",
+                "scopes": {
+                    name: scopes.SCOPES[name].description
+                    for name in ("taps:write", "card-sign-in:write")
+                },
+            }
+        },
+    }
+
+
 def init_app(app: Flask) -> None:
     from idservice.cards.api import bp
     from idservice.cards.signin_api import bp as sign_in_bp
+    from idservice.openapi import api_for
 
     settings = app.config["KENTCARD"]
     app.extensions.setdefault(
         COUNTER_READER_KEY, pcsc_counter_reader(settings.counter_reader or None)
     )
-    app.register_blueprint(bp)
-    app.register_blueprint(sign_in_bp)
+    api = api_for(app)
+    api.spec.components.security_scheme("reader", _reader_scheme(settings.issuer))
+    api.register_blueprint(bp)
+    api.register_blueprint(sign_in_bp)
     from idservice.cards.lean import install as install_lean_tap_path
 
     install_lean_tap_path(app)

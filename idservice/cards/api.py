@@ -10,8 +10,10 @@ expired bearer token), 403 ``insufficient_scope`` (token without ``taps:write``)
 ``invalid_request`` (not a JSON object, a field missing or not hex), 422
 ``unprocessable_tap`` (an unknown mode, a challenge of the wrong length, or card data
 that is not a Kent Card answer), 422 ``stale_challenge`` (the challenge's time is more
-than the window away from the service's clock) and 409 ``replayed_tap`` (this card's
-answer to this challenge was decided before): see docs/card-protocol.md.
+than the window away from the service's clock), 409 ``replayed_tap`` (this card's
+answer to this challenge was decided before) and 503 ``issuer_unavailable``: see
+docs/card-protocol.md. The answer is :data:`idservice.cards.schemas.TAP_DECISION_SCHEMA`'s
+dump, and the operation is in the OpenAPI document (:mod:`idservice.openapi`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import current_app, request
+from flask_smorest import Blueprint
 
 from cardio import spec
 from cardio.errors import MalformedResponseError
@@ -34,9 +37,16 @@ from idservice.api_errors import ApiError, InvalidRequest
 from idservice.cards import taps as tap_service
 from idservice.cards.decisions import MODE_SERVICES, TapDecision
 from idservice.cards.issuance import issuer_keyring
+from idservice.cards.schemas import TAP_DECISION_SCHEMA, TapRequestSchema
 from idservice.oauth.bearer import bearer_token, require_scope
+from idservice.openapi import BEARER_ERRORS, document_errors, json_body
 
-bp = Blueprint("cards_api", __name__, url_prefix="/api/v1")
+bp = Blueprint(
+    "cards_api",
+    __name__,
+    url_prefix="/api/v1",
+    description="Decisions on Kent Card taps for registered readers.",
+)
 api_errors.register(bp)
 TAPS_SCOPE = "taps:write"
 
@@ -137,8 +147,32 @@ def verify(tap: TapInput, keyring: IssuerKeyring, today: date) -> VerifiedCard |
         return RejectedTap(decision, rejected.card_number)
 
 
-@bp.post("/taps")
-def taps() -> Response:
+#: Each failure the tap operation answers, for the OpenAPI document.
+TAP_ERRORS = {
+    400: "invalid_request: not a JSON object, or a field missing or not hex",
+    **BEARER_ERRORS,
+    409: "replayed_tap: this card's answer to this challenge was decided before",
+    422: "unprocessable_tap: an unknown mode, a challenge of the wrong length, or card data "
+    "that is not a Kent Card answer; stale_challenge: the challenge's time is further from "
+    "the service's clock than the window",
+    503: "issuer_unavailable: the issuer keyring cannot be read",
+}
+
+
+@bp.route("/taps", methods=["POST"])
+@bp.response(200, TAP_DECISION_SCHEMA)
+@document_errors(bp, TAP_ERRORS)
+@bp.doc(
+    security=[{"reader": [TAPS_SCOPE]}],
+    operationId="decideTap",
+    requestBody=json_body(TapRequestSchema),
+)
+def taps() -> TapDecision:
+    """The decision on a tap: what the card said, verified again here, then decided.
+
+    Needs a reader's client credentials token with the `taps:write` scope. Every
+    decision, allow or deny, is recorded (card number, no name); no failure records a tap.
+    """
     tap_service.start_request()
     client_id = _reader_client_id()
     tap = parse_tap(request.get_json(silent=True))
@@ -153,4 +187,4 @@ def taps() -> Response:
             client_id, checked.card_number, tap.mode, tap.challenge, checked.public_point, today
         )
     current_app.logger.debug("tap decided: %s", decision.code)
-    return jsonify(decision.as_dict())
+    return decision

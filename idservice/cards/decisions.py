@@ -28,23 +28,28 @@ MODE_SERVICES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: Every ``code`` :func:`decide_rows` answers (the card's own checks add cardio.verify's).
+DECISION_CODES = (
+    "entitled",
+    "unknown_card",
+    "not_registered",
+    "hotlisted",
+    "expired",
+    "not_active",
+    "entitlement_expired",
+    "not_entitled",
+)
+
 
 @dataclass(frozen=True)
 class TapDecision:
+    """A tap's decision; :data:`idservice.cards.schemas.TAP_DECISION_SCHEMA` sends it."""
+
     allowed: bool
     code: str
     reason: str
     entitlement: str | None = None
     valid_until: date | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "decision": "allow" if self.allowed else "deny",
-            "code": self.code,
-            "reason": self.reason,
-            "entitlement": self.entitlement,
-            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
-        }
 
 
 _catalogue = functools.cache(load_catalogue)

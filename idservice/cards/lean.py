@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from idservice.api_errors import ApiError
 from idservice.cards import api, dao, taps
 from idservice.cards.decisions import MODE_SERVICES, decide_rows
+from idservice.cards.schemas import TAP_DECISION_SCHEMA
 from idservice.db import LeanConnection, lean_database
 from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
 from idservice.request_input import InputRefused, JsonLimits, parse_json
@@ -104,7 +105,7 @@ class LeanTapEndpoint(LeanJsonEndpoint):
                 raise taps.ReplayedTap from None  # nothing was written
             connection.commit()
         log.debug("tap decided: %s", decision.code)
-        return self.json(decision.as_dict())
+        return self.json(TAP_DECISION_SCHEMA.dump(decision))
 
     def _token_is_good(self, client_id: str, jti: str) -> None:
         """:class:`Fallback` unless the reader's client is active and its token not

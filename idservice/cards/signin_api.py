@@ -16,15 +16,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import request
+from flask_smorest import Blueprint
 
 from cardio.signin import SCOPE
 from idservice import api_errors
 from idservice.api_errors import ApiError, InvalidRequest
+from idservice.cards.schemas import (
+    SIGN_IN_CHALLENGE_SCHEMA,
+    SIGN_IN_MESSAGE_SCHEMA,
+    SignInAnswerSchema,
+    SignInCodeSchema,
+    SignInReportSchema,
+)
 from idservice.oauth.bearer import bearer_token, require_scope
+from idservice.openapi import BEARER_ERRORS, document_errors, json_body
 from idservice.services import card_signin
 
-bp = Blueprint("card_sign_in_api", __name__, url_prefix="/api/v1/card-sign-in")
+bp = Blueprint(
+    "card_sign_in_api",
+    __name__,
+    url_prefix="/api/v1/card-sign-in",
+    description="Card and PIN sign-in: a kiosk's registered reader signs a browser in.",
+)
 api_errors.register(bp)
 
 
@@ -102,14 +116,35 @@ def _hex(body: dict[str, Any], name: str) -> bytes:
         raise InvalidRequest(f"{name} must be hex") from None
 
 
-def _answer(result: card_signin.ReaderResult, **extra: Any) -> Response:
+def _answer(result: card_signin.ReaderResult, **extra: Any) -> dict[str, Any]:
     if result.error:
         raise REFUSALS[result.error](result.message)
-    return jsonify({"message": result.message, **extra})
+    return {"message": result.message, **extra}
 
 
-@bp.post("/challenge")
-def challenge() -> Response:
+#: The failures every sign-in operation can answer, for the OpenAPI document.
+_SIGN_IN_ERRORS = {
+    400: "invalid_request: not a JSON object, or a field missing or malformed",
+    **BEARER_ERRORS,
+    404: "unknown_code: no sign-in with that code",
+    409: "used: answered or refused already; other_reader: another reader is answering it; "
+    "no_challenge: the challenge was not fetched first",
+    410: "expired: the sign-in has expired",
+}
+_SECURITY = [{"reader": [SCOPE]}]
+
+
+@bp.route("/challenge", methods=["POST"])
+@bp.response(200, SIGN_IN_CHALLENGE_SCHEMA)
+@document_errors(bp, _SIGN_IN_ERRORS)
+@bp.doc(
+    security=_SECURITY, operationId="cardSignInChallenge", requestBody=json_body(SignInCodeSchema)
+)
+def challenge() -> dict[str, Any]:
+    """The challenge for the code on the screen; the first reader to ask keeps the sign-in.
+
+    Needs a reader's client credentials token with the `card-sign-in:write` scope.
+    """
     reader = _reader()
     body = _body()
     result = card_signin.reader_challenge(body["code"], reader)
@@ -117,16 +152,44 @@ def challenge() -> Response:
     return _answer(result, challenge=result.challenge.hex(), expires_in=expires_in)
 
 
-@bp.post("/answer")
-def answer() -> Response:
+@bp.route("/answer", methods=["POST"])
+@bp.response(200, SIGN_IN_MESSAGE_SCHEMA)
+@document_errors(
+    bp,
+    {
+        **_SIGN_IN_ERRORS,
+        403: "insufficient_scope: the token lacks the scope; card_refused: the card is lost, "
+        "stolen, replaced, not registered, expired or not genuine (the message says which)",
+        422: "unprocessable_answer: select_answer is not a Kent Card answer",
+    },
+)
+@bp.doc(
+    security=_SECURITY, operationId="cardSignInAnswer", requestBody=json_body(SignInAnswerSchema)
+)
+def answer() -> dict[str, Any]:
+    """What the card signed after the PIN: the browser is signed in if it holds.
+
+    Needs a reader's client credentials token with the `card-sign-in:write` scope.
+    """
     reader = _reader()
     body = _body()
     select_answer, signature = _hex(body, "select_answer"), _hex(body, "signature")
     return _answer(card_signin.reader_answer(body["code"], reader, select_answer, signature))
 
 
-@bp.post("/report")
-def report() -> Response:
+@bp.route("/report", methods=["POST"])
+@bp.response(200, SIGN_IN_MESSAGE_SCHEMA)
+@document_errors(
+    bp, {**_SIGN_IN_ERRORS, 422: "unprocessable_report: error is not wrong_pin or pin_blocked"}
+)
+@bp.doc(
+    security=_SECURITY, operationId="cardSignInReport", requestBody=json_body(SignInReportSchema)
+)
+def report() -> dict[str, Any]:
+    """A wrong or blocked PIN, for the screen to say so.
+
+    Needs a reader's client credentials token with the `card-sign-in:write` scope.
+    """
     reader = _reader()
     body = _body()
     sw_text = body.get("sw")

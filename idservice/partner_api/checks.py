@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from cardio.cardnumber import has_valid_check_digit
 from entitlements.catalogue import load_catalogue
@@ -60,26 +59,15 @@ class Partner:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """A check's answer; :data:`idservice.partner_api.schemas.CHECK_RESULT_SCHEMA` sends it
+    (``subject`` and ``profile`` only when released)."""
+
     service: str
     entitled: bool
     reason: str
     valid_until: date | None = None
     subject: str | None = None
     profile: dict[str, str] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields to send (extras only when released); the schema serialises them."""
-        body: dict[str, Any] = {
-            "service": self.service,
-            "entitled": self.entitled,
-            "valid_until": self.valid_until,
-            "reason": self.reason,
-        }
-        if self.subject is not None:
-            body["subject"] = self.subject
-        if self.profile is not None:
-            body["profile"] = self.profile
-        return body
 
 
 def decide(found: dao.Found | None, today: date) -> tuple[bool, str, date | None]:

@@ -40,7 +40,11 @@ from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
 from idservice.models.base import utcnow
 from idservice.oauth import scopes
 from idservice.partner_api import checks, dao, views
-from idservice.partner_api.schemas import CARD_NUMBER_PATTERN, SUBJECT_PATTERN
+from idservice.partner_api.schemas import (
+    CARD_NUMBER_PATTERN,
+    CHECK_RESULT_SCHEMA,
+    SUBJECT_PATTERN,
+)
 from idservice.request_input import InputRefused, JsonLimits, parse_json
 
 if TYPE_CHECKING:
@@ -130,9 +134,8 @@ class LeanCheckEndpoint(LeanJsonEndpoint):
             )
             connection.commit()
         log.debug("partner check answered: %s", reason)
-        answer = checks.CheckResult(service, entitled, reason, valid_until).as_dict()
-        answer["valid_until"] = valid_until.isoformat() if valid_until else None
-        return self.json(answer)
+        answer = checks.CheckResult(service, entitled, reason, valid_until)
+        return self.json(CHECK_RESULT_SCHEMA.dump(answer))
 
 
 def install(app: Flask) -> None:

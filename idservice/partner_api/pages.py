@@ -1,5 +1,5 @@
-"""Pages: the API's documentation (from its OpenAPI document) and the resident's
-"Who checked your entitlements"."""
+"""Pages: the partner API's documentation (its operations in the OpenAPI document) and the
+resident's "Who checked your entitlements"."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from flask import Blueprint, current_app, render_template
 from markupsafe import Markup, escape
 
 from idservice.auth.sessions import current_resident, login_required
-from idservice.partner_api import API_EXTENSION, history
+from idservice.openapi import API_EXTENSION
+from idservice.partner_api import history
 from idservice.partner_api.checks import REASONS
 
 bp = Blueprint("partner_pages", __name__)
@@ -25,6 +26,8 @@ def inline_code(text: str) -> Markup:
 
 
 _METHODS = ("get", "post", "put", "patch", "delete")
+#: The partner API's operations (flask-smorest tags each with its blueprint's name).
+PARTNER_TAG = "partner_api"
 
 
 def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,8 +45,8 @@ def _operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
     for path, item in spec.get("paths", {}).items():
         for method in _METHODS:
             op = item.get(method)
-            if op is None:
-                continue
+            if op is None or PARTNER_TAG not in op.get("tags", ()):
+                continue  # the readers' operations are in the document, not on this page
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
             body_schema = resolve(body.get("schema", {})) if body else {}
             fields = [
@@ -83,7 +86,6 @@ def docs() -> str:
     ]
     return render_template(
         "partner_api/docs.html",
-        info=spec["info"],
         operations=_operations(spec),
         scopes=partner_scopes,
         reasons=REASONS,

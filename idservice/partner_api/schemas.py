@@ -1,9 +1,12 @@
-"""Marshmallow schemas: they validate requests and generate the OpenAPI document."""
+"""Marshmallow schemas: they validate requests, serialise the answers (the view's and the
+lean path's) and generate the OpenAPI document."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import fields, post_dump, validate
 
 from idservice.partner_api.checks import REASONS
 
@@ -12,24 +15,6 @@ CARD_NUMBER_PATTERN = r"^[0-9]{8,19}$"
 SUBJECT_PATTERN = r"^[A-Za-z0-9_-]{43}$"
 
 _REASON_LIST = "; ".join(f"`{code}`: {words}" for code, words in REASONS.items())
-
-
-class ErrorSchema(ma.Schema):
-    """Every failure: a code to branch on, words for a person, and field details."""
-
-    error = fields.String(
-        required=True,
-        metadata={
-            "description": "invalid_token, insufficient_scope, invalid_request, not_found, "
-            "method_not_allowed, rate_limited or server_error"
-        },
-    )
-    message = fields.String(required=True, metadata={"description": "What went wrong, in words"})
-    errors = fields.Dict(
-        keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata={"description": "For validation failures: each field and what is wrong with it"},
-    )
 
 
 class CardCheckSchema(ma.Schema):
@@ -84,6 +69,18 @@ class CheckResultSchema(ma.Schema):
         ProfileSchema,
         metadata={"description": "Only if the resident agreed to share their name (`profile`)"},
     )
+
+    @post_dump
+    def _released_only(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        """``subject`` and ``profile`` are sent only when the resident released them."""
+        for name in ("subject", "profile"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+
+#: Serialises every check's answer, the view's and the lean path's (built once).
+CHECK_RESULT_SCHEMA = CheckResultSchema()
 
 
 class OwnEntitlementSchema(ma.Schema):

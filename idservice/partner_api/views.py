@@ -21,11 +21,11 @@ from idservice.oauth import scopes
 from idservice.oauth.bearer import bearer_token, require_scope
 from idservice.oauth.dao import dao_get_client
 from idservice.oauth.server import CLIENT_CACHE
+from idservice.openapi import BEARER_ERRORS, document_errors
 from idservice.partner_api import checks
 from idservice.partner_api.schemas import (
+    CHECK_RESULT_SCHEMA,
     CardCheckSchema,
-    CheckResultSchema,
-    ErrorSchema,
     OwnEntitlementsSchema,
     SubjectCheckSchema,
 )
@@ -46,10 +46,6 @@ RATE_LIMIT_ACTION = "partner-api"
 #: Checks per client per minute in each worker (Redis: in all workers) unless
 #: ``rate_limits["partner-api"]`` is configured.
 DEFAULT_RATE_PER_MINUTE = 120_000
-
-_TEXT = {"schema": {"type": "string"}}
-_WWW_AUTHENTICATE = {"WWW-Authenticate": {**_TEXT, "description": "RFC 6750 challenge"}}
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}}
 
 
 @functools.cache
@@ -136,25 +132,13 @@ def _authenticate() -> None:
         g.resident_id = str(found.row.resident_id)
 
 
-def _document_errors(*statuses: int) -> Any:
-    """Declare each failure an operation can answer, all in the ``ErrorSchema`` shape."""
-    words = {
-        400: ("The body is not JSON", {}),
-        401: ("invalid_token: no, a malformed, an expired or a revoked token", _WWW_AUTHENTICATE),
-        403: ("insufficient_scope: the token lacks the scope for this", _WWW_AUTHENTICATE),
-        404: ("not_found: no service with that code", {}),
-        429: ("rate_limited: too many requests from this service", _RETRY_AFTER),
-    }
-
-    def decorate(func: Any) -> Any:
-        for status in reversed(statuses):
-            description, headers = words[status]
-            func = bp.alt_response(
-                status, schema=ErrorSchema, description=description, headers=headers or None
-            )(func)
-        return func
-
-    return decorate
+#: What each status means for a check (the resident's own list answers 401 and 403 only).
+_CHECK_ERRORS = {
+    400: "The body is not JSON",
+    **BEARER_ERRORS,
+    404: "not_found: no service with that code",
+    429: "rate_limited: too many requests from this service",
+}
 
 
 _SERVICE_PARAMETER = {
@@ -168,35 +152,35 @@ _SERVICE_PARAMETER = {
 
 @bp.route("/checks/<service>/by-card-number", methods=["POST"], parameters=[_SERVICE_PARAMETER])
 @bp.arguments(CardCheckSchema)
-@bp.response(200, CheckResultSchema)
-@_document_errors(400, 401, 403, 404, 429)
+@bp.response(200, CHECK_RESULT_SCHEMA)
+@document_errors(bp, _CHECK_ERRORS)
 @bp.doc(security=[{"partner": []}], operationId="checkByCardNumber")
-def check_card_number(body: dict[str, Any], service: str) -> dict[str, Any]:
+def check_card_number(body: dict[str, Any], service: str) -> checks.CheckResult:
     """Does the holder of this Kent Card hold the service?
 
     Needs a client credentials token with the service's `entitlements:<code>:check`
     scope. The card must be active and in date, else `card_not_valid`.
     """
-    return checks.check(g.partner, service, card_number=body["card_number"]).as_dict()
+    return checks.check(g.partner, service, card_number=body["card_number"])
 
 
 @bp.route("/checks/<service>/by-subject", methods=["POST"], parameters=[_SERVICE_PARAMETER])
 @bp.arguments(SubjectCheckSchema)
-@bp.response(200, CheckResultSchema)
-@_document_errors(400, 401, 403, 404, 429)
+@bp.response(200, CHECK_RESULT_SCHEMA)
+@document_errors(bp, _CHECK_ERRORS)
 @bp.doc(security=[{"partner": []}], operationId="checkBySubject")
-def check_subject(body: dict[str, Any], service: str) -> dict[str, Any]:
+def check_subject(body: dict[str, Any], service: str) -> checks.CheckResult:
     """Does the resident with this pairwise subject hold the service?
 
     Needs a client credentials token with the service's `entitlements:<code>:check`
     scope. Only subjects given to your service (your sector) resolve.
     """
-    return checks.check(g.partner, service, subject=body["subject"]).as_dict()
+    return checks.check(g.partner, service, subject=body["subject"])
 
 
 @bp.route("/me/entitlements", methods=["GET"])
 @bp.response(200, OwnEntitlementsSchema)
-@_document_errors(401, 403)
+@document_errors(bp, BEARER_ERRORS)
 @bp.doc(security=[{"resident": [scopes.OWN_ENTITLEMENTS]}], operationId="listOwnEntitlements")
 def own_entitlements() -> dict[str, Any]:
     """The signed-in resident's own entitlements (an access token from sign-in).

@@ -1,0 +1,134 @@
+"""Marshmallow schemas of the readers' APIs: taps (:mod:`idservice.cards.api`) and card
+sign-in (:mod:`idservice.cards.signin_api`).
+
+The answers are serialised through them, the lean tap path's too (one instance each,
+built at import: nothing per request), and they generate the OpenAPI document
+(:mod:`idservice.openapi`). The request schemas document the bodies the views read: the
+views keep their own checks, whose refusals (400 ``invalid_request``, 422
+``unprocessable_tap``...) are the documented wire contract (docs/card-protocol.md), and
+tests/cards/test_reader_schemas.py holds the two to the same verdicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from cardio import spec
+from cardio.verify import CHALLENGE_TIME_BYTES, Reason
+from idservice.cards.decisions import DECISION_CODES, MODE_SERVICES
+from idservice.services.card_signin import PIN_REPORTS
+
+HEX_PATTERN = r"^(?:[0-9A-Fa-f]{2})+$"
+#: Every tap ``code``: the card's checks first (cardio.verify), then the register's.
+TAP_CODES = tuple(dict.fromkeys([*DECISION_CODES, *(reason.code for reason in Reason)]))
+
+
+def _hex(description: str, *, length: int | None = None, **metadata: Any) -> fields.String:
+    pattern = HEX_PATTERN if length is None else rf"^[0-9A-Fa-f]{{{2 * length}}}$"
+    return fields.String(
+        required=True,
+        validate=validate.Regexp(pattern, error="Send hex"),
+        metadata={"description": description, **metadata},
+    )
+
+
+class TapRequestSchema(ma.Schema):
+    select_answer = _hex("The card's answer to SELECT (its data and certificate), hex")
+    challenge = _hex(
+        f"The reader's {spec.CHALLENGE_LENGTH}-byte challenge, hex; its first "
+        f"{CHALLENGE_TIME_BYTES} bytes are the reader's time (big-endian milliseconds since "
+        "the epoch) and must be within the service's window",
+        length=spec.CHALLENGE_LENGTH,
+    )
+    signature = _hex("The card's DER signature over the challenge (INTERNAL AUTHENTICATE), hex")
+    mode = fields.String(
+        required=True,
+        validate=validate.OneOf(list(MODE_SERVICES)),
+        metadata={"description": "What the reader is: which services open its gate"},
+    )
+
+
+class TapDecisionSchema(ma.Schema):
+    """A tap's decision: ``allow`` only with ``code`` ``entitled``."""
+
+    decision = fields.Function(
+        lambda decision: "allow" if decision.allowed else "deny",
+        required=True,
+        metadata={"type": "string", "enum": ["allow", "deny"], "description": "Open the gate?"},
+    )
+    code = fields.String(
+        required=True,
+        metadata={"enum": list(TAP_CODES), "description": "Why, as a code to branch on"},
+    )
+    reason = fields.String(
+        required=True, metadata={"description": "Why, in words for the reader's screen"}
+    )
+    entitlement = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The catalogue service that allowed it; else null"},
+    )
+    valid_until = fields.Date(
+        required=True,
+        allow_none=True,
+        metadata={"description": "That entitlement's last valid day, if it ends; else null"},
+    )
+
+
+#: Serialises every tap's answer, the view's and the lean path's (built once).
+TAP_DECISION_SCHEMA = TapDecisionSchema()
+
+
+def _code() -> fields.String:
+    return fields.String(
+        required=True,
+        metadata={"description": "The sign-in code on the screen (`ABCD-EFGH`)"},
+    )
+
+
+class SignInCodeSchema(ma.Schema):
+    code = _code()
+
+
+class SignInAnswerSchema(ma.Schema):
+    code = _code()
+    select_answer = _hex("The card's answer to SELECT, hex")
+    signature = _hex("The card's DER signature over the sign-in challenge (P2 `01`), hex")
+
+
+class SignInReportSchema(ma.Schema):
+    code = _code()
+    error = fields.String(
+        required=True,
+        metadata={
+            "enum": list(PIN_REPORTS),
+            "description": "What VERIFY said: `wrong_pin` (63CX) or `pin_blocked` (6983)",
+        },
+    )
+    sw = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[0-9A-Fa-f]{4}$", error="Send 4 hex"),
+        metadata={"description": "The card's status word, 4 hex", "example": "63C2"},
+    )
+
+
+class SignInMessageSchema(ma.Schema):
+    message = fields.String(required=True, metadata={"description": "Words for the screen"})
+
+
+class SignInChallengeSchema(SignInMessageSchema):
+    challenge = fields.String(
+        required=True,
+        metadata={"description": "16 bytes to have the card sign after VERIFY, hex"},
+    )
+    expires_in = fields.Integer(
+        required=True, metadata={"description": "Seconds until the sign-in expires"}
+    )
+
+
+#: Serialise the sign-in answers (built once).
+SIGN_IN_MESSAGE_SCHEMA = SignInMessageSchema()
+SIGN_IN_CHALLENGE_SCHEMA = SignInChallengeSchema()
