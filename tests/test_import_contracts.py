@@ -102,6 +102,11 @@ def test_the_contracts_hold_on_the_code_as_it_is(tree: Path) -> None:
             VIEWS_CONTRACT,
         ),
         (
+            "idservice/services/your_data.py",
+            "from sqlalchemy import select  # noqa",
+            "services with a data-access module do not import SQLAlchemy",
+        ),
+        (
             "idservice/cli/staff.py",
             "from idservice.db import db_session  # noqa",
             "the command line does not import the database session (idservice.db)",

@@ -12,7 +12,7 @@ import hashlib
 import json
 import queue
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -178,79 +178,115 @@ def _event_batches(conn: Connection) -> Generator[Batch, None, None]:
 
 def verify(engine: Engine, keys: Mapping[str, ec.EllipticCurvePublicKey]) -> VerifyReport:
     """Check every event, the chain head and every signed tree head (with ``keys``)."""
-    checked = 0
-    size = 0
+    walk = _Walk(keys)
     try:
         with engine.connect() as conn:
             _snapshot(conn)
             head_size, head_chain = read_head(conn, for_update=False)
-            heads = list(conn.execute(select(TREE_HEADS).order_by(TREE_HEADS.c.tree_size)))
-            builder = RootBuilder()
-            previous = two_back = GENESIS_CHAIN_HASH
-            pending = iter(heads)
-            next_head = next(pending, None)
-            last_good = 0
-            while next_head is not None and next_head.tree_size == 0:
-                checked, last_good = checked + 1, _check_head(next_head, builder, keys, last_good)
-                next_head = next(pending, None)
-            # The fast path accepts exactly what _check_event accepts; on any doubt it
-            # hands the row to _check_event, which names the problem. Leaves go to the
-            # Merkle tree a batch at a time, and up to a tree head's size before it is checked.
-            sha256, scan = hashlib.sha256, _SCAN
-            stop = next_head.tree_size if next_head is not None else -1
+            walk.expect(list(conn.execute(select(TREE_HEADS).order_by(TREE_HEADS.c.tree_size))))
+            walk.check_heads_due()  # the tree heads of the empty ledger, if any
             # Closed (the server-side cursor with it) before the connection, even on a bad event.
             with closing(_event_batches(conn)) as batches:
-                for batch in batches:
-                    leaves: list[bytes] = []
-                    keep = leaves.append
-                    for row in batch:
-                        seq, kind, resident, service, text, stored_leaf, stored_chain = row
-                        expected = size + 1
-                        if seq != expected:
-                            raise _Bad(expected, f"event {expected} is missing (deleted)")
-                        try:
-                            fields, end = scan(text)
-                        except ValueError:
-                            fields, end = None, -1
-                        leaf = sha256(b"\x00" + text.encode()).digest()
-                        linked = sha256(previous + leaf).digest()
-                        if (
-                            end != len(text)
-                            or type(fields) is not dict
-                            or fields.get("seq") != seq
-                            or fields.get("kind") != kind
-                            or fields.get("resident") != resident
-                            or fields.get("service") != service
-                            or leaf != stored_leaf
-                            or linked != stored_chain
-                        ):
-                            leaf, linked = _check_event(row, previous, two_back)
-                        two_back, previous, size = previous, linked, expected
-                        keep(leaf)
-                        if size == stop:
-                            builder.extend(leaves)
-                            leaves.clear()
-                            while size == stop:
-                                assert next_head is not None
-                                last_good = _check_head(next_head, builder, keys, last_good)
-                                checked += 1
-                                next_head = next(pending, None)
-                                stop = next_head.tree_size if next_head is not None else -1
-                    builder.extend(leaves)
-            if size > head_size:
-                raise _Bad(head_size + 1, f"events after {head_size} were added outside the ledger")
-            if size < head_size:
-                raise _Bad(size + 1, f"events {size + 1} to {head_size} are missing (deleted)")
-            if previous != head_chain:
-                raise _Bad(size or None, "the ledger head does not match the last event")
-            if next_head is not None:
-                raise _Bad(
-                    size + 1,
-                    f"a signed tree head covers {next_head.tree_size} events, but there are {size}",
-                )
+                walk.check_events(batches)
+            walk.check_end(head_size, head_chain)
     except _Bad as bad:
-        return VerifyReport(size, checked, bad.seq, bad.problem)
-    return VerifyReport(size, checked)
+        return VerifyReport(walk.size, walk.checked, bad.seq, bad.problem)
+    return VerifyReport(walk.size, walk.checked)
+
+
+class _Walk:
+    """How far a check has gone: events checked (``size``), their chain and Merkle tree,
+    and the signed tree heads checked and still to come."""
+
+    def __init__(self, keys: Mapping[str, ec.EllipticCurvePublicKey]) -> None:
+        self.keys = keys
+        self.builder = RootBuilder()
+        self.size = 0
+        self.checked = 0
+        self.last_good = 0
+        self.previous = self.two_back = GENESIS_CHAIN_HASH
+        self._pending: Iterator[Any] = iter(())
+        self.next_head: Any = None
+
+    def expect(self, heads: Sequence[Any]) -> None:
+        """The signed tree heads, smallest first."""
+        self._pending = iter(heads)
+        self.next_head = next(self._pending, None)
+
+    @property
+    def stop(self) -> int:
+        """The size at which the next tree head is checked (-1: none left)."""
+        return self.next_head.tree_size if self.next_head is not None else -1
+
+    def check_heads_due(self) -> None:
+        """Check each tree head that covers exactly the events checked so far."""
+        while self.next_head is not None and self.next_head.tree_size == self.size:
+            self.last_good = _check_head(self.next_head, self.builder, self.keys, self.last_good)
+            self.checked += 1
+            self.next_head = next(self._pending, None)
+
+    def check_events(self, batches: Iterable[Batch]) -> None:
+        """Every event in order: its number, its body against its columns, its hash, its
+        link to the one before; each tree head when the events reach its size.
+
+        The fast path accepts exactly what _check_event accepts; on any doubt it hands the
+        row to _check_event, which names the problem. Leaves go to the Merkle tree a batch
+        at a time, and up to a tree head's size before it is checked. The loop keeps its
+        state in locals (the hot path) and leaves it in the walk however it ends.
+        """
+        sha256, scan = hashlib.sha256, _SCAN
+        size, previous, two_back, stop = self.size, self.previous, self.two_back, self.stop
+        try:
+            for batch in batches:
+                leaves: list[bytes] = []
+                keep = leaves.append
+                for row in batch:
+                    seq, kind, resident, service, text, stored_leaf, stored_chain = row
+                    expected = size + 1
+                    if seq != expected:
+                        raise _Bad(expected, f"event {expected} is missing (deleted)")
+                    try:
+                        fields, end = scan(text)
+                    except ValueError:
+                        fields, end = None, -1
+                    leaf = sha256(b"\x00" + text.encode()).digest()
+                    linked = sha256(previous + leaf).digest()
+                    if (
+                        end != len(text)
+                        or type(fields) is not dict
+                        or fields.get("seq") != seq
+                        or fields.get("kind") != kind
+                        or fields.get("resident") != resident
+                        or fields.get("service") != service
+                        or leaf != stored_leaf
+                        or linked != stored_chain
+                    ):
+                        leaf, linked = _check_event(row, previous, two_back)
+                    two_back, previous, size = previous, linked, expected
+                    keep(leaf)
+                    if size == stop:
+                        self.size = size
+                        self.builder.extend(leaves)
+                        leaves.clear()
+                        self.check_heads_due()
+                        stop = self.stop
+                self.builder.extend(leaves)
+        finally:
+            self.size, self.previous, self.two_back = size, previous, two_back
+
+    def check_end(self, head_size: int, head_chain: bytes) -> None:
+        """The events end where the ledger's head says, and no tree head is left over."""
+        size = self.size
+        if size > head_size:
+            raise _Bad(head_size + 1, f"events after {head_size} were added outside the ledger")
+        if size < head_size:
+            raise _Bad(size + 1, f"events {size + 1} to {head_size} are missing (deleted)")
+        if self.previous != head_chain:
+            raise _Bad(size or None, "the ledger head does not match the last event")
+        if (head := self.next_head) is not None:
+            raise _Bad(
+                size + 1, f"a signed tree head covers {head.tree_size} events, but there are {size}"
+            )
 
 
 def _check_head(

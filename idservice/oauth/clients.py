@@ -111,34 +111,14 @@ def register_client(
     name = name.strip()
     if not name or len(name) > 200:
         raise RegistrationError("Name must be 1 to 200 characters.")
-    grants = list(dict.fromkeys(grant_types or ["authorization_code"]))
-    for grant in grants:
-        if grant not in GRANT_TYPES:
-            raise RegistrationError(f"Unknown grant type: {grant}")
-    if "refresh_token" in grants and "authorization_code" not in grants:
-        raise RegistrationError("refresh_token needs authorization_code.")
-    if public and "client_credentials" in grants:
-        raise RegistrationError("Public clients cannot use client_credentials.")
+    grants = _checked_grants(grant_types, public)
     uris = [check_uri(u, "Redirect URI") for u in dict.fromkeys(redirect_uris)]
     if "authorization_code" in grants and not uris:
         raise RegistrationError("authorization_code needs at least one --redirect-uri.")
     logout_uris = [
         check_uri(u, "Post-logout redirect URI") for u in dict.fromkeys(post_logout_redirect_uris)
     ]
-    if scope is None:
-        if "client_credentials" in grants:
-            raise RegistrationError("Give --scope: service scopes are never granted by default.")
-        scope = DEFAULT_SCOPE
-    names = scopes.parse(scope)
-    if not names:
-        raise RegistrationError("Give at least one scope.")
-    unknown = scopes.unknown(names)
-    if unknown:
-        raise RegistrationError(f"Unknown scopes: {' '.join(unknown)}")
-    if any(scopes.SCOPES[n].resident for n in names) and "authorization_code" not in grants:
-        raise RegistrationError("Resident scopes need the authorization_code grant.")
-    if any(not scopes.SCOPES[n].resident for n in names) and "client_credentials" not in grants:
-        raise RegistrationError("Service scopes need the client_credentials grant.")
+    names = _checked_scopes(scope, grants)
     client_id = client_id or secrets.token_urlsafe(24)
     if dao.dao_get_client(client_id) is not None:
         raise RegistrationError(f"Client id already registered: {client_id}")
@@ -166,6 +146,39 @@ def register_client(
         details={"client_id": client_id, "grant_types": grants, "scopes": names},
     )
     return Registered(client, secret)
+
+
+def _checked_grants(grant_types: list[str] | tuple[str, ...], public: bool) -> list[str]:
+    """The grants asked for (authorization_code by default), each known and allowed."""
+    grants = list(dict.fromkeys(grant_types or ["authorization_code"]))
+    for grant in grants:
+        if grant not in GRANT_TYPES:
+            raise RegistrationError(f"Unknown grant type: {grant}")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise RegistrationError("refresh_token needs authorization_code.")
+    if public and "client_credentials" in grants:
+        raise RegistrationError("Public clients cannot use client_credentials.")
+    return grants
+
+
+def _checked_scopes(scope: str | None, grants: list[str]) -> list[str]:
+    """The scope names asked for, each known and reachable through one of the grants
+    (resident scopes through authorization_code, service scopes client_credentials)."""
+    if scope is None:
+        if "client_credentials" in grants:
+            raise RegistrationError("Give --scope: service scopes are never granted by default.")
+        scope = DEFAULT_SCOPE
+    names = scopes.parse(scope)
+    if not names:
+        raise RegistrationError("Give at least one scope.")
+    unknown = scopes.unknown(names)
+    if unknown:
+        raise RegistrationError(f"Unknown scopes: {' '.join(unknown)}")
+    if any(scopes.SCOPES[n].resident for n in names) and "authorization_code" not in grants:
+        raise RegistrationError("Resident scopes need the authorization_code grant.")
+    if any(not scopes.SCOPES[n].resident for n in names) and "client_credentials" not in grants:
+        raise RegistrationError("Service scopes need the client_credentials grant.")
+    return names
 
 
 def _demo_secret() -> str:

@@ -198,6 +198,11 @@ def dao_revoke_tokens_for(resident_id: str, client_id: str) -> int:
     return _revoke(OAuthToken.resident_id == resident_id, OAuthToken.client_id == client_id)
 
 
+def dao_revoke_all_tokens_for(resident_id: str) -> int:
+    """Every token of the resident, for every service (death, erasure, merge)."""
+    return _revoke(OAuthToken.resident_id == resident_id)
+
+
 # -- consents --------------------------------------------------------------------------
 
 

@@ -24,10 +24,6 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import cast
-
-from sqlalchemy import Table, select, update
-from sqlalchemy.exc import IntegrityError
 
 from entitlements.catalogue import Catalogue, Service, load_catalogue
 from entitlements.dates import long_date
@@ -37,7 +33,6 @@ from entitlements.gazetteer import built_in_gazetteer
 from entitlements.journey import Route, expected_decision, facts_read, next_question, route
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
-from entitlements.ledger.tables import EntitlementStateRow
 from entitlements.results import Decision
 from idservice import audit
 from idservice.db import db_session, transactional
@@ -51,11 +46,20 @@ from idservice.models.service_requests import (
     ServiceRequest,
 )
 from idservice.services import facts, notices, offers, renewals
+from idservice.services.add_service_dao import HELD as HELD  # read by reevaluation
+from idservice.services.add_service_dao import (
+    dao_add_request,
+    dao_held_states,
+    dao_lock_ledger_head,
+    dao_request_of,
+    dao_requests_for,
+    dao_waiting_request,
+    dao_waiting_requests,
+)
 from idservice.services.residents import NotFound, dao_get_resident_by_id
 
-STATES = cast(Table, EntitlementStateRow.__table__)
-#: A held service is not offered again: suspended is still held.
-HELD = ("active", "suspended")
+#: The ledger's projection, which the held services are read from.
+STATES = ledger.STATES
 
 #: Answers given in the journey: a value, or None for "none of these".
 Answers = Mapping[FactName, FactValue | None]
@@ -114,7 +118,7 @@ class Applicant:
         )
 
 
-# --- data access --------------------------------------------------------------------------
+# --- what the resident holds ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -157,56 +161,16 @@ class Held:
         return on >= renewal.window_opens(self.valid_until, default_days)
 
 
-def dao_held(resident_id: str) -> dict[str, Held]:
+def held_services(resident_id: str) -> dict[str, Held]:
     """The resident's current entitlements from the ledger's projection, by service code."""
-    rows = db_session.execute(
-        select(STATES).where(STATES.c.resident == resident_id, STATES.c.status.in_(HELD))
-    )
-    held = {}
     codes = set(catalogue().codes)
-    for row in rows:
-        if row.service in codes:
-            held[row.service] = Held(
-                service_for(row.service), row.status, row.valid_from, row.valid_until
-            )
-    return held
-
-
-def dao_requests_for(resident_id: str) -> list[ServiceRequest]:
-    query = (
-        select(ServiceRequest)
-        .where(ServiceRequest.resident_id == resident_id)
-        .order_by(ServiceRequest.requested_at.desc())
-    )
-    return list(db_session.scalars(query))
-
-
-def dao_waiting_request(resident_id: str, code: str) -> ServiceRequest | None:
-    return db_session.scalar(
-        select(ServiceRequest).where(
-            ServiceRequest.resident_id == resident_id,
-            ServiceRequest.service == code,
-            ServiceRequest.status == REQUEST_WAITING,
+    return {
+        state.service: Held(
+            service_for(state.service), state.status, state.valid_from, state.valid_until
         )
-    )
-
-
-def dao_get_request(request_id: str) -> ServiceRequest:
-    request = db_session.get(ServiceRequest, request_id)
-    if request is None:
-        raise NotFound("service request")
-    return request
-
-
-def dao_waiting_requests(limit: int = 200) -> list[tuple[ServiceRequest, Resident]]:
-    query = (
-        select(ServiceRequest, Resident)
-        .join(Resident, Resident.id == ServiceRequest.resident_id)
-        .where(ServiceRequest.status == REQUEST_WAITING)
-        .order_by(ServiceRequest.expected_by, ServiceRequest.requested_at)
-        .limit(limit)
-    )
-    return [(row[0], row[1]) for row in db_session.execute(query)]
+        for state in dao_held_states(resident_id)
+        if state.service in codes
+    }
 
 
 # --- what the resident has and can add -------------------------------------------------------
@@ -244,7 +208,7 @@ def offers_open(resident_id: str, held: Mapping[str, Held], waiting: set[str]) -
 @transactional
 def overview(resident_id: str, on: date | None = None) -> Overview:
     dao_get_resident_by_id(resident_id)
-    held = dao_held(resident_id)
+    held = held_services(resident_id)
     requests = [
         (r, service_for(r.service))
         for r in dao_requests_for(resident_id)
@@ -293,7 +257,7 @@ def _decision(
     resident_id: str, service: Service, on: date, extra: list[Fact]
 ) -> tuple[Decision, Held | None]:
     """The engine's answer, and the entitlement being renewed when it is one."""
-    held = dao_held(resident_id).get(service.code)
+    held = held_services(resident_id).get(service.code)
     if held is not None and renewals.renewable(held, on):
         return renewals.decide_renewal(resident_id, service, held, on, extra), held
     return decide(service, facts.facts_for(resident_id, extra), on, built_in_gazetteer()), None
@@ -318,7 +282,7 @@ def plan(applicant: Applicant, code: str, answers: Answers, on: date) -> Plan:
         route(decision, answers),
         next_question(decision, answers),
         reused,
-        None if renewing else dao_held(resident_id).get(code),
+        None if renewing else held_services(resident_id).get(code),
         dao_waiting_request(resident_id, code),
         renewing,
     )
@@ -350,10 +314,8 @@ def _grant(
     """Append the grant (or, for a held service inside its renewal window, the renewal)
     in the caller's transaction. The ledger's head row is locked first and the projection
     read again, so two applications sent at once cannot both grant or both renew."""
-    db_session.execute(
-        update(ledger.HEAD).where(ledger.HEAD.c.id == 1).values(size=ledger.HEAD.c.size)
-    )
-    held = dao_held(applicant.resident_id).get(service.code)
+    dao_lock_ledger_head()
+    held = held_services(applicant.resident_id).get(service.code)
     renewing = held is not None and on is not None and renewals.renewable(held, on)
     if held is not None and not renewing:
         raise ApplicationProblem(f"{service.name} has just been added")
@@ -379,7 +341,7 @@ def apply(applicant: Applicant, code: str, answers: Answers, on: date) -> Result
     resident = dao_get_resident_by_id(applicant.resident_id)
     if not resident.is_active:
         raise ApplicationProblem("This account is closed, so services cannot be added to it")
-    held = dao_held(resident.id).get(code)
+    held = held_services(resident.id).get(code)
     if held is not None and not renewals.renewable(held, on):
         raise ApplicationProblem(f"You already have {service.name}")
     waiting = dao_waiting_request(resident.id, code)
@@ -420,14 +382,8 @@ def apply(applicant: Applicant, code: str, answers: Answers, on: date) -> Result
         expected_by=expected_decision(service, on),
         needs=sorted({need.fact.value for need in decision.needs}),
     )
-    try:
-        with db_session.begin_nested():
-            db_session.add(request)
-            db_session.flush()
-    except IntegrityError:  # the same request sent twice at once: one waits
-        raise ApplicationProblem(
-            f"A request for {service.name} is already waiting for a decision"
-        ) from None
+    if not dao_add_request(request):  # the same request sent twice at once: one waits
+        raise ApplicationProblem(f"A request for {service.name} is already waiting for a decision")
     offers.taken(resident.id, code)
     applicant.audit("service.requested", service=code, request=request.id, needs=request.needs)
     return Result(where, decision, request=request)
@@ -439,17 +395,12 @@ def apply(applicant: Applicant, code: str, answers: Answers, on: date) -> Result
 @transactional
 def request_for_resident(resident_id: str, request_id: str) -> ServiceRequest:
     """The resident's own request; anybody else's is "not found", never "forbidden"."""
-    request = db_session.get(ServiceRequest, request_id)
-    if request is None or request.resident_id != resident_id:
-        raise NotFound("service request")
-    return request
+    return dao_request_of(resident_id, request_id)
 
 
 @transactional
 def withdraw(applicant: Applicant, request_id: str) -> ServiceRequest:
-    request = db_session.get(ServiceRequest, request_id)
-    if request is None or request.resident_id != applicant.resident_id:
-        raise NotFound("service request")
+    request = dao_request_of(applicant.resident_id, request_id)
     if request.status != REQUEST_WAITING:
         raise ApplicationProblem("This request has already been decided, so it cannot be withdrawn")
     request.status = REQUEST_WITHDRAWN
@@ -459,9 +410,7 @@ def withdraw(applicant: Applicant, request_id: str) -> ServiceRequest:
 
 
 def _waiting_for(applicant: Applicant, request_id: str) -> ServiceRequest:
-    request = db_session.get(ServiceRequest, request_id)
-    if request is None or request.resident_id != applicant.resident_id:
-        raise NotFound("service request")
+    request = dao_request_of(applicant.resident_id, request_id)
     if request.status != REQUEST_WAITING:
         raise ApplicationProblem("This request has already been decided")
     return request

@@ -18,26 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from sqlalchemy import select, update
-
 from entitlements.catalogue import load_catalogue
 from entitlements.dates import long_date
 from entitlements.facts import FactName
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import Channel, EventKind, LedgerEvent
-from entitlements.ledger.projection import EntitlementState
 from idservice import audit, validation
 from idservice.auth.sessions import end_all_sessions
+from idservice.cards.dao import dao_get_active_card, dao_get_cards_for_resident
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
-from idservice.models.cards import (
-    CARD_ACTIVE,
-    CARD_HOTLISTED,
-    CARD_ORDERED,
-    CARD_PERSONALISED,
-    Card,
-)
-from idservice.models.oauth import OAuthToken
+from idservice.models.cards import CARD_ACTIVE, CARD_HOTLISTED, CARD_ORDERED, CARD_PERSONALISED
 from idservice.models.partners import LifeEvent
 from idservice.models.residents import (
     RESIDENT_ACTIVE,
@@ -45,10 +36,12 @@ from idservice.models.residents import (
     RESIDENT_MERGED,
     Resident,
 )
+from idservice.oauth.dao import dao_revoke_all_tokens_for
 from idservice.partners import outbox
 from idservice.partners.secevent import ADDRESS_CHANGED, DEATH, MOVED_OUT, NAME_CHANGED
 from idservice.services import facts, notices
-from idservice.services.residents import NotFound
+from idservice.services.add_service_dao import dao_held_states
+from idservice.services.life_events_dao import dao_add_life_event, dao_lock_resident
 
 KINDS = {
     DEATH: "Death",
@@ -57,7 +50,6 @@ KINDS = {
     ADDRESS_CHANGED: "Change of address",
 }
 SOURCES = ("registrar", "staff", "resident")
-ENDING_STATUSES = ("active", "suspended")
 #: A catalogue check that makes a service residency-based: it ends on a move out of Kent.
 RESIDENCY_TEST = "lives-in-kent"
 
@@ -128,33 +120,6 @@ def residency_services() -> frozenset[str]:
     )
 
 
-def _lock(resident_id: str) -> Resident:
-    """Touch the row first (the lock), then read it."""
-    result = db_session.execute(
-        update(Resident)
-        .where(Resident.id == resident_id)
-        .values(updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if not getattr(result, "rowcount", 0):
-        raise NotFound("resident")
-    resident = db_session.get(Resident, resident_id, populate_existing=True)
-    assert resident is not None
-    return resident
-
-
-def _states(resident_id: str, services: frozenset[str] | None = None) -> list[EntitlementState]:
-    query = select(ledger.STATES).where(
-        ledger.STATES.c.resident == resident_id, ledger.STATES.c.status.in_(ENDING_STATUSES)
-    )
-    if services is not None:
-        query = query.where(ledger.STATES.c.service.in_(sorted(services)))
-    return [
-        ledger._state_from_row(r)
-        for r in db_session.execute(query.order_by(ledger.STATES.c.service))
-    ]
-
-
 def _event(
     kind: EventKind,
     notifier: Notifier,
@@ -202,9 +167,7 @@ def _begin(resident: Resident, kind: str, on: date, notifier: Notifier) -> LifeE
         reference=notifier.reference,
         ledger_seqs=[],
     )
-    db_session.add(event)
-    db_session.flush()
-    return event
+    return dao_add_life_event(event)
 
 
 def _finish(
@@ -246,13 +209,8 @@ def _finish(
 def cancel_cards(resident_id: str, notifier: Notifier, why: str) -> list[LedgerEvent]:
     """Hotlist every card that could still be used (no reason code: cancelled by us)."""
     events = []
-    cards = db_session.scalars(
-        select(Card).where(
-            Card.resident_id == resident_id,
-            Card.status.in_((CARD_ACTIVE, CARD_ORDERED, CARD_PERSONALISED)),
-        )
-    ).all()
-    for card in cards:
+    usable = (CARD_ACTIVE, CARD_ORDERED, CARD_PERSONALISED)
+    for card in [c for c in dao_get_cards_for_resident(resident_id) if c.status in usable]:
         card.status = CARD_HOTLISTED
         card.hotlist_reason = None
         card.status_changed_at = utcnow()
@@ -274,23 +232,18 @@ def cancel_cards(resident_id: str, notifier: Notifier, why: str) -> list[LedgerE
 def revoke_access(resident_id: str) -> None:
     """No more signing in: sessions ended, every OAuth token revoked."""
     end_all_sessions(resident_id)
-    db_session.execute(
-        update(OAuthToken)
-        .where(OAuthToken.resident_id == resident_id, OAuthToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    dao_revoke_all_tokens_for(resident_id)
 
 
 @transactional
 def record_death(notifier: Notifier, resident_id: str, died_on: date) -> Outcome:
-    resident = _lock(resident_id)
+    resident = dao_lock_resident(resident_id)
     if resident.status == RESIDENT_DECEASED:
         raise AlreadyRecorded("A death is already recorded on this record")
     life = _begin(resident, DEATH, died_on, notifier)
     outcome = Outcome(life)
     events = []
-    for state in _states(resident.id):
+    for state in dao_held_states(resident.id):
         events.append(
             _event(EventKind.REVOKE, notifier, resident.id, state.service, "death notified")
         )
@@ -312,12 +265,12 @@ def record_death(notifier: Notifier, resident_id: str, died_on: date) -> Outcome
 @transactional
 def record_move_out(notifier: Notifier, resident_id: str, moved_on: date) -> Outcome:
     """Residency-based entitlements end: now if the move has happened, else the day before."""
-    resident = _lock(resident_id)
+    resident = dao_lock_resident(resident_id)
     life = _begin(resident, MOVED_OUT, moved_on, notifier)
     outcome = Outcome(life)
     events = []
     last_day = moved_on - timedelta(days=1)
-    for state in _states(resident.id, residency_services()):
+    for state in dao_held_states(resident.id, residency_services()):
         if moved_on <= date.today():
             events.append(
                 _event(EventKind.REVOKE, notifier, resident.id, state.service, "moved out of Kent")
@@ -360,7 +313,7 @@ def record_name_change(
     # The same rules as every form; the callers have checked already, this is the guard.
     given_name = validation.GIVEN_NAME.clean_required(given_name)
     family_name = validation.FAMILY_NAME.clean_required(family_name)
-    resident = _lock(resident_id)
+    resident = dao_lock_resident(resident_id)
     life = _begin(resident, NAME_CHANGED, changed_on, notifier)
     changed = [
         name
@@ -371,12 +324,7 @@ def record_name_change(
         raise NoChange("The new name is the same as the name on the record")
     resident.given_name = given_name
     resident.family_name = family_name
-    has_card = (
-        db_session.scalar(
-            select(Card.id).where(Card.resident_id == resident.id, Card.status == CARD_ACTIVE)
-        )
-        is not None
-    )
+    has_card = dao_get_active_card(resident.id) is not None
     notices.send(resident, "name-changed", card_reissue=has_card)
     return _finish(Outcome(life), notifier, [], {"occurred_on": changed_on.isoformat()}, changed)
 
@@ -406,7 +354,7 @@ def record_address_change(
     if not all(address.get(f) for f in ("address_line_1", "town", "postcode")):
         raise LifeEventRefused("Give the first line of the address, the town and the postcode")
     address = clean_address(address)
-    resident = _lock(resident_id)
+    resident = dao_lock_resident(resident_id)
     life = _begin(resident, ADDRESS_CHANGED, changed_on, notifier)
     changed = [f for f in ADDRESS_FIELDS if getattr(resident, f) != (address.get(f) or None)]
     if not changed:
@@ -419,14 +367,4 @@ def record_address_change(
     notices.send(resident, "address-changed")
     return _finish(
         Outcome(life), notifier, [], {"occurred_on": changed_on.isoformat()}, [*changed, "uprn"]
-    )
-
-
-def dao_life_events(resident_id: str) -> list[LifeEvent]:
-    return list(
-        db_session.scalars(
-            select(LifeEvent)
-            .where(LifeEvent.resident_id == resident_id)
-            .order_by(LifeEvent.recorded_at.desc())
-        )
     )

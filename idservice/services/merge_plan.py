@@ -46,10 +46,9 @@ from idservice.models.partners import Partner
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession
 from idservice.models.service_requests import REQUEST_WAITING, ServiceRequest
 from idservice.partners import outbox
+from idservice.services import add_service_dao
 from idservice.services.facts import dao_current_fact_rows
 
-#: Entitlement states that are held (and so move).
-HELD = ("active", "suspended")
 MOVE, EXTEND, DROP = "move", "extend", "drop"
 CANCEL, WITHDRAW = "cancel", "withdraw"
 #: Facts about the record's own details: they move only if they agree with the survivor.
@@ -124,12 +123,7 @@ class MergePlan:
 
 
 def dao_held_states(resident_id: str) -> dict[str, EntitlementState]:
-    rows = db_session.execute(
-        select(ledger.STATES).where(
-            ledger.STATES.c.resident == resident_id, ledger.STATES.c.status.in_(HELD)
-        )
-    )
-    return {row.service: ledger._state_from_row(row) for row in rows}
+    return {state.service: state for state in add_service_dao.dao_held_states(resident_id)}
 
 
 def dao_state(resident_id: str, service: str) -> EntitlementState | None:

@@ -12,7 +12,7 @@ from datetime import date
 
 from idservice.db import transactional
 from idservice.models.service_requests import REQUEST_WAITING
-from idservice.services import add_service, offers
+from idservice.services import add_service, add_service_dao, offers
 from idservice.services.residents import NotFound, dao_get_resident_by_id
 
 
@@ -21,9 +21,11 @@ def open_offers(resident_id: str) -> list[add_service.Offer]:
     """What the resident's account and a staff member opening the record show."""
     dao_get_resident_by_id(resident_id)
     waiting = {
-        r.service for r in add_service.dao_requests_for(resident_id) if r.status == REQUEST_WAITING
+        r.service
+        for r in add_service_dao.dao_requests_for(resident_id)
+        if r.status == REQUEST_WAITING
     }
-    return add_service.offers_open(resident_id, add_service.dao_held(resident_id), waiting)
+    return add_service.offers_open(resident_id, add_service.held_services(resident_id), waiting)
 
 
 @transactional

@@ -14,19 +14,17 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
-
 from entitlements.ledger import store as ledger
 from entitlements.ledger.events import EventKind, LedgerEvent
+from entitlements.ledger.projection import EntitlementState
 from idservice import audit
+from idservice.cards.dao import dao_get_cards_for_resident
 from idservice.db import db_session, transactional
 from idservice.models.base import utcnow
 from idservice.models.cards import Card, Tap
 from idservice.models.evidence import IdentityEvidence
-from idservice.models.facts import ResidentFact
 from idservice.models.mail import OutboundEmail
 from idservice.models.notices import Notice, ServiceOffer
-from idservice.models.oauth import Consent, OAuthClient
 from idservice.models.partners import LifeEvent
 from idservice.models.residents import (
     RESIDENT_ACTIVE,
@@ -36,9 +34,23 @@ from idservice.models.residents import (
 )
 from idservice.partners import outbox
 from idservice.services.activity import activity_for
+from idservice.services.add_service_dao import dao_held_states
 from idservice.services.life_events import Notifier, cancel_cards, revoke_access
+from idservice.services.life_events_dao import dao_life_events
+from idservice.services.merge_plan import dao_consents, dao_evidence
+from idservice.services.passkeys import dao_get_passkeys
 from idservice.services.passwords import verify_password
 from idservice.services.residents import dao_get_resident_by_id
+from idservice.services.your_data_dao import (
+    dao_all_notices,
+    dao_all_offers,
+    dao_all_states,
+    dao_delete_personal_rows,
+    dao_emails_to,
+    dao_ledger_bodies,
+    dao_sessions,
+    dao_taps_of,
+)
 
 RESIDENT_ERASED = "erased"
 #: What an erased record's date of birth becomes (the column cannot be empty): a date
@@ -56,17 +68,12 @@ def masked(card_number: str | None) -> str | None:
 
 
 def _ledger_events(resident_id: str) -> list[dict[str, Any]]:
-    rows = db_session.execute(
-        select(ledger.EVENTS.c.seq, ledger.EVENTS.c.body)
-        .where(ledger.EVENTS.c.resident == resident_id)
-        .order_by(ledger.EVENTS.c.seq)
-    )
     events = []
-    for row in rows:
-        _, event = LedgerEvent.from_body(row.body.encode())
+    for seq, body in dao_ledger_bodies(resident_id):
+        _, event = LedgerEvent.from_body(body.encode())
         events.append(
             {
-                "seq": row.seq,
+                "seq": seq,
                 "kind": event.kind.value,
                 "service": event.service,
                 "reason": event.reason,
@@ -79,164 +86,156 @@ def _ledger_events(resident_id: str) -> list[dict[str, Any]]:
     return events
 
 
+# --- the copy, one part at a time ------------------------------------------------------------
+
+
+def _account(resident: Resident) -> dict[str, Any]:
+    return {
+        "reference": resident.id,
+        "email": resident.email,
+        "email_confirmed_at": _iso(resident.email_verified_at),
+        "status": resident.status,
+        "identity_checked": resident.identity_level,
+        "created_at": _iso(resident.created_at),
+        "updated_at": _iso(resident.updated_at),
+        "closed_at": _iso(resident.closed_at),
+    }
+
+
+def _details(resident: Resident) -> dict[str, Any]:
+    return {
+        "given_name": resident.given_name,
+        "family_name": resident.family_name,
+        "date_of_birth": _iso(resident.date_of_birth),
+        "phone": resident.phone,
+        "address": resident.address_claim(),
+        "uprn": resident.uprn,
+    }
+
+
+def _preferences(resident: Resident) -> dict[str, Any]:
+    return {
+        "language": resident.language,
+        "alternative_formats": list(resident.alternative_formats or []),
+        "text_relay": resident.text_relay,
+    }
+
+
+def _passkey(p: PasskeyCredential) -> dict[str, Any]:
+    return {"name": p.nickname, "added": _iso(p.created_at), "last_used": _iso(p.last_used_at)}
+
+
+def _session(s: ResidentSession) -> dict[str, Any]:
+    return {
+        "started": _iso(s.created_at),
+        "last_seen": _iso(s.last_seen_at),
+        "ended": _iso(s.ended_at),
+        "how": list(s.amr),
+    }
+
+
+def _sign_in(resident: Resident) -> dict[str, Any]:
+    return {
+        "has_password": resident.password_hash is not None,
+        "authenticator_app_since": _iso(resident.totp_enabled_at),
+        "passkeys": [_passkey(p) for p in dao_get_passkeys(resident.id)],
+        "sessions": [_session(s) for s in dao_sessions(resident.id)],
+    }
+
+
+def _evidence(e: IdentityEvidence) -> dict[str, Any]:
+    return {
+        "document": e.document_type,
+        "reference": f"ending {e.reference_last4}",
+        "checked_at": _iso(e.checked_at),
+        "channel": e.channel,
+    }
+
+
+def _entitlement(s: EntitlementState) -> dict[str, Any]:
+    return {
+        "service": s.service,
+        "status": s.status,
+        "valid_from": _iso(s.valid_from),
+        "valid_until": _iso(s.valid_until),
+    }
+
+
+def _card(c: Card) -> dict[str, Any]:
+    return {
+        "card": masked(c.card_number),
+        "status": c.status,
+        "reported": c.hotlist_reason,
+        "expiry": _iso(c.expiry),
+        "ordered_at": _iso(c.ordered_at),
+        "issued_at": _iso(c.issued_at),
+    }
+
+
+def _tap(t: Tap) -> dict[str, Any]:
+    return {
+        "at": _iso(t.at),
+        "card": masked(t.card_number),
+        "where": t.mode,
+        "decision": t.decision,
+        "reason": t.reason,
+    }
+
+
+def _life_event(e: LifeEvent) -> dict[str, Any]:
+    return {"kind": e.kind, "date": _iso(e.occurred_on), "told_by": e.source}
+
+
+def _message(m: OutboundEmail) -> dict[str, Any]:
+    return {"subject": m.subject, "written": _iso(m.created_at), "sent": _iso(m.sent_at)}
+
+
+def _notice(n: Notice) -> dict[str, Any]:
+    return {
+        "kind": n.kind,
+        "by": n.channel,
+        "status": n.status,
+        "written": _iso(n.created_at),
+        "posted": _iso(n.posted_at),
+        "about": n.context,
+    }
+
+
+def _offer(o: ServiceOffer) -> dict[str, Any]:
+    return {
+        "service": o.service,
+        "status": o.status,
+        "offered_on": _iso(o.offered_on),
+        "not_offered_again_before": _iso(o.declined_until),
+    }
+
+
 def _export(resident: Resident) -> dict[str, Any]:
     rid = resident.id
-    states = db_session.execute(
-        select(ledger.STATES)
-        .where(ledger.STATES.c.resident == rid)
-        .order_by(ledger.STATES.c.service)
-    )
-    cards = db_session.scalars(
-        select(Card).where(Card.resident_id == rid).order_by(Card.ordered_at)
-    )
-    card_list = list(cards)
-    numbers = [c.card_number for c in card_list]
-    taps = (
-        db_session.scalars(select(Tap).where(Tap.card_number.in_(numbers)).order_by(Tap.id)).all()
-        if numbers
-        else []
-    )
-    consents = db_session.execute(
-        select(Consent, OAuthClient.name)
-        .join(OAuthClient, OAuthClient.client_id == Consent.client_id)
-        .where(Consent.resident_id == rid)
-    ).all()
+    cards = list(reversed(dao_get_cards_for_resident(rid)))  # oldest first
     return {
         "format": "kentcard-your-data",
         "version": FORMAT_VERSION,
         "produced_at": _iso(utcnow()),
-        "account": {
-            "reference": rid,
-            "email": resident.email,
-            "email_confirmed_at": _iso(resident.email_verified_at),
-            "status": resident.status,
-            "identity_checked": resident.identity_level,
-            "created_at": _iso(resident.created_at),
-            "updated_at": _iso(resident.updated_at),
-            "closed_at": _iso(resident.closed_at),
-        },
-        "details": {
-            "given_name": resident.given_name,
-            "family_name": resident.family_name,
-            "date_of_birth": _iso(resident.date_of_birth),
-            "phone": resident.phone,
-            "address": resident.address_claim(),
-            "uprn": resident.uprn,
-        },
-        "preferences": {
-            "language": resident.language,
-            "alternative_formats": list(resident.alternative_formats or []),
-            "text_relay": resident.text_relay,
-        },
-        "sign_in": {
-            "has_password": resident.password_hash is not None,
-            "authenticator_app_since": _iso(resident.totp_enabled_at),
-            "passkeys": [
-                {"name": p.nickname, "added": _iso(p.created_at), "last_used": _iso(p.last_used_at)}
-                for p in db_session.scalars(
-                    select(PasskeyCredential).where(PasskeyCredential.resident_id == rid)
-                )
-            ],
-            "sessions": [
-                {
-                    "started": _iso(s.created_at),
-                    "last_seen": _iso(s.last_seen_at),
-                    "ended": _iso(s.ended_at),
-                    "how": list(s.amr),
-                }
-                for s in db_session.scalars(
-                    select(ResidentSession)
-                    .where(ResidentSession.resident_id == rid)
-                    .order_by(ResidentSession.created_at)
-                )
-            ],
-        },
+        "account": _account(resident),
+        "details": _details(resident),
+        "preferences": _preferences(resident),
+        "sign_in": _sign_in(resident),
         # Facts are worked out from the record above (date of birth, address) and the
         # proof of identity below; no other facts are stored about a resident.
-        "identity_evidence": [
-            {
-                "document": e.document_type,
-                "reference": f"ending {e.reference_last4}",
-                "checked_at": _iso(e.checked_at),
-                "channel": e.channel,
-            }
-            for e in db_session.scalars(
-                select(IdentityEvidence).where(IdentityEvidence.resident_id == rid)
-            )
-        ],
-        "entitlements": [
-            {
-                "service": s.service,
-                "status": s.status,
-                "valid_from": _iso(s.valid_from),
-                "valid_until": _iso(s.valid_until),
-            }
-            for s in states
-        ],
+        "identity_evidence": [_evidence(e) for e in dao_evidence(rid)],
+        "entitlements": [_entitlement(s) for s in dao_all_states(rid)],
         "entitlement_history": _ledger_events(rid),
-        "cards": [
-            {
-                "card": masked(c.card_number),
-                "status": c.status,
-                "reported": c.hotlist_reason,
-                "expiry": _iso(c.expiry),
-                "ordered_at": _iso(c.ordered_at),
-                "issued_at": _iso(c.issued_at),
-            }
-            for c in card_list
-        ],
-        "taps": [
-            {
-                "at": _iso(t.at),
-                "card": masked(t.card_number),
-                "where": t.mode,
-                "decision": t.decision,
-                "reason": t.reason,
-            }
-            for t in taps
-        ],
+        "cards": [_card(c) for c in cards],
+        "taps": [_tap(t) for t in dao_taps_of([c.card_number for c in cards])],
         "consents": [
             {"service": name, "shared": c.scope.split(), "agreed_at": _iso(c.granted_at)}
-            for c, name in consents
+            for c, name in dao_consents(rid)
         ],
-        "life_events": [
-            {"kind": e.kind, "date": _iso(e.occurred_on), "told_by": e.source}
-            for e in db_session.scalars(select(LifeEvent).where(LifeEvent.resident_id == rid))
-        ],
-        "messages": [
-            {"subject": m.subject, "written": _iso(m.created_at), "sent": _iso(m.sent_at)}
-            for m in db_session.scalars(
-                select(OutboundEmail)
-                .where(OutboundEmail.recipient == (resident.email or ""))
-                .order_by(OutboundEmail.id)
-            )
-        ],
-        "notices": [
-            {
-                "kind": n.kind,
-                "by": n.channel,
-                "status": n.status,
-                "written": _iso(n.created_at),
-                "posted": _iso(n.posted_at),
-                "about": n.context,
-            }
-            for n in db_session.scalars(
-                select(Notice).where(Notice.resident_id == rid).order_by(Notice.id)
-            )
-        ],
-        "offers": [
-            {
-                "service": o.service,
-                "status": o.status,
-                "offered_on": _iso(o.offered_on),
-                "not_offered_again_before": _iso(o.declined_until),
-            }
-            for o in db_session.scalars(
-                select(ServiceOffer)
-                .where(ServiceOffer.resident_id == rid)
-                .order_by(ServiceOffer.id)
-            )
-        ],
+        "life_events": [_life_event(e) for e in dao_life_events(rid)],
+        "messages": [_message(m) for m in dao_emails_to(resident.email or "")],
+        "notices": [_notice(n) for n in dao_all_notices(rid)],
+        "offers": [_offer(o) for o in dao_all_offers(rid)],
         "activity": [item.__dict__ for item in activity_for(rid, limit=10_000)],
     }
 
@@ -287,13 +286,7 @@ def erase(
     events = []
     ended = []
     today = date.today()
-    held = db_session.execute(
-        select(ledger.STATES.c.service).where(
-            ledger.STATES.c.resident == resident.id,
-            ledger.STATES.c.status.in_(("active", "suspended")),
-        )
-    )
-    for (service,) in held:
+    for service in [state.service for state in dao_held_states(resident.id)]:
         events.append(
             LedgerEvent(
                 kind=EventKind.REVOKE,
@@ -324,19 +317,7 @@ def erase(
 
 
 def _remove_personal_data(resident: Resident) -> None:
-    rid = resident.id
-    if resident.email:
-        db_session.execute(delete(OutboundEmail).where(OutboundEmail.recipient == resident.email))
-    for model in (
-        PasskeyCredential,
-        ResidentSession,
-        IdentityEvidence,
-        Consent,
-        ResidentFact,
-        Notice,
-        ServiceOffer,
-    ):
-        db_session.execute(delete(model).where(model.resident_id == rid))
+    dao_delete_personal_rows(resident.id, resident.email)
     resident.email = None
     resident.email_verified_at = None
     resident.password_hash = None

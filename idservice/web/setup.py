@@ -29,6 +29,23 @@ API_PREFIX = "/api/"
 
 
 def init_app(app: Flask) -> None:
+    _register_rate_limiter(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_security_headers(app)
+    _register_error_handlers(app)
+
+
+def _register_rate_limiter(app: Flask) -> None:
+    settings = app.config["KENTCARD"]
+    app.extensions[ratelimit.EXTENSION_KEY] = ratelimit.build(
+        settings.redis_url, settings.extra.get("rate_limit_prefix", "kentcard:ratelimit:")
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    """The pages, then each package's own (OAuth, staff, cards, partner API), and the demo
+    hook that grants entitlements to demonstration records."""
     # Importing these modules adds their routes to the accounts blueprint.
     from idservice.web import (  # noqa: F401
         account_settings,
@@ -41,11 +58,6 @@ def init_app(app: Flask) -> None:
     from idservice.web.accounts import bp as accounts_bp
     from idservice.web.core import bp as core_bp
     from idservice.web.services_pages import services as _services  # noqa: F401
-
-    settings = app.config["KENTCARD"]
-    app.extensions[ratelimit.EXTENSION_KEY] = ratelimit.build(
-        settings.redis_url, settings.extra.get("rate_limit_prefix", "kentcard:ratelimit:")
-    )
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
@@ -65,21 +77,26 @@ def init_app(app: Flask) -> None:
 
     app.extensions.setdefault("kentcard_demo_hooks", []).append(grant_demo_entitlements)
 
+
+def _register_template_helpers(app: Flask) -> None:
     # A global, not only a context variable: imported macros (csrf_field) do not see the
     # context of the page that imports them.
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(_template_globals)
 
-    @app.context_processor
-    def _template_globals() -> dict[str, Any]:
-        if not has_request_context():
-            return {"current_resident": None}  # an email rendered by a command or a worker
-        try:
-            resident = current_resident()
-        except Exception:  # an error page must render even when the database is down
-            log.warning("could not look up the signed-in resident", exc_info=True)
-            resident = None
-        return {"current_resident": resident}
 
+def _template_globals() -> dict[str, Any]:
+    if not has_request_context():
+        return {"current_resident": None}  # an email rendered by a command or a worker
+    try:
+        resident = current_resident()
+    except Exception:  # an error page must render even when the database is down
+        log.warning("could not look up the signed-in resident", exc_info=True)
+        resident = None
+    return {"current_resident": resident}
+
+
+def _register_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
@@ -93,50 +110,59 @@ def init_app(app: Flask) -> None:
         headers.setdefault("Cache-Control", "no-store")
         return response
 
-    def _wants_json() -> bool:
-        return request.path.startswith(JSON_PREFIXES)
 
-    @app.errorhandler(NotFound)
-    def _not_found(_exc: NotFound) -> Any:
-        """A look-up found nothing (services and data access raise it): 404, in one place."""
-        if request.path.startswith(API_PREFIX):
-            return api_errors.error_response(api_errors.NotFoundError())
-        return _error_response(404, "not_found", "Page not found")
+def _register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(InsecureTransportError, _insecure_transport)
+    app.register_error_handler(Exception, _unexpected)
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Any:
-        code = exc.code or 500
-        if request.path.startswith(API_PREFIX):  # outside an API blueprint's routes
-            return api_errors.error_response(api_errors.from_http_exception(exc))
-        if isinstance(exc, InputRefused):  # the message says what was wrong with the input
-            if request.is_json and not _wants_json():  # the pages' scripts: {"error": words}
-                return jsonify(error=exc.message), code
-            return _error_response(code, _error_code(code), exc.message)
-        response = _error_response(code, _error_code(code), _TITLES.get(code, exc.name))
-        if code == 405 and getattr(exc, "valid_methods", None):  # RFC 9110: say what works
-            answer = make_response(response)
-            answer.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
-            return answer
-        return response
 
-    @app.errorhandler(InsecureTransportError)
-    def _insecure_transport(_exc: InsecureTransportError) -> Any:
-        # Authlib refuses OAuth over plain http (outside loopback) before its own error
-        # handling runs; without this the client saw a 500. Usually a proxy that does not
-        # say it terminated TLS: KENTCARD_PROXY_HOPS.
-        return insecure_transport_response()
+def _wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Any:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        if request.path.startswith(API_PREFIX):
-            return api_errors.error_response(api_errors.ServerError())
-        return _error_response(500, "server_error", "Sorry, there is a problem with the service")
 
-    def _error_response(code: int, error: str, title: str) -> Any:
-        if _wants_json():
-            return json_error_response(code, error, title)
-        return render_template("errors/error.html", code=code, title=title), code
+def _not_found(_exc: NotFound) -> Any:
+    """A look-up found nothing (services and data access raise it): 404, in one place."""
+    if request.path.startswith(API_PREFIX):
+        return api_errors.error_response(api_errors.NotFoundError())
+    return _error_response(404, "not_found", "Page not found")
+
+
+def _http_error(exc: HTTPException) -> Any:
+    code = exc.code or 500
+    if request.path.startswith(API_PREFIX):  # outside an API blueprint's routes
+        return api_errors.error_response(api_errors.from_http_exception(exc))
+    if isinstance(exc, InputRefused):  # the message says what was wrong with the input
+        if request.is_json and not _wants_json():  # the pages' scripts: {"error": words}
+            return jsonify(error=exc.message), code
+        return _error_response(code, _error_code(code), exc.message)
+    response = _error_response(code, _error_code(code), _TITLES.get(code, exc.name))
+    if code == 405 and getattr(exc, "valid_methods", None):  # RFC 9110: say what works
+        answer = make_response(response)
+        answer.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return answer
+    return response
+
+
+def _insecure_transport(_exc: InsecureTransportError) -> Any:
+    # Authlib refuses OAuth over plain http (outside loopback) before its own error
+    # handling runs; without this the client saw a 500. Usually a proxy that does not
+    # say it terminated TLS: KENTCARD_PROXY_HOPS.
+    return insecure_transport_response()
+
+
+def _unexpected(exc: Exception) -> Any:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if request.path.startswith(API_PREFIX):
+        return api_errors.error_response(api_errors.ServerError())
+    return _error_response(500, "server_error", "Sorry, there is a problem with the service")
+
+
+def _error_response(code: int, error: str, title: str) -> Any:
+    if _wants_json():
+        return json_error_response(code, error, title)
+    return render_template("errors/error.html", code=code, title=title), code
 
 
 def json_security_headers(response: Response, *, hsts: bool) -> None:

@@ -38,7 +38,15 @@ from idservice.db import db_session
 from idservice.models.residents import Resident
 from idservice.models.service_requests import REQUEST_WAITING
 from idservice.models.staff import StaffMember
-from idservice.services import accounts, add_service, facts, life_events, reevaluation, sweep
+from idservice.services import (
+    accounts,
+    add_service,
+    add_service_dao,
+    facts,
+    life_events,
+    reevaluation,
+    sweep,
+)
 from idservice.services.passwords import hash_password
 from idservice.services.residents import create_resident
 from tests.accounts.conftest import in_app
@@ -112,7 +120,7 @@ def _read(
     states = {r.service: store._state_from_row(r) for r in rows}
     waiting = {
         r.service: r.id
-        for r in add_service.dao_requests_for(resident_id)
+        for r in add_service_dao.dao_requests_for(resident_id)
         if r.status == REQUEST_WAITING
     }
     return held, decisions, states, waiting
@@ -308,7 +316,7 @@ class _Replayer:
     def _approve(self, index: int, on: date, action: Approve) -> str | None:
         refused = []
         applicant = self._applicant(by_staff=True)
-        for request in add_service.dao_requests_for(self.resident_id):
+        for request in add_service_dao.dao_requests_for(self.resident_id):
             if request.status != REQUEST_WAITING:
                 continue
             service = add_service.service_for(request.service)

@@ -208,7 +208,7 @@ def test_two_applications_at_once_grant_only_once(app: Flask, monkeypatch, ledge
         resident = create_resident()
         applicant = add_service.Applicant.resident(resident.id)
         add_service.apply(applicant, "library", {}, date.today())
-        real = add_service.dao_held
+        real = add_service.held_services
         first = [True]
 
         def held_later(resident_id: str) -> dict[str, add_service.Held]:
@@ -216,7 +216,7 @@ def test_two_applications_at_once_grant_only_once(app: Flask, monkeypatch, ledge
                 return {}  # the first look sees nothing held, as if it ran earlier
             return real(resident_id)
 
-        monkeypatch.setattr(add_service, "dao_held", held_later)
+        monkeypatch.setattr(add_service, "held_services", held_later)
         with pytest.raises(add_service.ApplicationProblem, match="has just been added"):
             add_service.apply(applicant, "library", {}, date.today())
     assert [e.service for _, e in ledger_events()] == ["library"]
