@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import current_app, jsonify, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from idservice.auth.sessions import current_session, login_required
@@ -79,7 +80,7 @@ def _stash_typed() -> None:
         session[STASH_KEY] = {"path": request.path, "at": int(time.time()), "typed": sealed}
 
 
-def reauth_response() -> Any | None:
+def reauth_response() -> ResponseReturnValue | None:
     """``None`` when the session authenticated recently enough; otherwise a redirect to
     "Confirm it is you" that comes back here (keeping what a POST carried)."""
     if is_recent(current_session()):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.sessions import current_resident, login_required
 from idservice.oauth import consents
@@ -15,7 +14,7 @@ bp = Blueprint("connected_services", __name__)
 
 @bp.get("/account/connected-services")
 @login_required
-def connected_services() -> Any:
+def connected_services() -> ResponseReturnValue:
     resident = current_resident()
     assert resident is not None
     return render_template(
@@ -25,7 +24,7 @@ def connected_services() -> Any:
 
 @bp.post("/account/connected-services/<client_id>/withdraw")
 @login_required
-def withdraw(client_id: str) -> Any:
+def withdraw(client_id: str) -> ResponseReturnValue:
     resident = current_resident()
     assert resident is not None
     if not csrf_valid(request.form.get(CSRF_FIELD)):

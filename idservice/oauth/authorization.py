@@ -6,8 +6,10 @@ roll it back, so a view never touches the database session.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
+
+from flask import Response
 
 from idservice.db import db_session, transactional
 from idservice.oauth import consents
@@ -15,7 +17,7 @@ from idservice.oauth.claims import EndUser
 from idservice.oauth.server import get_server
 
 
-def issue_code(grant: Any, end_user: EndUser, *, consent_given: bool = False) -> Any:
+def issue_code(grant: Any, end_user: EndUser, *, consent_given: bool = False) -> Response:
     """Authlib's authorization response; written only when it carries a code.
 
     With ``consent_given`` the resident's consent to the requested scopes is remembered in
@@ -23,7 +25,10 @@ def issue_code(grant: Any, end_user: EndUser, *, consent_given: bool = False) ->
     """
     if consent_given:
         consents.grant_consent(end_user.resident, grant.request.client, grant.request.scope)
-    response = get_server().create_authorization_response(grant=grant, grant_user=end_user)
+    # Authlib's Flask integration answers with a Flask Response (Authlib has no types).
+    response = cast(
+        Response, get_server().create_authorization_response(grant=grant, grant_user=end_user)
+    )
     issued = parse_qs(urlsplit(response.location or "").query)
     if response.status_code == 302 and "code" in issued and "error" not in issued:
         db_session.commit()

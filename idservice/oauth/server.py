@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidScopeError, OAuth2Request
 from authlib.oauth2.rfc9207 import IssuerParameter as _IssuerParameter
-from flask import current_app
+from flask import Response, current_app
 from flask import request as flask_request
 
 from idservice import request_input
@@ -128,7 +128,7 @@ def get_server() -> KentAuthorizationServer:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
-def add_issuer(response: Any) -> Any:
+def add_issuer(response: Any) -> Response:
     """``iss`` on an error redirect that Authlib's hook does not see (RFC 9207 section 2)."""
     IssuerParameter().add_issuer_parameter(get_server(), response)
-    return response
+    return cast(Response, response)  # Authlib's Flask integration answers with a Response

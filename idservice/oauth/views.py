@@ -9,13 +9,14 @@ redirect URI are shown here, because redirecting them would be an open redirect.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.levels import ACR_RANK, satisfies
 from idservice.auth.sessions import current_resident, current_session
@@ -57,14 +58,14 @@ def _authorize_path(fresh_sign_in: bool = False) -> str:
     return f"{path}?{urlencode(args)}" if args else path
 
 
-def _error_redirect(error: OAuth2Error) -> Any:
+def _error_redirect(error: OAuth2Error) -> ResponseReturnValue:
     if error.redirect_uri:
         form_targets.forget(error.redirect_uri)
     error.state = request.values.get("state")
     return add_issuer(get_server().handle_error_response(None, error))
 
 
-def _authorization_error(error: OAuth2Error) -> Any:
+def _authorization_error(error: OAuth2Error) -> ResponseReturnValue:
     if error.redirect_uri:
         return add_issuer(get_server().handle_error_response(None, error))
     # Unknown client or redirect URI not registered: never redirect anywhere.
@@ -93,7 +94,7 @@ def _step_up_level(requested: list[str]) -> str:
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
-def authorize() -> Any:
+def authorize() -> ResponseReturnValue:
     server = get_server()
     resident = current_resident()
     record = current_session()
@@ -135,7 +136,8 @@ def authorize() -> Any:
             return _consent_page(client, scope, redirect_uri, form, status=400)
         if request.form.get("decision") != "allow":
             form_targets.forget(redirect_uri)
-            return server.create_authorization_response(grant=grant, grant_user=None)
+            refused = server.create_authorization_response(grant=grant, grant_user=None)
+            return cast(Response, refused)  # Authlib's Flask Response (Authlib has no types)
         return _issue_code(grant, end_user, consent_given=True)
 
     if "consent" in prompts or not consents.consent_covers(resident.id, client.client_id, scope):
@@ -145,14 +147,14 @@ def authorize() -> Any:
     return _issue_code(grant, end_user)
 
 
-def _issue_code(grant: Any, end_user: EndUser, consent_given: bool = False) -> Any:
+def _issue_code(grant: Any, end_user: EndUser, consent_given: bool = False) -> ResponseReturnValue:
     form_targets.forget(grant.redirect_uri)
     return authorization.issue_code(grant, end_user, consent_given=consent_given)
 
 
 def _consent_page(
     client: Any, scope: str, redirect_uri: str, form: ConfirmForm, status: int = 200
-) -> Any:
+) -> ResponseReturnValue:
     form_targets.allow(redirect_uri)  # Allow and Cancel both end in a redirect there
     return render_template(
         "oauth/consent.html",
@@ -192,7 +194,7 @@ def userinfo() -> Response:
 
 
 @bp.route("/oauth/logout", methods=["GET", "POST"])
-def logout() -> Any:
+def logout() -> ResponseReturnValue:
     """RP-initiated logout; without a valid id_token_hint the resident confirms first."""
     server = get_server()
     try:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from flask import redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.sessions import safe_next_url
 from idservice.services import totp
@@ -32,7 +33,7 @@ def _next_url() -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-def sign_in() -> Any:
+def sign_in() -> ResponseReturnValue:
     next_url = _next_url()
     form = StaffSignInForm(request.form if request.method == "POST" else None)
     status = None
@@ -68,7 +69,9 @@ def _pending(setup: bool) -> dict[str, Any] | None:
     return pending
 
 
-def _finish(pending: dict[str, Any], form: StaffCodeForm, setup: bool) -> tuple[Any, int | None]:
+def _finish(
+    pending: dict[str, Any], form: StaffCodeForm, setup: bool
+) -> tuple[ResponseReturnValue | None, int | None]:
     """Check the code; a redirect into the console, or the status to show the form with."""
     if over_limit(CODE_LIMIT, form):
         return None, 429
@@ -86,7 +89,7 @@ def _finish(pending: dict[str, Any], form: StaffCodeForm, setup: bool) -> tuple[
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
-def sign_in_code() -> Any:
+def sign_in_code() -> ResponseReturnValue:
     pending = _pending(setup=False)
     if pending is None:
         return redirect(url_for("staff.sign_in"))
@@ -100,7 +103,7 @@ def sign_in_code() -> Any:
 
 
 @bp.route("/sign-in/set-up-authenticator-app", methods=["GET", "POST"])
-def set_up_authenticator() -> Any:
+def set_up_authenticator() -> ResponseReturnValue:
     """First sign-in: the app must be set up before anything else in the console."""
     pending = _pending(setup=True)
     if pending is None:
@@ -128,7 +131,7 @@ def set_up_authenticator() -> Any:
 
 
 @bp.route("/sign-out", methods=["GET", "POST"])
-def sign_out() -> Any:
+def sign_out() -> ResponseReturnValue:
     form = EmptyForm(request.form if request.method == "POST" else None)
     if form.validate():
         auth.sign_out()

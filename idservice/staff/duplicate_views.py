@@ -7,9 +7,8 @@ records, audited on each (``services.duplicates.review``); so is resolving it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.models.duplicates import DUPLICATE_OPEN
 from idservice.services import duplicates
@@ -36,7 +35,7 @@ def merge_url(existing_id: str, new_id: str) -> str:
 
 @bp.get("/duplicates", endpoint="duplicates")
 @requires(Action.RESOLVE_DUPLICATES)
-def duplicates_list() -> Any:
+def duplicates_list() -> ResponseReturnValue:
     staff = _staff()
     return render_template(
         "staff/duplicates.html",
@@ -47,7 +46,7 @@ def duplicates_list() -> Any:
 
 @bp.route("/duplicates/<duplicate_id>", methods=["GET", "POST"], endpoint="duplicate")
 @requires(Action.RESOLVE_DUPLICATES)
-def duplicate_pair(duplicate_id: str) -> Any:
+def duplicate_pair(duplicate_id: str) -> ResponseReturnValue:
     staff = _staff()
     form = NotSamePersonForm(request.form if request.method == "POST" else None)
     if form.validate():

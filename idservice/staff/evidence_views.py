@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.staff import bp, evidence, identity, services
 from idservice.staff.evidence_forms import ChooseDocumentForm, document_form, seen_from
@@ -28,7 +29,7 @@ def request_id_arg() -> str | None:
     return value if _REQUEST_ID.fullmatch(value) else None
 
 
-def back_after_recording(resident_id: str) -> Any:
+def back_after_recording(resident_id: str) -> ResponseReturnValue:
     """To the request the page was opened from (for staff who decide), else the record."""
     request_id = request_id_arg()
     if request_id and allowed(_staff().role, Action.DECIDE_REQUEST):
@@ -46,7 +47,7 @@ def with_request(**kw: Any) -> dict[str, Any]:
 @bp.route("/residents/<resident_id>/evidence", methods=["GET", "POST"])
 @requires(Action.RECORD_EVIDENCE)
 @_with_access
-def record_evidence(resident_id: str, access: services.Access) -> Any:
+def record_evidence(resident_id: str, access: services.Access) -> ResponseReturnValue:
     form = ChooseDocumentForm(request.form if request.method == "POST" else None)
     if form.validate():
         return redirect(
@@ -66,7 +67,9 @@ def record_evidence(resident_id: str, access: services.Access) -> Any:
 @bp.route("/residents/<resident_id>/evidence/<document_type>", methods=["GET", "POST"])
 @requires(Action.RECORD_EVIDENCE)
 @_with_access
-def record_evidence_document(resident_id: str, document_type: str, access: services.Access) -> Any:
+def record_evidence_document(
+    resident_id: str, document_type: str, access: services.Access
+) -> ResponseReturnValue:
     if document_type not in identity.DOCUMENT_TYPES:
         abort(404)
     staff = _staff()

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 
 from entitlements.facts import FactName
 from idservice.services import facts
@@ -35,7 +36,7 @@ def _page_for(fact: str) -> Any:
 @bp.route("/residents/<resident_id>/facts/new", methods=["GET", "POST"])
 @requires(Action.RECORD_FACT)
 @_with_access
-def record_fact(resident_id: str, access: services.Access) -> Any:
+def record_fact(resident_id: str, access: services.Access) -> ResponseReturnValue:
     wanted = request.args.get("fact", "")
     if request.method == "GET" and wanted in {name.value for name in PAGES}:
         return redirect(
@@ -63,7 +64,7 @@ def record_fact(resident_id: str, access: services.Access) -> Any:
 @bp.route("/residents/<resident_id>/facts/<fact>", methods=["GET", "POST"])
 @requires(Action.RECORD_FACT)
 @_with_access
-def record_fact_value(resident_id: str, fact: str, access: services.Access) -> Any:
+def record_fact_value(resident_id: str, fact: str, access: services.Access) -> ResponseReturnValue:
     page = _page_for(fact)
     staff = _staff()
     today = date.today()

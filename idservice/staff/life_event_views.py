@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.partners import status as partner_status
 from idservice.services import life_events
@@ -77,7 +78,7 @@ def _initial(kind: str, resident: Any) -> dict[str, Any] | None:
 @bp.route("/residents/<resident_id>/life-events/<kind>", methods=["GET", "POST"])
 @requires(Action.RECORD_LIFE_EVENT)
 @_with_access
-def life_event(resident_id: str, kind: str, access: services.Access) -> Any:
+def life_event(resident_id: str, kind: str, access: services.Access) -> ResponseReturnValue:
     page = PAGES.get(kind)
     if page is None:
         abort(404)
@@ -132,7 +133,7 @@ def life_event(resident_id: str, kind: str, access: services.Access) -> Any:
 
 @bp.get("/partner-events")
 @requires(Action.VIEW_PARTNER_EVENTS)
-def partner_events() -> Any:
+def partner_events() -> ResponseReturnValue:
     wanted = request.args.get("status") or None
     if wanted is not None and wanted not in partner_status.STATUS_NAMES:
         abort(404)

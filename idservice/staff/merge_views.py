@@ -9,9 +9,10 @@ opened (channel and reason), as every page inside a record does.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.models.staff import StaffMember
 from idservice.services import merges, unmerge
@@ -28,7 +29,9 @@ def _actor(staff: StaffMember, access: services.Access, reason: str | None) -> S
     return StaffActor(staff.id, staff.role, access.channel, reason or "")
 
 
-def _find_page(form: FindOtherForm, resident_id: str, status: int | None = None) -> Any:
+def _find_page(
+    form: FindOtherForm, resident_id: str, status: int | None = None
+) -> ResponseReturnValue:
     return form_page(
         "staff/merge_find.html",
         form,
@@ -40,7 +43,7 @@ def _find_page(form: FindOtherForm, resident_id: str, status: int | None = None)
 
 @bp.route("/residents/<resident_id>/merge", methods=["GET", "POST"])
 @requires(Action.MERGE_RECORDS)
-def merge_records(resident_id: str) -> Any:
+def merge_records(resident_id: str) -> ResponseReturnValue:
     services.require_resident(resident_id)
     access = _access(resident_id)
     if access is None:
@@ -81,22 +84,30 @@ def merge_records(resident_id: str) -> Any:
     )
 
 
-def _merge_view(merge_id: str, screen: str) -> tuple[unmerge.MergeView | None, Any]:
-    """The merge and the access to the record kept, or (None, a redirect to open it)."""
+@dataclass(frozen=True)
+class _MergeScreen:
+    view: unmerge.MergeView
+    access: services.Access
+
+
+def _merge_view(merge_id: str, screen: str) -> _MergeScreen | ResponseReturnValue:
+    """The merge and the access to the record kept, or a redirect to open the record."""
     survivor_id = dao_get_merge(merge_id).survivor_id  # NotFound: a 404
     access = _access(survivor_id)
     if access is None:
-        return None, open_first(survivor_id)
+        return open_first(survivor_id)
     staff = _staff()
-    return unmerge.look(_actor(staff, access, access.reason), merge_id, screen), access
+    view = unmerge.look(_actor(staff, access, access.reason), merge_id, screen)
+    return _MergeScreen(view, access)
 
 
 @bp.get("/merges/<merge_id>")
 @requires(Action.MERGE_RECORDS)
-def merge_done(merge_id: str) -> Any:
-    view, access = _merge_view(merge_id, "merge summary")
-    if view is None:
-        return access
+def merge_done(merge_id: str) -> ResponseReturnValue:
+    found = _merge_view(merge_id, "merge summary")
+    if not isinstance(found, _MergeScreen):
+        return found
+    view = found.view
     return render_template(
         "staff/merged.html",
         view=view,
@@ -108,10 +119,11 @@ def merge_done(merge_id: str) -> Any:
 
 @bp.route("/merges/<merge_id>/undo", methods=["GET", "POST"])
 @requires(Action.MERGE_RECORDS)
-def undo_merge(merge_id: str) -> Any:
-    view, access = _merge_view(merge_id, "undo merge")
-    if view is None:
-        return access
+def undo_merge(merge_id: str) -> ResponseReturnValue:
+    found = _merge_view(merge_id, "undo merge")
+    if not isinstance(found, _MergeScreen):
+        return found
+    view, access = found.view, found.access
     form = UnmergeForm(request.form if request.method == "POST" else None)
     status = None
     if view.refusal is None and form.validate():

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from entitlements.dates import long_date
 from entitlements.facts import FactName
@@ -59,7 +60,7 @@ def _looked_at(access: services.Access, screen: str) -> None:
 @bp.get("/residents/<resident_id>/services", endpoint="services")
 @requires(Action.ADD_SERVICE)
 @_with_access
-def services_list(resident_id: str, access: services.Access) -> Any:
+def services_list(resident_id: str, access: services.Access) -> ResponseReturnValue:
     _looked_at(access, "services")
     return _journey(access).overview()
 
@@ -70,7 +71,9 @@ def services_list(resident_id: str, access: services.Access) -> Any:
 )
 @requires(Action.ADD_SERVICE)
 @_with_access
-def service_not_interested(resident_id: str, offer_id: int, access: services.Access) -> Any:
+def service_not_interested(
+    resident_id: str, offer_id: int, access: services.Access
+) -> ResponseReturnValue:
     if request.method == "GET":
         _looked_at(access, "offer not interested")
     return _journey(access).not_interested(offer_id, date.today())
@@ -79,7 +82,7 @@ def service_not_interested(resident_id: str, offer_id: int, access: services.Acc
 @bp.get("/residents/<resident_id>/services/<code>")
 @requires(Action.ADD_SERVICE)
 @_with_access
-def service_start(resident_id: str, code: str, access: services.Access) -> Any:
+def service_start(resident_id: str, code: str, access: services.Access) -> ResponseReturnValue:
     _looked_at(access, f"add service {code}")
     return _journey(access).start(code, date.today())
 
@@ -87,14 +90,16 @@ def service_start(resident_id: str, code: str, access: services.Access) -> Any:
 @bp.route("/residents/<resident_id>/services/<code>/question/<fact>", methods=["GET", "POST"])
 @requires(Action.ADD_SERVICE)
 @_with_access
-def service_question(resident_id: str, code: str, fact: str, access: services.Access) -> Any:
+def service_question(
+    resident_id: str, code: str, fact: str, access: services.Access
+) -> ResponseReturnValue:
     return _journey(access).question(code, fact, date.today())
 
 
 @bp.route("/residents/<resident_id>/services/<code>/check", methods=["GET", "POST"])
 @requires(Action.ADD_SERVICE)
 @_with_access
-def service_check(resident_id: str, code: str, access: services.Access) -> Any:
+def service_check(resident_id: str, code: str, access: services.Access) -> ResponseReturnValue:
     if request.method == "GET":
         _looked_at(access, f"check answers {code}")
     return _journey(access).check(code, date.today())
@@ -103,7 +108,7 @@ def service_check(resident_id: str, code: str, access: services.Access) -> Any:
 @bp.get("/residents/<resident_id>/services/<code>/outcome")
 @requires(Action.ADD_SERVICE)
 @_with_access
-def service_outcome(resident_id: str, code: str, access: services.Access) -> Any:
+def service_outcome(resident_id: str, code: str, access: services.Access) -> ResponseReturnValue:
     journey = _journey(access)
     link = journey.url("request", request_id="REQUEST")
     return journey.outcome(
@@ -113,7 +118,7 @@ def service_outcome(resident_id: str, code: str, access: services.Access) -> Any
 
 @bp.get("/requests", endpoint="requests")
 @requires(Action.DECIDE_REQUEST)
-def requests_queue() -> Any:
+def requests_queue() -> ResponseReturnValue:
     staff = _staff()
     rows = add_service.waiting_requests(staff.id, staff.role)
     return render_template(
@@ -128,7 +133,9 @@ def requests_queue() -> Any:
 @bp.route("/residents/<resident_id>/requests/<request_id>", methods=["GET", "POST"])
 @requires(Action.DECIDE_REQUEST)
 @_with_access
-def decide_request(resident_id: str, request_id: str, access: services.Access) -> Any:
+def decide_request(
+    resident_id: str, request_id: str, access: services.Access
+) -> ResponseReturnValue:
     applicant = _applicant(access)
     found = add_service.request_for_resident(resident_id, request_id)
     form = DecideRequestForm(request.form if request.method == "POST" else None)

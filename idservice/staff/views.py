@@ -25,6 +25,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from entitlements.dates import long_date
 from idservice.cards import counter_reader
@@ -159,7 +160,7 @@ def home() -> str:
 
 @bp.route("/search", methods=["GET", "POST"])
 @requires(Action.SEARCH)
-def search() -> Any:
+def search() -> ResponseReturnValue:
     staff = _staff()
     form = SearchForm(request.form if request.method == "POST" else None)
     outcome = None
@@ -179,7 +180,7 @@ def _open_form(staff: StaffMember) -> type[Form]:
 
 @bp.route("/residents/<resident_id>/open", methods=["GET", "POST"])
 @requires(Action.VIEW_RECORD)
-def open_record(resident_id: str) -> Any:
+def open_record(resident_id: str) -> ResponseReturnValue:
     staff = _staff()
     services.require_resident(resident_id)
     form = _open_form(staff)(request.form if request.method == "POST" else None)
@@ -199,7 +200,7 @@ def _next_in_console(target: str | None) -> str | None:
     return safe if safe.startswith("/staff/") else None
 
 
-def open_first(resident_id: str) -> Any:
+def open_first(resident_id: str) -> ResponseReturnValue:
     """Ask for the record to be opened (channel and reason), then come back here."""
     return redirect(
         url_for("staff.open_record", resident_id=resident_id, next=request.full_path.rstrip("?"))
@@ -209,7 +210,7 @@ def open_first(resident_id: str) -> Any:
 @bp.get("/residents/<resident_id>")
 @requires(Action.VIEW_RECORD)
 @_with_access
-def record(resident_id: str, access: services.Access) -> Any:
+def record(resident_id: str, access: services.Access) -> ResponseReturnValue:
     staff = _staff()
     # Staff who add services or record facts see the facts held and requests waiting.
     with_facts = allowed(staff.role, Action.ADD_SERVICE) or allowed(staff.role, Action.RECORD_FACT)
@@ -245,7 +246,7 @@ def record(resident_id: str, access: services.Access) -> Any:
 @bp.route("/residents/<resident_id>/change/<slug>", methods=["GET", "POST"])
 @requires(Action.CHANGE_DETAILS)
 @_with_access
-def change_details(resident_id: str, slug: str, access: services.Access) -> Any:
+def change_details(resident_id: str, slug: str, access: services.Access) -> ResponseReturnValue:
     page = STAFF_CHANGE_PAGES.get(slug)
     if page is None:
         abort(404)
@@ -286,7 +287,7 @@ CARD_STATUSES = {
 @bp.route("/residents/<resident_id>/cards/<card_id>/report", methods=["GET", "POST"])
 @requires(Action.REPORT_CARD)
 @_with_access
-def report_card(resident_id: str, card_id: str, access: services.Access) -> Any:
+def report_card(resident_id: str, card_id: str, access: services.Access) -> ResponseReturnValue:
     staff = _staff()
     card = services.card_on_record(access, card_id)
     form = ReportCardForm(request.form if request.method == "POST" else None)
@@ -312,7 +313,7 @@ def report_card(resident_id: str, card_id: str, access: services.Access) -> Any:
 @bp.route("/residents/<resident_id>/cards/issue", methods=["GET", "POST"])
 @requires(Action.ISSUE_CARD)
 @_with_access
-def issue_card(resident_id: str, access: services.Access) -> Any:
+def issue_card(resident_id: str, access: services.Access) -> ResponseReturnValue:
     """Issue a card, or replace the active one (reported first, as issuance needs)."""
     staff = _staff()
     view = services.view_record(staff, access, "issue card", with_cards=True)
@@ -354,7 +355,7 @@ def issue_card(resident_id: str, access: services.Access) -> Any:
 @bp.route("/residents/<resident_id>/cards/<card_id>/unblock-pin", methods=["GET", "POST"])
 @requires(Action.UNBLOCK_PIN)
 @_with_access
-def unblock_pin(resident_id: str, card_id: str, access: services.Access) -> Any:
+def unblock_pin(resident_id: str, card_id: str, access: services.Access) -> ResponseReturnValue:
     """A resident whose PIN is blocked chooses a new one at the counter reader."""
     staff = _staff()
     card = services.card_on_record(access, card_id)
@@ -383,7 +384,7 @@ def unblock_pin(resident_id: str, card_id: str, access: services.Access) -> Any:
 
 @bp.route("/residents/new", methods=["GET", "POST"])
 @requires(Action.REGISTER_RESIDENT)
-def register_resident() -> Any:
+def register_resident() -> ResponseReturnValue:
     """Register someone; when a record may be theirs already, show it and ask for a
     confirmation that this is a different person (everything typed is kept)."""
     staff = _staff()
@@ -426,7 +427,7 @@ DIFFERENT_PERSON_NEEDED = (
 
 @bp.route("/audit", methods=["GET", "POST"])
 @requires(Action.READ_AUDIT)
-def audit_records() -> Any:
+def audit_records() -> ResponseReturnValue:
     form = AuditFilterForm(request.form if request.method == "POST" else None)
     resident_id = None
     if form.validate():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.reauth import reauth_response, recent_auth_required, restore_typed
 from idservice.auth.sessions import current_resident, login_required
@@ -157,7 +158,7 @@ def _resident() -> Resident:
 
 @bp.route("/account/change/<slug>", methods=["GET", "POST"])
 @login_required
-def change_details(slug: str) -> Any:
+def change_details(slug: str) -> ResponseReturnValue:
     page = CHANGE_PAGES.get(slug)
     if page is None:
         abort(404)
@@ -185,7 +186,7 @@ def change_details(slug: str) -> Any:
 
 @bp.route("/account/change/email", methods=["GET", "POST"])
 @recent_auth_required
-def change_email() -> Any:
+def change_email() -> ResponseReturnValue:
     resident = _resident()
     form = EmailForm(request.form if request.method == "POST" else None)
     restore_typed(form)
@@ -205,7 +206,7 @@ def change_email_sent() -> str:
 
 
 @bp.get("/confirm-new-email/<token>")
-def confirm_email_change(token: str) -> Any:
+def confirm_email_change(token: str) -> ResponseReturnValue:
     if not accounts.confirm_email_change(token):
         return render_template("accounts/link_expired.html", journey="change-email"), 400
     return render_template("accounts/email_changed.html")
@@ -213,7 +214,7 @@ def confirm_email_change(token: str) -> Any:
 
 @bp.route("/account/change/password", methods=["GET", "POST"])
 @login_required
-def change_password() -> Any:
+def change_password() -> ResponseReturnValue:
     resident = _resident()
     form = PasswordForm(request.form if request.method == "POST" else None)
     if form.validate():
@@ -231,7 +232,7 @@ def change_password() -> Any:
 
 @bp.route("/account/close", methods=["GET", "POST"])
 @login_required
-def close_account() -> Any:
+def close_account() -> ResponseReturnValue:
     resident = _resident()
     form = CloseAccountForm(request.form if request.method == "POST" else None)
     if form.validate():

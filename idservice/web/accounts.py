@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.sessions import current_resident, login_required, safe_next_url
 from idservice.models.residents import ALTERNATIVE_FORMATS, LANGUAGES
@@ -61,7 +62,7 @@ class EmptyForm(Form):
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-def sign_in() -> Any:
+def sign_in() -> ResponseReturnValue:
     next_url = safe_next_url(request.values.get("next"))
     form = SignInForm(request.form if request.method == "POST" else None)
     status = None
@@ -94,7 +95,7 @@ def _pending() -> dict[str, Any] | None:
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
-def sign_in_code() -> Any:
+def sign_in_code() -> ResponseReturnValue:
     """Second sign-in page for residents with an authenticator app; no session until here."""
     pending = _pending()
     if pending is None:
@@ -115,7 +116,7 @@ def sign_in_code() -> Any:
 
 
 @bp.post("/sign-in/passkey/options")
-def passkey_sign_in_options() -> Any:
+def passkey_sign_in_options() -> ResponseReturnValue:
     if not json_csrf_ok():
         return json_error("This page has expired. Reload the page and try again", 400)
     if over_limit(ratelimit.PASSKEY):
@@ -128,7 +129,7 @@ def passkey_sign_in_options() -> Any:
 
 
 @bp.post("/sign-in/passkey/verify")
-def passkey_sign_in_verify() -> Any:
+def passkey_sign_in_verify() -> ResponseReturnValue:
     if not json_csrf_ok():
         return json_error("This page has expired. Reload the page and try again", 400)
     try:
@@ -140,7 +141,7 @@ def passkey_sign_in_verify() -> Any:
 
 
 @bp.route("/sign-out", methods=["GET", "POST"])
-def sign_out() -> Any:
+def sign_out() -> ResponseReturnValue:
     """POST with a CSRF token signs out; anything else shows a page with the button."""
     form = EmptyForm(request.form if request.method == "POST" else None)
     if form.validate():

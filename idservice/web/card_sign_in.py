@@ -8,9 +8,9 @@ challenge (a random secret) lives in its session cookie; see
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from flask import redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.sessions import safe_next_url
 from idservice.services import card_signin, ratelimit
@@ -22,7 +22,7 @@ CARD_KEY = "card_sign_in"
 
 
 @bp.route("/sign-in/card", methods=["GET", "POST"])
-def card_sign_in() -> Any:
+def card_sign_in() -> ResponseReturnValue:
     next_url = safe_next_url(request.values.get("next"))
     form = EmptyForm(request.form if request.method == "POST" else None)
     status = None
@@ -36,7 +36,7 @@ def card_sign_in() -> Any:
 
 
 @bp.route("/sign-in/card/wait", methods=["GET", "POST"])
-def card_sign_in_wait() -> Any:
+def card_sign_in_wait() -> ResponseReturnValue:
     """Shows the code for the reader; "Continue" signs the browser in once the card answered."""
     waiting = session.get(CARD_KEY)
     if not isinstance(waiting, dict):
@@ -61,7 +61,7 @@ def _wait_page(
     view: card_signin.BrowserView | None,
     status: int | None = None,
     next_url: str | None = None,
-) -> Any:
+) -> ResponseReturnValue:
     if view is None:
         return form_page("accounts/card_sign_in_wait.html", form, status, view=None)
     return (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 
 from idservice.services import ratelimit
 from idservice.web.csrf import csrf_valid
@@ -20,7 +21,9 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def form_page(template: str, form: Form, status: int | None = None, **context: Any) -> Any:
+def form_page(
+    template: str, form: Form, status: int | None = None, **context: Any
+) -> ResponseReturnValue:
     """Render a question page; 400 when the answers had errors, as the contract says."""
     if status is None:
         status = 400 if form.errors else 200
@@ -38,7 +41,7 @@ def over_limit(action: str, form: Form | None = None) -> bool:
     return True
 
 
-def json_error(message: str, status: int = 400) -> Any:
+def json_error(message: str, status: int = 400) -> ResponseReturnValue:
     return jsonify(error=message), status
 
 

@@ -12,9 +12,8 @@ with a button (link checkers in mail systems follow links; they do not press but
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.reauth import STASH_KEY, reauth_window
 from idservice.auth.sessions import current_session, login_required, safe_next_url
@@ -45,7 +44,7 @@ def _can_use_card(resident: Resident) -> bool:
 
 @bp.route("/account/confirm-it-is-you", methods=["GET", "POST"])
 @login_required
-def reauthenticate() -> Any:
+def reauthenticate() -> ResponseReturnValue:
     next_url = safe_next_url(request.args.get("next"))
     resident = _resident()
     has_code = resident.totp_enabled_at is not None
@@ -96,7 +95,7 @@ def reauthenticate() -> Any:
 
 
 @bp.route("/undo-email-change/<token>", methods=["GET", "POST"])
-def undo_email_change(token: str) -> Any:
+def undo_email_change(token: str) -> ResponseReturnValue:
     if email_undo.pending_undo(token) is None:
         return render_template("accounts/link_expired.html", journey="undo-email"), 400
     form = EmptyForm(request.form if request.method == "POST" else None)
@@ -111,7 +110,7 @@ def undo_email_change(token: str) -> Any:
     return _undo_page(form, token)
 
 
-def _undo_page(form: EmptyForm, token: str) -> Any:
+def _undo_page(form: EmptyForm, token: str) -> ResponseReturnValue:
     return form_page(
         "accounts/button_form.html",
         form,

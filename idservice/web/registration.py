@@ -6,9 +6,8 @@ not the address already has an account (see ``services/registration.py``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice import validation
 from idservice.auth.sessions import current_resident, login_required
@@ -116,7 +115,7 @@ class ResetPasswordForm(NewPasswordMixin):
 
 
 @bp.route("/register", methods=["GET", "POST"])
-def register() -> Any:
+def register() -> ResponseReturnValue:
     form = RegisterForm(request.form if request.method == "POST" else None)
     status = None
     if form.submitted and over_limit(ratelimit.REGISTER, form):
@@ -134,7 +133,7 @@ def register_check_email() -> str:
 
 
 @bp.get("/confirm-email/<token>")
-def confirm_email(token: str) -> Any:
+def confirm_email(token: str) -> ResponseReturnValue:
     outcome = registration.confirm_email(token)
     if not outcome.ok:
         return render_template("accounts/link_expired.html", journey="confirm"), 400
@@ -143,7 +142,7 @@ def confirm_email(token: str) -> Any:
 
 @bp.post("/account/confirm-email/resend")
 @login_required
-def resend_confirmation() -> Any:
+def resend_confirmation() -> ResponseReturnValue:
     form = EmptyForm(request.form)
     if not form.validate():
         return form_page(
@@ -166,7 +165,7 @@ def resend_confirmation_sent() -> str:
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
-def forgot_password() -> Any:
+def forgot_password() -> ResponseReturnValue:
     form = ForgotPasswordForm(request.form if request.method == "POST" else None)
     status = None
     if form.submitted and over_limit(ratelimit.RESET, form):
@@ -183,7 +182,7 @@ def forgot_password_sent() -> str:
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
-def reset_password(token: str) -> Any:
+def reset_password(token: str) -> ResponseReturnValue:
     if registration.resident_for_reset(token) is None:
         return render_template("accounts/link_expired.html", journey="reset"), 400
     form = ResetPasswordForm(request.form if request.method == "POST" else None)

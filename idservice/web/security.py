@@ -8,9 +8,8 @@ the form itself.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import flash, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.levels import ACR_CARD_PIN, ACR_MFA, ACR_VALUES_SUPPORTED, satisfies
 from idservice.auth.reauth import recent_auth_json, recent_auth_required
@@ -58,7 +57,7 @@ def _pending_totp_secret(resident_id: str) -> str:
 
 @bp.route("/account/security/authenticator-app", methods=["GET", "POST"])
 @recent_auth_required
-def totp_setup() -> Any:
+def totp_setup() -> ResponseReturnValue:
     resident = _resident()
     if resident.totp_enabled_at is not None:
         return redirect(url_for("accounts.security"))
@@ -87,7 +86,7 @@ def totp_setup() -> Any:
 
 @bp.route("/account/security/authenticator-app/turn-off", methods=["GET", "POST"])
 @login_required
-def totp_turn_off() -> Any:
+def totp_turn_off() -> ResponseReturnValue:
     resident = _resident()
     if resident.totp_enabled_at is None:
         return redirect(url_for("accounts.security"))
@@ -106,7 +105,7 @@ def _security_page() -> str:
 
 @bp.post("/account/security/passkeys/options")
 @recent_auth_json(_security_page)
-def passkey_register_options() -> Any:
+def passkey_register_options() -> ResponseReturnValue:
     if not json_csrf_ok():
         return json_error(EXPIRED_JSON)
     options = passkeys.registration_options(_resident())
@@ -115,7 +114,7 @@ def passkey_register_options() -> Any:
 
 @bp.post("/account/security/passkeys/verify")
 @recent_auth_json(_security_page)
-def passkey_register_verify() -> Any:
+def passkey_register_verify() -> ResponseReturnValue:
     if not json_csrf_ok():
         return json_error(EXPIRED_JSON)
     try:
@@ -128,7 +127,7 @@ def passkey_register_verify() -> Any:
 
 @bp.route("/account/security/passkeys/<int:passkey_id>/remove", methods=["GET", "POST"])
 @recent_auth_required
-def passkey_remove(passkey_id: int) -> Any:
+def passkey_remove(passkey_id: int) -> ResponseReturnValue:
     resident = _resident()
     form = EmptyForm(request.form if request.method == "POST" else None)
     if form.validate():
@@ -154,7 +153,7 @@ def _requested_acr() -> str:
 
 @bp.route("/sign-in/step-up", methods=["GET", "POST"])
 @login_required
-def step_up() -> Any:
+def step_up() -> ResponseReturnValue:
     """Ask a signed-in resident for a second factor, then go back to the service."""
     next_url = safe_next_url(request.args.get("next"))
     acr = _requested_acr()
@@ -192,7 +191,7 @@ def step_up() -> Any:
 
 @bp.post("/sign-in/step-up/passkey/options")
 @login_required
-def step_up_passkey_options() -> Any:
+def step_up_passkey_options() -> ResponseReturnValue:
     if not json_csrf_ok():
         return json_error(EXPIRED_JSON)
     if over_limit(ratelimit.PASSKEY):
@@ -203,7 +202,7 @@ def step_up_passkey_options() -> Any:
 
 @bp.post("/sign-in/step-up/passkey/verify")
 @login_required
-def step_up_passkey_verify() -> Any:
+def step_up_passkey_verify() -> ResponseReturnValue:
     if not json_csrf_ok():
         return json_error(EXPIRED_JSON)
     resident = _resident()

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, session
+from flask.typing import ResponseReturnValue
 
 from entitlements.catalogue import Service
 from entitlements.dates import academic_year_start, long_date
@@ -203,7 +204,7 @@ class Journey:
 
     # --- pages -------------------------------------------------------------------------
 
-    def _render(self, template: str, **context: Any) -> Any:
+    def _render(self, template: str, **context: Any) -> ResponseReturnValue:
         return render_template(template, **self._context(**context))
 
     def _context(self, **context: Any) -> dict[str, Any]:
@@ -218,11 +219,11 @@ class Journey:
             **context,
         }
 
-    def overview(self) -> Any:
+    def overview(self) -> ResponseReturnValue:
         overview = add_service.overview(self.applicant.resident_id)
         return self._render("services/list.html", overview=overview)
 
-    def not_interested(self, offer_id: int, on: date) -> Any:
+    def not_interested(self, offer_id: int, on: date) -> ResponseReturnValue:
         """Confirm "not interested" (the list's button posts here straight away)."""
         offer = service_offers.open_offer(self.applicant.resident_id, offer_id)
         form = NotInterestedForm(request.form if request.method == "POST" else None)
@@ -237,11 +238,11 @@ class Journey:
             return redirect(self.url("back" if self.applicant.staff_id else "list"))
         return form_page("services/not_interested.html", form, **self._context(offer=offer))
 
-    def start(self, code: str, on: date) -> Any:
+    def start(self, code: str, on: date) -> ResponseReturnValue:
         plan = add_service.plan(self.applicant, code, self.answers(code, on), on)
         return self._render("services/start.html", plan=plan)
 
-    def question(self, code: str, fact: str, on: date) -> Any:
+    def question(self, code: str, fact: str, on: date) -> ResponseReturnValue:
         try:
             name = FactName(fact)
         except ValueError:
@@ -275,7 +276,7 @@ class Journey:
             return self.url("question", code=code, fact=plan.question.value)
         return self.url("check", code=code)
 
-    def check(self, code: str, on: date) -> Any:
+    def check(self, code: str, on: date) -> ResponseReturnValue:
         answers = self.answers(code, on)
         plan = add_service.plan(self.applicant, code, answers, on)
         if plan.held is not None or plan.waiting is not None:
@@ -304,7 +305,9 @@ class Journey:
             **self._context(plan=plan, given=given, expected=expected_decision(plan.service, on)),
         )
 
-    def outcome(self, code: str, on: date, request_url: Callable[[str], str] | None) -> Any:
+    def outcome(
+        self, code: str, on: date, request_url: Callable[[str], str] | None
+    ) -> ResponseReturnValue:
         plan = add_service.plan(self.applicant, code, {}, on)
         if plan.held is None and plan.waiting is None and plan.route is not Route.NOT_ELIGIBLE:
             return redirect(self.url("start", code=code))

@@ -7,9 +7,9 @@ shared with the staff console.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from flask import flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 
 from entitlements.dates import long_date
 from entitlements.facts import FactName
@@ -44,37 +44,37 @@ def _journey() -> Journey:
 
 @bp.get("/account/services")
 @login_required
-def services() -> Any:
+def services() -> ResponseReturnValue:
     return _journey().overview()
 
 
 @bp.route("/account/services/offers/<int:offer_id>/not-interested", methods=["GET", "POST"])
 @login_required
-def service_not_interested(offer_id: int) -> Any:
+def service_not_interested(offer_id: int) -> ResponseReturnValue:
     return _journey().not_interested(offer_id, date.today())
 
 
 @bp.get("/account/services/<code>")
 @login_required
-def service_start(code: str) -> Any:
+def service_start(code: str) -> ResponseReturnValue:
     return _journey().start(code, date.today())
 
 
 @bp.route("/account/services/<code>/question/<fact>", methods=["GET", "POST"])
 @login_required
-def service_question(code: str, fact: str) -> Any:
+def service_question(code: str, fact: str) -> ResponseReturnValue:
     return _journey().question(code, fact, date.today())
 
 
 @bp.route("/account/services/<code>/check", methods=["GET", "POST"])
 @login_required
-def service_check(code: str) -> Any:
+def service_check(code: str) -> ResponseReturnValue:
     return _journey().check(code, date.today())
 
 
 @bp.get("/account/services/<code>/outcome")
 @login_required
-def service_outcome(code: str) -> Any:
+def service_outcome(code: str) -> ResponseReturnValue:
     return _journey().outcome(
         code, date.today(), lambda rid: url_for("accounts.service_request", request_id=rid)
     )
@@ -82,7 +82,7 @@ def service_outcome(code: str) -> Any:
 
 @bp.route("/account/services/requests/<request_id>", methods=["GET", "POST"])
 @login_required
-def service_request(request_id: str) -> Any:
+def service_request(request_id: str) -> ResponseReturnValue:
     journey = _journey()
     applicant = journey.applicant
     found = add_service.request_for_resident(applicant.resident_id, request_id)

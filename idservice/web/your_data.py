@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from idservice.auth.sessions import current_resident, end_session, login_required
 from idservice.services import your_data
@@ -44,7 +43,7 @@ def _resident_id() -> str:
 
 @bp.route("/account/your-data", methods=["GET", "POST"])
 @login_required
-def your_data_page() -> Any:
+def your_data_page() -> ResponseReturnValue:
     form = DownloadForm(request.form if request.method == "POST" else None)
     if form.validate():
         body = your_data.download(_resident_id())
@@ -61,7 +60,7 @@ def your_data_page() -> Any:
 
 @bp.route("/account/your-data/erase", methods=["GET", "POST"])
 @login_required
-def erase_your_data() -> Any:
+def erase_your_data() -> ResponseReturnValue:
     form = EraseForm(request.form if request.method == "POST" else None)
     if form.validate():
         try:
