@@ -1,8 +1,8 @@
 """Deciding a verified tap: hotlist first, then an entitlement for the reader's mode.
 
-:class:`DecisionSource` is the seam: this issue ships :class:`LocalDecisionSource` (a JSON
-file in the reader folder); the online partner API and signed offline snapshots come later
-and plug in behind the same protocol.
+:class:`DecisionSource` is the seam: :class:`LocalDecisionSource` reads a JSON file in the
+reader folder; the online source (``POST /api/v1/taps``, ``kentcard reader --online``) plugs
+in behind the same protocol. Signed offline snapshots are not built yet.
 
 File format (``<instance>/reader/decisions.json``)::
 

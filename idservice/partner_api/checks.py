@@ -19,7 +19,7 @@ from datetime import date
 
 from cardio.cardnumber import has_valid_check_digit
 from entitlements.catalogue import load_catalogue
-from idservice.db import db_session
+from idservice.db import transactional
 from idservice.models.base import utcnow
 from idservice.models.cards import CARD_ACTIVE
 from idservice.oauth import scopes
@@ -88,6 +88,7 @@ def decide(found: dao.Found | None, today: date) -> tuple[bool, str, date | None
     return True, "entitled", found.valid_until
 
 
+@transactional
 def check(
     partner: Partner,
     service: str,
@@ -96,7 +97,8 @@ def check(
     subject: str | None = None,
     today: date | None = None,
 ) -> CheckResult:
-    """Answer one check, record it, commit. Exactly one of card number or subject."""
+    """Answer one check and record it, in one transaction (committed on return, rolled
+    back if anything raises). Exactly one of card number or subject."""
     if (card_number is None) == (subject is None):
         raise ValueError("give a card number or a subject")
     today = today or date.today()
@@ -115,23 +117,18 @@ def check(
     entitled, reason, valid_until = decide(found, today)
     now = utcnow()
     result = CheckResult(service, entitled, reason, valid_until)
-    try:
-        if found is not None and reason != "card_not_valid" and found.consent_scope:
-            result = _with_consented_extras(partner, result, found, looked_up_by)
-        dao.dao_record_check(
-            at=now,
-            client_id=partner.client_id,
-            client_name=partner.name,
-            resident_id=found.resident_id if found else None,
-            service=service,
-            looked_up_by=looked_up_by,
-            entitled=entitled,
-            result=reason,
-        )
-        db_session.commit()
-    except BaseException:
-        db_session.rollback()
-        raise
+    if found is not None and reason != "card_not_valid" and found.consent_scope:
+        result = _with_consented_extras(partner, result, found, looked_up_by)
+    dao.dao_record_check(
+        at=now,
+        client_id=partner.client_id,
+        client_name=partner.name,
+        resident_id=found.resident_id if found else None,
+        service=service,
+        looked_up_by=looked_up_by,
+        entitled=entitled,
+        result=reason,
+    )
     return result
 
 
