@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -309,3 +310,24 @@ def test_killing_the_worker_mid_delivery_loses_nothing(
     assert {r.status for r in outbox_rows(app)} == {"delivered"}
     received = [decode_set(app, t)[1]["jti"] for t in receiver.tokens]
     assert set(received) == expected  # every event at least once, none lost
+
+
+def test_the_test_partner_ignores_a_body_cut_short() -> None:
+    # A worker killed while posting leaves a partial body behind; the test partner, like a
+    # real one, must not record it as an event (it once did, and a delivery test failed on
+    # a token cut in half rather than on anything the service did).
+    receiver = Receiver().start()
+    try:
+        with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+            conn.sendall(
+                b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/secevent+jwt\r\nContent-Length: 100\r\n\r\n"
+                b"eyJhbGciOiJFUzI1NiJ9.eyJq"
+            )
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(5)
+            while conn.recv(1024):
+                pass
+    finally:
+        receiver.stop()
+    assert receiver.tokens == []
