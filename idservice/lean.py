@@ -4,8 +4,9 @@ Three requests are made thousands of times a minute by machines, and Flask's req
 handling costs more than answering them: ``client_credentials`` tokens
 (:mod:`idservice.oauth.lean`), online taps (:mod:`idservice.cards.lean`) and partner
 checks (:mod:`idservice.partner_api.lean`). Each is answered by WSGI middleware in front
-of the Flask app, with the same functions as its view, and only when the request is
-plain; anything else goes on to Flask with its body as it came. A refusal is answered
+of the Flask app (one :class:`LeanRouter` for the three), by the same use case function
+as its view over a store of its own, and only when the request is plain; anything else
+goes on to Flask with its body as it came. A refusal is answered
 here only when the view would refuse the same request in the same words (the token was
 found good first): with the same :func:`idservice.api_errors.error_response`.
 """
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from idservice.api_errors import ApiError, error_response
+from idservice.headers import security_headers
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json"
-HSTS = "max-age=31536000; includeSubDomains"  # as idservice/web/setup.py sends it
 
 
 def read_body(environ: dict[str, Any], mimetype: str, max_length: int | None) -> bytes | None:
@@ -75,28 +76,71 @@ def service_token_claims(environ: dict[str, Any], scope: str) -> dict[str, Any]:
     return claims
 
 
+class LeanEndpoint(Protocol):
+    """One fast path, as the :class:`LeanRouter` sees it."""
+
+    def route(self, path: str) -> Any | None:
+        """What the path names when a ``POST`` to it is this endpoint's, else None."""
+
+    def respond(
+        self, environ: dict[str, Any], start_response: Any, route: Any
+    ) -> Iterable[bytes] | None:
+        """Answer the request, or None to leave it to Flask (its body put back)."""
+
+
+class LeanRouter:
+    """WSGI middleware in front of the Flask app: the one place a request is given to a
+    fast path. Only a ``POST`` without a query string is looked at; the first endpoint
+    whose :meth:`LeanEndpoint.route` claims the path answers it or hands it on."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+        self.endpoints: list[LeanEndpoint] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST" and not environ.get("QUERY_STRING"):
+            path = environ.get("PATH_INFO", "")
+            for endpoint in self.endpoints:
+                route = endpoint.route(path)
+                if route is not None:
+                    answered = endpoint.respond(environ, start_response, route)
+                    if answered is not None:
+                        return answered
+                    break
+        return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
+
+
+ROUTER = "kentcard_lean_router"
+
+
+def install(app: Flask, endpoint: LeanEndpoint) -> None:
+    """Add a fast path to the app's one :class:`LeanRouter` (put in front of the app by
+    the first call)."""
+    router: LeanRouter | None = app.extensions.get(ROUTER)
+    if router is None:
+        router = app.extensions[ROUTER] = LeanRouter(app.wsgi_app)
+        app.wsgi_app = router  # type: ignore[method-assign]
+    router.endpoints.append(endpoint)
+
+
 class LeanJsonEndpoint:
-    """Middleware answering one kind of JSON ``POST``, else the wrapped app.
+    """A fast path answering one kind of JSON ``POST``.
 
     A subclass says which requests are its own (:meth:`route`) and answers them
     (:meth:`answer`, raising :class:`Fallback` to hand the request to Flask, or an
     :class:`ApiError` the view would raise for the same request: it is answered as the
-    API blueprints' handler answers it). An
-    unexpected failure is logged and handed to Flask too: the subclasses write last, all
-    or nothing, so the view can run the request afresh and answer as the API documents.
+    API blueprints' handler answers it). An unexpected failure is logged and handed to
+    Flask too: the subclasses write last, all or nothing, so the view can run the request
+    afresh and answer as the API documents.
     """
 
-    def __init__(self, app: Flask, wrapped: Any, *, no_store: bool = False) -> None:
+    def __init__(self, app: Flask, *, no_store: bool = False) -> None:
         self.app = app
-        self.wrapped = wrapped
         self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
         # After Content-Type and Content-Length, what the views' and the app's
-        # after-request hooks add (idservice/web/setup.py), in the order Flask sends them.
+        # after-request hooks add, in the order Flask sends them.
         after = [("Cache-Control", "no-store")] if no_store else []
-        after.append(("X-Content-Type-Options", "nosniff"))
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            after.append(("Strict-Transport-Security", HSTS))
-        self.after_headers = after
+        self.after_headers = after + security_headers(hsts=app.config["SESSION_COOKIE_SECURE"])
 
     def route(self, path: str) -> Any | None:
         """What the path names when the request is this endpoint's, else None."""
@@ -121,32 +165,29 @@ class LeanJsonEndpoint:
             response.headers.setdefault(name, value)
         return response
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        route = self.route(environ.get("PATH_INFO", ""))
-        plain = environ.get("REQUEST_METHOD") == "POST" and not environ.get("QUERY_STRING")
-        if route is not None and plain:
-            body = read_body(environ, JSON_TYPE, self.max_length)
-            if body:
-                try:
-                    with self.app.app_context():
-                        answer = self._answer_or_refusal(environ, route, body)
-                except Fallback:
-                    pass
-                except Exception:
-                    log.exception(
-                        "lean path failed on POST %s; handed to the view", environ["PATH_INFO"]
-                    )
-                else:
-                    if not isinstance(answer, bytes):
-                        return answer(environ, start_response)
-                    headers = [
-                        ("Content-Type", JSON_TYPE),
-                        ("Content-Length", str(len(answer))),
-                        *self.after_headers,
-                    ]
-                    start_response("200 OK", headers)
-                    return [answer]
-        return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
+    def respond(
+        self, environ: dict[str, Any], start_response: Any, route: Any
+    ) -> Iterable[bytes] | None:
+        body = read_body(environ, JSON_TYPE, self.max_length)
+        if not body:
+            return None
+        try:
+            with self.app.app_context():
+                answer = self._answer_or_refusal(environ, route, body)
+        except Fallback:
+            return None
+        except Exception:
+            log.exception("lean path failed on POST %s; handed to the view", environ["PATH_INFO"])
+            return None
+        if not isinstance(answer, bytes):
+            return answer(environ, start_response)
+        headers = [
+            ("Content-Type", JSON_TYPE),
+            ("Content-Length", str(len(answer))),
+            *self.after_headers,
+        ]
+        start_response("200 OK", headers)
+        return [answer]
 
     def json(self, value: Any) -> bytes:
         """``value`` as Flask's ``jsonify`` writes it outside debug mode."""

@@ -18,28 +18,19 @@ dump, and the operation is in the OpenAPI document (:mod:`idservice.openapi`).
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import current_app, request
 from flask_smorest import Blueprint
 
-from cardio import spec
-from cardio.errors import MalformedResponseError
-from cardio.issuer import IssuerError
-from cardio.keyring import IssuerKeyring
-from cardio.session import SelectAnswer, parse_select_answer
-from cardio.verify import TapRejected, VerifiedCard, challenge_time, verify_tap
 from idservice import api_errors
-from idservice.api_errors import ApiError, InvalidRequest
 from idservice.cards import taps as tap_service
-from idservice.cards.decisions import MODE_SERVICES, TapDecision
-from idservice.cards.issuance import issuer_keyring
 from idservice.cards.schemas import TAP_DECISION_SCHEMA, TapRequestSchema
 from idservice.oauth.bearer import bearer_token, require_scope
 from idservice.openapi import BEARER_ERRORS, document_errors, json_body
+
+if TYPE_CHECKING:
+    from idservice.cards.decisions import TapDecision
 
 bp = Blueprint(
     "cards_api",
@@ -48,103 +39,13 @@ bp = Blueprint(
     description="Decisions on Kent Card taps for registered readers.",
 )
 api_errors.register(bp)
-TAPS_SCOPE = "taps:write"
-
-
-class UnprocessableTap(ApiError):
-    """Not a tap this service can decide: an unknown mode, a challenge of the wrong
-    length, card data that is not a Kent Card answer."""
-
-    status, code = 422, "unprocessable_tap"
-
-
-class StaleChallenge(ApiError):
-    status, code = 422, "stale_challenge"
-
-
-class IssuerUnavailable(ApiError):
-    status, code = 503, "issuer_unavailable"
+TAPS_SCOPE = tap_service.TAPS_SCOPE
 
 
 def _reader_client_id() -> str:
     found = bearer_token()
     require_scope(found, TAPS_SCOPE)
     return str(found.row.client_id)
-
-
-def _hex_field(body: dict[str, Any], name: str) -> bytes:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidRequest(f"{name} is required (hex)")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be hex") from None
-
-
-@dataclass(frozen=True)
-class TapInput:
-    """A tap as the reader sent it, checked for form (not yet for genuineness)."""
-
-    answer: SelectAnswer
-    challenge: bytes
-    signature: bytes
-    mode: str
-
-
-def parse_tap(body: object) -> TapInput:
-    """The request body as a :class:`TapInput`, or the documented 400/422 ``ApiError``."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("Send a JSON object")
-    select_answer = _hex_field(body, "select_answer")
-    challenge = _hex_field(body, "challenge")
-    signature = _hex_field(body, "signature")
-    mode = body.get("mode")
-    if mode not in MODE_SERVICES:
-        raise UnprocessableTap(f"mode must be one of {', '.join(MODE_SERVICES)}")
-    if len(challenge) != spec.CHALLENGE_LENGTH:
-        raise UnprocessableTap(f"challenge must be {spec.CHALLENGE_LENGTH} bytes")
-    try:
-        answer = parse_select_answer(select_answer)
-    except MalformedResponseError as exc:
-        raise UnprocessableTap(f"select_answer: {exc}") from None
-    return TapInput(answer, challenge, signature, str(mode))
-
-
-def tap_keyring() -> IssuerKeyring:
-    try:
-        return issuer_keyring()
-    except IssuerError as exc:
-        message = f"The issuer keyring cannot be read: {exc}"
-        raise IssuerUnavailable(message) from None
-
-
-def check_fresh(challenge: bytes, window: float, now: float | None = None) -> None:
-    """Refuse a challenge made more than the window away from now (replay protection)."""
-    skew = challenge_time(challenge) - (time.time() if now is None else now)
-    if abs(skew) > window:
-        when = "old" if skew < 0 else "ahead of the service's clock"
-        raise StaleChallenge(
-            f"The challenge is {abs(skew):.0f} s {when} (at most {window} s): tap again, "
-            "and check the reader's clock",
-        )
-
-
-@dataclass(frozen=True)
-class RejectedTap:
-    """A refusal before any lookup: the card was not a genuine Kent Card."""
-
-    decision: TapDecision
-    card_number: str | None
-
-
-def verify(tap: TapInput, keyring: IssuerKeyring, today: date) -> VerifiedCard | RejectedTap:
-    """The card proved genuine, or the refusal to record when it was not."""
-    try:
-        return verify_tap(tap.answer, tap.challenge, tap.signature, keyring, today)
-    except TapRejected as rejected:
-        decision = TapDecision(False, rejected.reason.code, rejected.reason.words)
-        return RejectedTap(decision, rejected.card_number)
 
 
 #: Each failure the tap operation answers, for the OpenAPI document.
@@ -175,16 +76,5 @@ def taps() -> TapDecision:
     """
     tap_service.start_request()
     client_id = _reader_client_id()
-    tap = parse_tap(request.get_json(silent=True))
-    check_fresh(tap.challenge, current_app.config["KENTCARD"].tap_challenge_window)
-    today = date.today()
-    checked = verify(tap, tap_keyring(), today)
-    if isinstance(checked, RejectedTap):
-        decision = checked.decision
-        tap_service.record_refusal(client_id, checked.card_number, tap.mode, decision)
-    else:
-        decision = tap_service.decide_and_record(
-            client_id, checked.card_number, tap.mode, tap.challenge, checked.public_point, today
-        )
-    current_app.logger.debug("tap decided: %s", decision.code)
-    return decision
+    window = current_app.config["KENTCARD"].tap_challenge_window
+    return tap_service.decide(client_id, request.get_json(silent=True), window=window)

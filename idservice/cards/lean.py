@@ -3,7 +3,8 @@
 A reader's tap must be decided in a few milliseconds at thousands a second. Through Flask,
 request handling (request context, routing, the cookie session, after-request hooks) and
 the ORM cost more than deciding the tap, so the plain, well-formed tap is decided here on
-the WSGI environ, with the same functions as the Flask view (``idservice.cards.api``):
+the WSGI environ, by the same use case as the Flask view
+(:func:`idservice.cards.taps.decide_tap`), over a store of its own (:class:`LeanTapStore`):
 
 * the bearer token's signature is checked once and its claims kept until it expires
   (:func:`idservice.oauth.tokens.verified_claims`);
@@ -25,35 +26,67 @@ through both paths and compares the answers.
 
 from __future__ import annotations
 
-import logging
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
-
 from idservice.api_errors import ApiError
-from idservice.cards import api, dao, taps
-from idservice.cards.decisions import MODE_SERVICES, decide_rows
+from idservice.cards import dao, taps
+from idservice.cards.decisions import MODE_SERVICES
 from idservice.cards.schemas import TAP_DECISION_SCHEMA
 from idservice.db import LeanConnection, lean_database
 from idservice.lean import Fallback, LeanJsonEndpoint, service_token_claims
+from idservice.lean import install as install_endpoint
 from idservice.request_input import InputRefused, JsonLimits, parse_json
 
 if TYPE_CHECKING:
     from flask import Flask
-
-log = logging.getLogger(__name__)
 
 TAPS_PATH = "/api/v1/taps"
 #: Any mode's services, for the token check alone (the statement is the one a tap uses).
 ANY_MODE = next(iter(MODE_SERVICES.values()))
 
 
-class LeanTapEndpoint(LeanJsonEndpoint):
-    """A plain tap from a reader, else the wrapped app."""
+class LeanTapStore:
+    """:class:`idservice.cards.taps.TapStore` on a lean connection, for the reader whose
+    token is ``jti``: the card's look-up also says whether the reader's client is still
+    active and the token not revoked; when not, :class:`Fallback` (the view answers 401)."""
 
-    def __init__(self, app: Flask, wrapped: Any) -> None:
-        super().__init__(app, wrapped)
+    def __init__(self, connection: LeanConnection, client_id: str, jti: str) -> None:
+        self.connection = connection
+        self.client_id = client_id
+        self.jti = jti
+        self.token_checked = False
+
+    def _lookup(self, card_number: str | None, services: tuple[str, ...]) -> list[Any]:
+        good, rows = dao.dao_tap_lookup(
+            self.connection,
+            client_id=self.client_id,
+            jti=self.jti,
+            card_number=card_number,
+            services=services,
+        )
+        if not good:
+            raise Fallback  # the view answers 401 for a withdrawn client or token
+        self.token_checked = True
+        return rows
+
+    def card_with_states(self, card_number: str, services: tuple[str, ...]) -> list[Any]:
+        return self._lookup(card_number, services)
+
+    def check_token(self) -> None:
+        """:class:`Fallback` unless the token is good (once per request)."""
+        if not self.token_checked:
+            self._lookup(None, ANY_MODE)
+
+    def record(self, values: dict[str, Any]) -> None:
+        self.check_token()  # a card refused before any look-up: nothing checked it yet
+        dao.dao_lean_record_tap(self.connection, **values)
+
+
+class LeanTapEndpoint(LeanJsonEndpoint):
+    """A plain tap from a reader, answered by :func:`idservice.cards.taps.decide_tap`."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app)
         #: Every statement stands alone: a read, then one INSERT that a unique index
         #: guards; no BEGIN and COMMIT round trips on PostgreSQL.
         self.database = lean_database(app)
@@ -64,60 +97,22 @@ class LeanTapEndpoint(LeanJsonEndpoint):
         return True if path == TAPS_PATH else None
 
     def answer(self, environ: dict[str, Any], route: Any, body: bytes) -> bytes:
-        return self._decide(environ, body)
-
-    def _decide(self, environ: dict[str, Any], body: bytes) -> bytes:
-        claims = service_token_claims(environ, api.TAPS_SCOPE)
-        client_id, jti = str(claims["client_id"]), str(claims["jti"])
+        claims = service_token_claims(environ, taps.TAPS_SCOPE)
         try:
-            tap = api.parse_tap(parse_json(body, self.json_limits))
-            api.check_fresh(tap.challenge, self.window)
-            keyring = api.tap_keyring()
+            sent = parse_json(body, self.json_limits)
         except (ValueError, InputRefused):
             raise Fallback from None  # what Flask's JSON parsing says of it is the view's
-        except ApiError:
-            self._token_is_good(client_id, jti)
-            raise  # the view's refusal, as the view answers it
-        today = date.today()
-        checked = api.verify(tap, keyring, today)
-        genuine = not isinstance(checked, api.RejectedTap)
         with LeanConnection(self.database) as connection:
-            good, rows = dao.dao_tap_lookup(
-                connection,
-                client_id=client_id,
-                jti=jti,
-                card_number=checked.card_number if genuine else None,
-                services=MODE_SERVICES[tap.mode],
-            )
-            if not good:
-                raise Fallback  # the view answers 401 for a withdrawn client or token
-            if isinstance(checked, api.RejectedTap):
-                decision = checked.decision
-                values = taps.tap_values(client_id, checked.card_number, tap.mode, decision, None)
-            else:
-                decision = decide_rows(rows, tap.mode, today, checked.public_point)
-                number, challenge = checked.card_number, tap.challenge
-                values = taps.tap_values(client_id, number, tap.mode, decision, challenge)
+            store = LeanTapStore(connection, str(claims["client_id"]), str(claims["jti"]))
             try:
-                dao.dao_lean_record_tap(connection, **values)
-            except IntegrityError:
-                log.warning("replayed tap refused (reader %s)", client_id)
-                raise taps.ReplayedTap from None  # nothing was written
+                decision = taps.decide_tap(store, store.client_id, sent, window=self.window)
+            except ApiError:
+                store.check_token()  # the view answers 401 before it reads the body
+                raise  # the view's refusal, as the view answers it
             connection.commit()
-        log.debug("tap decided: %s", decision.code)
         return self.json(TAP_DECISION_SCHEMA.dump(decision))
-
-    def _token_is_good(self, client_id: str, jti: str) -> None:
-        """:class:`Fallback` unless the reader's client is active and its token not
-        revoked: the view answers 401 before it looks at the body."""
-        with LeanConnection(self.database) as connection:
-            good, _rows = dao.dao_tap_lookup(
-                connection, client_id=client_id, jti=jti, card_number=None, services=ANY_MODE
-            )
-        if not good:
-            raise Fallback
 
 
 def install(app: Flask) -> None:
-    """Put the lean path in front of the Flask app (tests can take it out again)."""
-    app.wsgi_app = LeanTapEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
+    """Give taps a fast path in front of the Flask app (tests can take it out again)."""
+    install_endpoint(app, LeanTapEndpoint(app))

@@ -29,6 +29,7 @@ from idservice.cards.schemas import (
     SignInCodeSchema,
     SignInReportSchema,
 )
+from idservice.cards.taps import hex_field
 from idservice.oauth.bearer import bearer_token, require_scope
 from idservice.openapi import BEARER_ERRORS, document_errors, json_body
 from idservice.services import card_signin
@@ -106,16 +107,6 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _hex(body: dict[str, Any], name: str) -> bytes:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidRequest(f"{name} is required (hex)")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be hex") from None
-
-
 def _answer(result: card_signin.ReaderResult, **extra: Any) -> dict[str, Any]:
     if result.error:
         raise REFUSALS[result.error](result.message)
@@ -173,7 +164,7 @@ def answer() -> dict[str, Any]:
     """
     reader = _reader()
     body = _body()
-    select_answer, signature = _hex(body, "select_answer"), _hex(body, "signature")
+    select_answer, signature = hex_field(body, "select_answer"), hex_field(body, "signature")
     return _answer(card_signin.reader_answer(body["code"], reader, select_answer, signature))
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
@@ -32,7 +31,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.wsgi import get_host
 
 from idservice.db import db_session
-from idservice.lean import HSTS, read_body
+from idservice.headers import security_headers
+from idservice.lean import install as install_endpoint
+from idservice.lean import read_body
 from idservice.oauth.server import KentAuthorizationServer, configure_server
 from idservice.request_input import NUL
 
@@ -63,40 +64,19 @@ class LeanPayload(OAuth2Payload):  # type: ignore[misc]  # Authlib has no type h
         return {key: self._form.getlist(key) for key in self._form}
 
 
-@functools.lru_cache(maxsize=64)
-def _check_transport(scheme: str, host: str, insecure_allowed: str | None) -> None:
-    """Authlib's check that the request came over TLS (or loopback), once per host.
-
-    ``insecure_allowed`` is Authlib's ``AUTHLIB_INSECURE_TRANSPORT`` switch, part of the
-    cache key so that changing it takes effect. Failures are not cached (lru_cache keeps
-    no exceptions), so they raise each time.
-    """
-    InsecureTransportError.check(f"{scheme}://{host}/")
-
-
 class LeanOAuth2Request(OAuth2Request):  # type: ignore[misc]  # Authlib has no type hints
     """An ``OAuth2Request`` from the WSGI environ, without Flask's request object.
 
-    Authlib's constructor checks the transport by parsing the URL on every request; the
-    same check runs here through a per-host cache, then the same attributes are set.
+    Built by Authlib's own constructor (which checks the transport), then given the form
+    as Authlib's Flask integration gives it: the payload and ``form``; no query string.
     """
 
     def __init__(self, environ: dict[str, Any], form: MultiDict[str, str]) -> None:
         scheme = environ.get("wsgi.url_scheme", "http")
-        host = get_host(environ)
-        _check_transport(scheme, host, os.environ.get("AUTHLIB_INSECURE_TRANSPORT"))
-        self.method = "POST"
-        self.uri = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{TOKEN_PATH}"
-        self.headers = EnvironHeaders(environ)
-        self._body = None
+        path = f"{environ.get('SCRIPT_NAME', '')}{TOKEN_PATH}"
+        uri = f"{scheme}://{get_host(environ)}{path}"
+        super().__init__("POST", uri, headers=EnvironHeaders(environ))
         self.payload = LeanPayload(form)
-        self.client = None
-        self.auth_method = None
-        self.user = None
-        self.authorization_code = None
-        self.refresh_token = None
-        self.credential = None
-        self._scope = None
         self._form = form
 
     @property
@@ -149,32 +129,28 @@ class LeanAuthorizationServer(KentAuthorizationServer):
         out.append(("Content-Length", str(len(body))))
         names = {name.lower() for name, _ in out}
         # What the app's after-request hook adds to every answer (idservice/web/setup.py).
-        if "x-content-type-options" not in names:
-            out.append(("X-Content-Type-Options", "nosniff"))
-        if self._hsts and "strict-transport-security" not in names:
-            out.append(("Strict-Transport-Security", HSTS))
+        security = security_headers(hsts=self._hsts)
+        out += [(name, value) for name, value in security if name.lower() not in names]
         return LeanResponse(status_code, body, out)
 
 
 class LeanTokenEndpoint:
-    """WSGI middleware: the plain client_credentials token request, else the Flask app."""
+    """The plain client_credentials token request, answered by the same Authlib server."""
 
-    def __init__(self, app: Flask, wrapped: Any) -> None:
+    def __init__(self, app: Flask) -> None:
         self.app = app
         self.server = configure_server(LeanAuthorizationServer(app), app)
-        self.wrapped = wrapped
         self.max_length: int | None = app.config.get("MAX_CONTENT_LENGTH")
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if (
-            environ.get("PATH_INFO") != TOKEN_PATH
-            or environ.get("REQUEST_METHOD") != "POST"
-            or environ.get("QUERY_STRING")
-        ):
-            return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
+    def route(self, path: str) -> bool | None:
+        return True if path == TOKEN_PATH else None
+
+    def respond(
+        self, environ: dict[str, Any], start_response: Any, route: Any
+    ) -> Iterable[bytes] | None:
         form = self._read_form(environ)
         if form is None or form.get("grant_type") != GRANT:
-            return self.wrapped(environ, start_response)  # type: ignore[no-any-return]
+            return None  # another grant, or not a plain form: Flask answers
         return self._respond(environ, form, start_response)
 
     def _read_form(self, environ: dict[str, Any]) -> MultiDict[str, str] | None:
@@ -245,5 +221,6 @@ def server_error_response(*, hsts: bool) -> Response:
 
 
 def install(app: Flask) -> None:
-    """Put the lean path in front of the Flask app (tests can take it out again)."""
-    app.wsgi_app = LeanTokenEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
+    """Give the token request a fast path in front of the Flask app (tests can take it
+    out again)."""
+    install_endpoint(app, LeanTokenEndpoint(app))

@@ -9,13 +9,19 @@ A subject resolves only within the calling partner's sector: another partner's s
 a made-up one and one never released are all answered ``unknown``, the same answer as a
 card number nobody holds. Every check is recorded (``partner_queries``) and, when it found
 a resident, audited in the same transaction.
+
+:func:`answer_check` is the one use case, over a :class:`CheckStore`: the view runs it on
+the app's session (:func:`check`), the lean path (``partner_api/lean.py``) on its own
+connection, whose look-up also checks the partner's token.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Protocol
 
 from cardio.cardnumber import has_valid_check_digit
 from entitlements.catalogue import load_catalogue
@@ -88,6 +94,110 @@ def decide(found: dao.Found | None, today: date) -> tuple[bool, str, date | None
     return True, "entitled", found.valid_until
 
 
+class CheckStore(Protocol):
+    """What answering a check needs of the database."""
+
+    def find(
+        self, partner: Partner, service: str, *, card_number: str | None, subject: str | None
+    ) -> dao.Found | None:
+        """The resident the card number or subject (released to the partner's sector)
+        names, with their state for ``service`` and consent for this partner. Neither
+        given: a card number on no card (a wrong check digit), so nobody."""
+
+    def names(self, resident_id: str) -> tuple[str, str] | None:
+        """The resident's given and family names."""
+
+    def remember_subject(self, sector: str, subject: str, resident_id: str) -> None:
+        """Record a pairwise subject released to ``sector``."""
+
+    def record(self, values: dict[str, Any]) -> None:
+        """Write the query log row and, when someone was found, the audit record."""
+
+
+def answer_check(
+    store: CheckStore,
+    partner: Partner,
+    service: str,
+    *,
+    card_number: str | None = None,
+    subject: str | None = None,
+    today: date | None = None,
+    admit: Callable[[Partner], None] | None = None,
+) -> CheckResult:
+    """Answer one check through ``store`` and record it. Exactly one of card number or
+    subject. ``admit``, when given, is called once the answer is known and before
+    anything is written (the lean path counts the partner's rate limit there; the view
+    counted it before it read the body)."""
+    if (card_number is None) == (subject is None):
+        raise ValueError("give a card number or a subject")
+    today = today or date.today()
+    looked_up_by = "card_number" if card_number is not None else "subject"
+    if card_number is not None and not has_valid_check_digit(card_number):
+        card_number = None  # a wrong check digit is on no card: looked up as nobody
+    found = store.find(partner, service, card_number=card_number, subject=subject)
+    entitled, reason, valid_until = decide(found, today)
+    result = CheckResult(service, entitled, reason, valid_until)
+    if found is not None and reason != "card_not_valid" and found.consent_scope:
+        result = _with_consented_extras(store, partner, result, found, looked_up_by)
+    if admit is not None:
+        admit(partner)
+    store.record(
+        {
+            "at": utcnow(),
+            "client_id": partner.client_id,
+            "client_name": partner.name,
+            "resident_id": found.resident_id if found else None,
+            "service": service,
+            "looked_up_by": looked_up_by,
+            "entitled": entitled,
+            "result": reason,
+        }
+    )
+    return result
+
+
+def _with_consented_extras(
+    store: CheckStore, partner: Partner, result: CheckResult, found: dao.Found, looked_up_by: str
+) -> CheckResult:
+    """What the resident agreed to share with this partner, if it is still registered for it."""
+    agreed = set(scopes.parse(found.consent_scope)) & partner.registered
+    subject = profile = None
+    if "openid" in agreed and looked_up_by == "card_number":
+        from flask import current_app
+
+        subject = pairwise_sub(current_app.config["KENTCARD"], partner.sector, found.resident_id)
+        store.remember_subject(partner.sector, subject, found.resident_id)
+    if "profile" in agreed:
+        names = store.names(found.resident_id)
+        if names is not None:
+            profile = {"given_name": names[0], "family_name": names[1]}
+    return CheckResult(
+        result.service, result.entitled, result.reason, result.valid_until, subject, profile
+    )
+
+
+class OrmCheckStore:
+    """:class:`CheckStore` on the app's session (the Flask view)."""
+
+    def find(
+        self, partner: Partner, service: str, *, card_number: str | None, subject: str | None
+    ) -> dao.Found | None:
+        if subject is not None:
+            return dao.dao_find_by_subject(partner.sector, subject, service, partner.client_id)
+        if card_number is None:
+            return None  # no need to ask the database
+        return dao.dao_find_by_card_number(card_number, service, partner.client_id)
+
+    def names(self, resident_id: str) -> tuple[str, str] | None:
+        return dao.dao_get_names(resident_id)
+
+    def remember_subject(self, sector: str, subject: str, resident_id: str) -> None:
+        dao_remember_subject(sector, subject, resident_id)
+
+    def record(self, values: dict[str, Any]) -> None:
+        dao.dao_record_check(**values)
+
+
 @transactional
 def check(
     partner: Partner,
@@ -97,58 +207,10 @@ def check(
     subject: str | None = None,
     today: date | None = None,
 ) -> CheckResult:
-    """Answer one check and record it, in one transaction (committed on return, rolled
-    back if anything raises). Exactly one of card number or subject."""
-    if (card_number is None) == (subject is None):
-        raise ValueError("give a card number or a subject")
-    today = today or date.today()
-    if card_number is not None:
-        looked_up_by = "card_number"
-        # A wrong check digit is on no card: no need to ask the database.
-        found = (
-            dao.dao_find_by_card_number(card_number, service, partner.client_id)
-            if has_valid_check_digit(card_number)
-            else None
-        )
-    else:
-        looked_up_by = "subject"
-        assert subject is not None
-        found = dao.dao_find_by_subject(partner.sector, subject, service, partner.client_id)
-    entitled, reason, valid_until = decide(found, today)
-    now = utcnow()
-    result = CheckResult(service, entitled, reason, valid_until)
-    if found is not None and reason != "card_not_valid" and found.consent_scope:
-        result = _with_consented_extras(partner, result, found, looked_up_by)
-    dao.dao_record_check(
-        at=now,
-        client_id=partner.client_id,
-        client_name=partner.name,
-        resident_id=found.resident_id if found else None,
-        service=service,
-        looked_up_by=looked_up_by,
-        entitled=entitled,
-        result=reason,
-    )
-    return result
-
-
-def _with_consented_extras(
-    partner: Partner, result: CheckResult, found: dao.Found, looked_up_by: str
-) -> CheckResult:
-    """What the resident agreed to share with this partner, if it is still registered for it."""
-    agreed = set(scopes.parse(found.consent_scope)) & partner.registered
-    subject = profile = None
-    if "openid" in agreed and looked_up_by == "card_number":
-        from flask import current_app
-
-        subject = pairwise_sub(current_app.config["KENTCARD"], partner.sector, found.resident_id)
-        dao_remember_subject(partner.sector, subject, found.resident_id)
-    if "profile" in agreed:
-        names = dao.dao_get_names(found.resident_id)
-        if names is not None:
-            profile = {"given_name": names[0], "family_name": names[1]}
-    return CheckResult(
-        result.service, result.entitled, result.reason, result.valid_until, subject, profile
+    """:func:`answer_check` on the app's session, in one transaction (committed on
+    return, rolled back if anything raises)."""
+    return answer_check(
+        OrmCheckStore(), partner, service, card_number=card_number, subject=subject, today=today
     )
 
 

@@ -8,21 +8,17 @@ learns nothing from validation messages. Every failure is ``{"error", "message"}
 
 from __future__ import annotations
 
-import functools
-import time
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from flask_smorest import Blueprint
 
 from idservice import api_errors
-from idservice.api_errors import InsufficientScope, InvalidToken, NotFoundError, RateLimited
+from idservice.api_errors import InsufficientScope, NotFoundError
 from idservice.oauth import scopes
 from idservice.oauth.bearer import bearer_token, require_scope
-from idservice.oauth.dao import dao_get_client
-from idservice.oauth.server import CLIENT_CACHE
 from idservice.openapi import BEARER_ERRORS, document_errors
-from idservice.partner_api import checks
+from idservice.partner_api import access, checks
 from idservice.partner_api.schemas import (
     CHECK_RESULT_SCHEMA,
     CardCheckSchema,
@@ -30,7 +26,6 @@ from idservice.partner_api.schemas import (
     SubjectCheckSchema,
 )
 from idservice.request_input import BoundedFlaskParser
-from idservice.services import ratelimit
 
 bp = Blueprint(
     "partner_api",
@@ -42,17 +37,6 @@ api_errors.register(bp)
 #: webargs parses JSON bodies itself: with the same size and depth limits as the app.
 bp.ARGUMENTS_PARSER = BoundedFlaskParser()
 
-RATE_LIMIT_ACTION = "partner-api"
-#: Checks per client per minute in each worker (Redis: in all workers) unless
-#: ``rate_limits["partner-api"]`` is configured.
-DEFAULT_RATE_PER_MINUTE = 120_000
-
-
-@functools.cache
-def service_codes() -> frozenset[str]:
-    return frozenset(checks.catalogue().codes)
-
-
 _CHECK_OPERATIONS = {"partner_api.check_card_number", "partner_api.check_subject"}
 
 
@@ -63,55 +47,13 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def partner_for(client_id: str) -> checks.Partner:
-    client = current_app.extensions[CLIENT_CACHE].get(client_id, dao_get_client)
-    if client is None:  # withdrawn since the token was checked
-        raise InvalidToken
-    return checks.Partner(
-        client_id=client.client_id,
-        name=client.name,
-        sector=client.sector,
-        registered=frozenset(scopes.parse(client.scope)),
-    )
-
-
-#: Set in the WSGI environ by the lean path (idservice/partner_api/lean.py) when it counted
-#: this request against the partner's rate limit: whether it was allowed.
-RATE_COUNTED = "kentcard.partner_rate_counted"
-
-
-def within_rate_limit(client_id: str) -> bool:
-    """Count one check against the partner's limit; False when over it."""
-    limiter: ratelimit.RateLimiter = current_app.extensions[ratelimit.EXTENSION_KEY]
-    settings = current_app.config["KENTCARD"]
-    limits = settings.extra.get("rate_limits", {})
-    limit = int(limits.get(RATE_LIMIT_ACTION, DEFAULT_RATE_PER_MINUTE))
-    return limiter.allow(RATE_LIMIT_ACTION, client_id, limit)
-
-
-def rate_limited() -> RateLimited:
-    """429 ``rate_limited``, with the seconds until the limiter's window turns."""
-    limiter: ratelimit.RateLimiter = current_app.extensions[ratelimit.EXTENSION_KEY]
-    wait = int(limiter.window - time.time() % limiter.window) + 1
-    message = f"Too many requests from this service: try again in {wait} seconds"
-    return RateLimited(message, retry_after=wait)
-
-
-def _rate_limit(client_id: str) -> None:
-    allowed = request.environ.get(RATE_COUNTED)  # counted once already, on the lean path
-    if allowed is None:
-        allowed = within_rate_limit(client_id)
-    if not allowed:
-        raise rate_limited()
-
-
 @bp.before_request
 def _authenticate() -> None:
     endpoint = request.endpoint or ""
     found = bearer_token()
     if endpoint in _CHECK_OPERATIONS:
         service = (request.view_args or {}).get("service", "")
-        if service not in service_codes():
+        if service not in access.service_codes():
             raise NotFoundError("There is no service with that code")
         needed = scopes.check_scope(service)
         if found.row.resident_id is not None:
@@ -120,8 +62,8 @@ def _authenticate() -> None:
                 scope=needed,
             )
         require_scope(found, needed)
-        g.partner = partner_for(str(found.row.client_id))
-        _rate_limit(g.partner.client_id)
+        g.partner = access.partner_for(str(found.row.client_id))
+        access.admit(g.partner)
     else:
         if found.row.resident_id is None:
             raise InsufficientScope(

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from idservice import api_errors
 from idservice.auth.sessions import current_resident
+from idservice.headers import security_headers
 from idservice.oauth import form_targets
 from idservice.request_input import InputRefused
 from idservice.services import ratelimit
@@ -99,15 +100,11 @@ def _template_globals() -> dict[str, Any]:
 def _register_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        headers = response.headers
-        json_security_headers(response, hsts=app.config["SESSION_COOKIE_SECURE"])
-        if response.mimetype != "text/html":
-            return response  # JSON for machines: the page headers below mean nothing there
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Content-Security-Policy", content_security_policy())
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        headers.setdefault("Cache-Control", "no-store")
+        # A page's headers mean nothing to a machine reading JSON: only pages get them.
+        page = content_security_policy() if response.mimetype == "text/html" else None
+        hsts = app.config["SESSION_COOKIE_SECURE"]
+        for name, value in security_headers(hsts=hsts, page_policy=page):
+            response.headers.setdefault(name, value)
         return response
 
 
@@ -167,10 +164,8 @@ def _error_response(code: int, error: str, title: str) -> Any:
 
 def json_security_headers(response: Response, *, hsts: bool) -> None:
     """The headers every answer gets, JSON ones included (the lean token path uses it)."""
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    if hsts:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    for name, value in security_headers(hsts=hsts):
+        response.headers.setdefault(name, value)
 
 
 def json_error_response(code: int, error: str | None = None, title: str | None = None) -> Response:

@@ -277,3 +277,27 @@ def test_an_unexpected_failure_is_answered_by_the_view_without_a_trace(
     assert "database" not in response.get_data(as_text=True)
     with in_app(app):
         assert db_session.scalars(select(Tap)).all() == []
+
+
+def test_both_paths_decide_through_the_one_use_case(
+    app: Flask, client: FlaskClient, reader: RP, issued: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idservice.cards import taps
+
+    stores: list[str] = []
+    real = taps.decide_tap
+
+    def spy(store: Any, *args: Any, **kwargs: Any) -> Any:
+        stores.append(type(store).__name__)
+        return real(store, *args, **kwargs)
+
+    monkeypatch.setattr(taps, "decide_tap", spy)
+    card = issued[0]
+    headers = bearer(client, reader)
+    with flask_must_not_see(app) as seen:
+        through_lean = client.post("/api/v1/taps", json=tap_body(card, "library"), headers=headers)
+    assert seen == []
+    with flask_only(app):
+        through_view = client.post("/api/v1/taps", json=tap_body(card, "library"), headers=headers)
+    assert through_lean.get_json() == through_view.get_json()
+    assert stores == ["LeanTapStore", "OrmTapStore"]

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from cardio import spec
 from cardio.verify import Reason
 from idservice.api_errors import ApiError
-from idservice.cards import api
+from idservice.cards import taps
 from idservice.cards.decisions import DECISION_CODES, TapDecision, decide_rows
 from idservice.cards.schemas import (
     TAP_CODES,
@@ -72,7 +72,7 @@ DECIDED: dict[str, tuple[list[SimpleNamespace], str, bytes | None]] = {
 
 def _all_decisions() -> list[tuple[str, TapDecision]]:
     decided = [(name, decide_rows(*case[:2], TODAY, case[2])) for name, case in DECIDED.items()]
-    # The card's own refusals, as api.verify builds them from cardio's TapRejected.
+    # The card's own refusals, as taps.decide_tap builds them from cardio's TapRejected.
     rejected = [(r.code, TapDecision(False, r.code, r.words)) for r in Reason]
     return decided + rejected
 
@@ -140,7 +140,7 @@ def test_a_tap_the_schema_refuses_the_view_refuses(change: dict[str, Any]) -> No
     body = {k: v for k, v in {**_valid_body(), **change}.items() if v is not None}
     assert TapRequestSchema().validate(body)
     with pytest.raises(ApiError) as refused:
-        api.parse_tap(body)
+        taps.parse_tap(body)
     assert refused.value.code in {"invalid_request", "unprocessable_tap"}
 
 
@@ -148,6 +148,6 @@ def test_a_tap_the_schema_accepts_is_refused_only_for_its_card_data() -> None:
     body = _valid_body()
     assert TapRequestSchema().validate(body) == {}
     with pytest.raises(ApiError) as refused:  # "6f00" is no Kent Card's SELECT answer
-        api.parse_tap(body)
+        taps.parse_tap(body)
     assert refused.value.code == "unprocessable_tap"
     assert str(refused.value).startswith("select_answer:")

@@ -28,6 +28,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idservice import create_app
 from idservice.config import Settings
 from idservice.db import db_session
+from idservice.headers import HSTS
 from idservice.models.oauth import OAuthToken
 from idservice.oauth import lean, tokens
 from tests import lean_paths
@@ -260,7 +261,7 @@ def test_hsts_is_sent_when_cookies_are_secure(
     monkeypatch.setitem(app.config, "SESSION_COOKIE_SECURE", True)
     monkeypatch.setattr(middleware(app).server, "_hsts", True)
     answer = both(app, client, **token_request(service))
-    assert ("Strict-Transport-Security", lean.HSTS) in answer["headers"]
+    assert ("Strict-Transport-Security", HSTS) in answer["headers"]
 
 
 # -- failures -------------------------------------------------------------------------------

@@ -271,22 +271,77 @@ def test_a_check_counts_once_against_the_rate_limit(
 ) -> None:
     # A refused check was counted by the lean path and again by the view it was handed
     # to, so a partner over its limit used its next window up twice as fast.
-    from idservice.partner_api import views
+    from idservice.partner_api import access
 
     resident = new_resident(app)
     number = active_card(app, resident)
     headers = service_token(client, partner.rp, LIBRARY)
     monkeypatch.setitem(app.config["KENTCARD"].extra, "rate_limits", {"partner-api": limit})
     counted: list[str] = []
-    real = views.within_rate_limit
+    real = access.within_rate_limit
 
     def counting(client_id: str) -> bool:
         counted.append(client_id)
         return real(client_id)
 
-    monkeypatch.setattr(views, "within_rate_limit", counting)
+    monkeypatch.setattr(access, "within_rate_limit", counting)
     answer = client.post(
         "/api/v1/checks/library/by-card-number", json={"card_number": number}, headers=headers
     )
     assert answer.status_code == status
     assert counted == [partner.rp.client_id]
+
+
+@pytest.mark.parametrize("limit, status", [(0, 429), (100, 200)])
+def test_a_check_the_view_finishes_counts_once_against_the_rate_limit(
+    app: Flask,
+    client: FlaskClient,
+    leisure_partner: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int,
+    status: int,
+) -> None:
+    """The lean path hands a check with consented extras to the view after its look-up:
+    it must not have counted the check already (the view counts it)."""
+    from idservice.partner_api import access
+    from tests.partner_api.test_checks import _signed_in_subject
+
+    resident = new_resident(app)
+    grant(app, resident, "library", valid_until=date(2099, 1, 1))
+    number = active_card(app, resident)
+    _signed_in_subject(app, client, resident, leisure_partner)
+    headers = service_token(client, leisure_partner.rp, LIBRARY)
+    monkeypatch.setitem(app.config["KENTCARD"].extra, "rate_limits", {"partner-api": limit})
+    counted: list[str] = []
+    real = access.within_rate_limit
+
+    def counting(client_id: str) -> bool:
+        counted.append(client_id)
+        return real(client_id)
+
+    monkeypatch.setattr(access, "within_rate_limit", counting)
+    with flask_must_not_see(app) as seen:
+        answer = check_card(client, headers, "library", number)
+    assert seen == ["/api/v1/checks/library/by-card-number"]
+    assert answer.status_code == status
+    assert counted == [leisure_partner.rp.client_id]
+
+
+def test_both_paths_answer_through_the_one_use_case(
+    app: Flask, client: FlaskClient, partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idservice.partner_api import checks
+
+    stores: list[str] = []
+    real = checks.answer_check
+
+    def spy(store: Any, *args: Any, **kwargs: Any) -> Any:
+        stores.append(type(store).__name__)
+        return real(store, *args, **kwargs)
+
+    monkeypatch.setattr(checks, "answer_check", spy)
+    resident = new_resident(app)
+    number = active_card(app, resident)
+    headers = service_token(client, partner.rp, LIBRARY)
+    agree(app, lambda: check_card(client, headers, "library", number))
+    assert stores == ["LeanCheckStore", "OrmCheckStore"]
