@@ -3,12 +3,14 @@
 Three requests are made thousands of times a minute by machines, and Flask's request
 handling costs more than answering them: ``client_credentials`` tokens
 (:mod:`idservice.oauth.lean`), online taps (:mod:`idservice.cards.lean`) and partner
-checks (:mod:`idservice.partner_api.lean`). Each is answered by WSGI middleware in front
-of the Flask app (one :class:`LeanRouter` for the three), by the same use case function
-as its view over a store of its own, and only when the request is plain; anything else
-goes on to Flask with its body as it came. A refusal is answered
-here only when the view would refuse the same request in the same words (the token was
-found good first): with the same :func:`idservice.api_errors.error_response`.
+checks (:mod:`idservice.partner_api.lean`). Each is answered in front of the Flask app
+(one :class:`LeanRouter` for the three) by the same code as its view, and only when the
+request is plain: a token by the same Authlib server, a tap or a check by the same use
+case function as its view over a store of its own. Anything else goes on to Flask with
+its body as it came. A tap or a check is refused here only when the view would refuse the
+same request in the same words (the token was found good first), with the same
+:func:`idservice.api_errors.error_response`; a token request's refusal is the Authlib
+server's own, as in the view.
 """
 
 from __future__ import annotations

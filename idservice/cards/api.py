@@ -1,9 +1,11 @@
 """``POST /api/v1/taps``: a registered reader asks for the decision on a tap.
 
 The reader sends what the card said (the SELECT answer, its signature over the reader's
-challenge) and its mode. The card is verified here again with the issuer's keys, so a
-reader that was tampered with cannot vouch for a copied card; then the hotlist and the
-entitlement decide. Every decision is recorded in ``taps`` (card number, no name).
+challenge) and its mode. The view authenticates the reader and hands the tap to
+:func:`idservice.cards.taps.decide` (the use case the lean path runs too): the card is
+verified again with the issuer's keys, so a reader that was tampered with cannot vouch
+for a copied card; then the hotlist and the entitlement decide. Every decision is
+recorded in ``taps`` (card number, no name).
 
 Errors are JSON ``{"error": code, "message": words}``: 401 ``invalid_token`` (no, bad or
 expired bearer token), 403 ``insufficient_scope`` (token without ``taps:write``), 400
