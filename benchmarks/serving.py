@@ -6,6 +6,12 @@ or gunicorn with gthread workers for comparison with figures measured before the
 ``run_wrk`` runs one load with a Lua script that prints ``BENCH_RESULT {json}`` from its
 ``done()`` (``online_taps/taps.lua``, ``partner_checks/checks.lua``) and, with a
 :class:`CpuMeter`, the CPU the server and PostgreSQL spent per request.
+
+A :class:`Checkout` says whose code serves: this checkout with the interpreter running
+the script (the default), or another checkout with its own ``.venv`` (``--repo PATH``, as
+the token benchmark has it). ``--before PATH`` serves a second checkout beside the first
+on the same database; :func:`interleaved` orders the two for each round and
+:func:`before_after_lines` prints the medians of both and their ratio.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,11 +63,54 @@ def free_port() -> int:
 # -- the server ------------------------------------------------------------------------------
 
 
-def server_command(server: str, port: int, workers: int, threads: int) -> list[str]:
+@dataclass(frozen=True)
+class Checkout:
+    """A checkout whose ``idservice`` code serves, run from ``root`` with the programs in
+    ``bin`` (its ``.venv/bin``; for this checkout, the interpreter running the script)."""
+
+    root: Path
+    bin: Path
+
+    @property
+    def label(self) -> str:
+        return "this checkout" if self.root == REPO else str(self.root)
+
+
+def migrations(root: Path) -> set[str]:
+    return {path.name for path in (root / "migrations" / "versions").glob("*.py")}
+
+
+def checkout(path: str | Path | None, server: str) -> Checkout:
+    """The checkout at ``path`` (None: this one), checked before anything starts: its
+    ``.venv`` has the server and the ``kentcard`` CLI, and it has no migration this
+    checkout lacks (the database is migrated by the checkout running the script)."""
+    root = Path(path).resolve() if path else REPO
+    if root == REPO:
+        return Checkout(REPO, BIN)
+    found = Checkout(root, root / ".venv" / "bin")
+    missing = [
+        str(found.bin / name) for name in (server, "kentcard") if not (found.bin / name).exists()
+    ]
+    if missing:
+        raise SystemExit(
+            f"{root} cannot serve: missing {', '.join(missing)}; run `make setup` there"
+        )
+    newer = sorted(migrations(root) - migrations(REPO))
+    if newer:
+        raise SystemExit(
+            f"{root} has migrations this checkout lacks ({', '.join(newer)}): the database "
+            f"is migrated by the checkout running the script, so run it from {root}"
+        )
+    return found
+
+
+def server_command(
+    server: str, port: int, workers: int, threads: int, bin_dir: Path = BIN
+) -> list[str]:
     """The README's production command (``granian``) or its gunicorn alternative."""
     if server == "granian":
         return [
-            str(BIN / "granian"),
+            str(bin_dir / "granian"),
             "--interface",
             "wsgi",
             "--factory",
@@ -78,7 +128,7 @@ def server_command(server: str, port: int, workers: int, threads: int) -> list[s
         ]
     if server == "gunicorn":
         return [
-            str(BIN / "gunicorn"),
+            str(bin_dir / "gunicorn"),
             "--worker-class",
             "gthread",
             "--workers",
@@ -94,9 +144,9 @@ def server_command(server: str, port: int, workers: int, threads: int) -> list[s
     raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
 
 
-def server_version(server: str) -> str:
+def server_version(server: str, bin_dir: Path = BIN) -> str:
     done = subprocess.run(
-        [str(BIN / server), "--version"], capture_output=True, text=True, timeout=30
+        [str(bin_dir / server), "--version"], capture_output=True, text=True, timeout=30
     )
     found = re.search(r"\d+(\.\d+)+", done.stdout + done.stderr)
     return found.group(0) if found else "?"
@@ -109,10 +159,13 @@ def start_server(
     threads: int,
     log_path: Path,
     server: str = "granian",
+    code: Checkout | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start the app in a session of its own (so its process group is the server: master
-    and workers); returns the process and the command as words for the report."""
-    command = server_command(server, port, workers, threads)
+    and workers), from ``code`` (default: this checkout); returns the process and the
+    command as words for the report."""
+    code = code or Checkout(REPO, BIN)
+    command = server_command(server, port, workers, threads, code.bin)
     with log_path.open("ab") as out:
         process = subprocess.Popen(
             command,
@@ -121,10 +174,11 @@ def start_server(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=REPO,
+            cwd=code.root,
         )
     words = " ".join([server, *command[1:]])
-    return process, f"{words} ({server} {server_version(server)})"
+    where = "" if code.root == REPO else f", code and .venv of {code.root}"
+    return process, f"{words} ({server} {server_version(server, code.bin)}{where})"
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -167,15 +221,19 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str,
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def create_client(env: dict[str, str], *options: str) -> dict[str, Any]:
-    """``kentcard clients create OPTIONS --json``: the new client, with its secret."""
+def create_client(
+    env: dict[str, str], *options: str, code: Checkout | None = None
+) -> dict[str, Any]:
+    """``kentcard clients create OPTIONS --json`` (the CLI of ``code``, default this
+    checkout): the new client, with its secret."""
+    code = code or Checkout(REPO, BIN)
     made = subprocess.run(
-        [str(BIN / "kentcard"), "clients", "create", *options, "--json"],
+        [str(code.bin / "kentcard"), "clients", "create", *options, "--json"],
         env=env,
         capture_output=True,
         text=True,
         check=False,
-        cwd=REPO,
+        cwd=code.root,
     )
     if made.returncode != 0:
         raise SystemExit(f"kentcard clients create failed: {made.stderr or made.stdout}")
@@ -385,6 +443,125 @@ def kent_scale_arguments(parser: argparse.ArgumentParser, *, rate: int) -> None:
     add("--rebuild", action="store_true", help="build the data afresh")
     add("--server-env", action="append", default=[], metavar="KEY=VALUE")
     add("--check", action="store_true", help="check the answers before any load, then stop")
+    add(
+        "--repo",
+        metavar="PATH",
+        help="serve the code of the checkout at PATH with its .venv (default: this one)",
+    )
+    add(
+        "--before",
+        metavar="PATH",
+        help="also serve the checkout at PATH (its .venv) on the same data and measure both "
+        "in each round: medians of both and after/before",
+    )
+
+
+# -- before and after ------------------------------------------------------------------------
+
+#: The two loads of each round, in the order they run.
+LOADS = ("throughput", "at rate")
+
+
+@dataclass
+class Served:
+    """A running server: "after" (``--repo``, default this checkout) or "before"
+    (``--before``), and what each of :data:`LOADS` measured on it."""
+
+    name: str
+    code: Checkout
+    process: subprocess.Popen[bytes]
+    base: str
+    command: str
+    results: dict[str, list[Result]] = field(default_factory=lambda: {k: [] for k in LOADS})
+    meter: CpuMeter | None = None
+
+
+def checkouts(args: argparse.Namespace) -> list[tuple[str, Checkout]]:
+    """("after", ``--repo``) and, with ``--before``, ("before", its checkout)."""
+    found = [("after", checkout(args.repo, args.server))]
+    if args.before:
+        found.append(("before", checkout(args.before, args.server)))
+    return found
+
+
+@contextmanager
+def serve(
+    args: argparse.Namespace,
+    codes: Sequence[tuple[str, Checkout]],
+    env: dict[str, str],
+    port: int,
+    workdir: Path,
+) -> Iterator[list[Served]]:
+    """Serve each checkout, the first on ``port``, the others on free ports, all with
+    ``env`` (the same database, instance folder and issuer: a token from one is good at
+    the others); answer once all do, stop them all at the end."""
+    threads = args.threads or DEFAULT_THREADS[args.server]
+    ports = [port]
+    while len(ports) < len(codes):
+        if (candidate := free_port()) not in ports:
+            ports.append(candidate)
+    servers: list[Served] = []
+    try:
+        for (name, code), each in zip(codes, ports, strict=True):
+            process, command = start_server(
+                env, each, args.workers, threads, workdir / f"server-{name}.log", args.server, code
+            )
+            servers.append(Served(name, code, process, f"http://{HOST}:{each}", command))
+        for served in servers:
+            wait_ready(served.base, served.process)
+        yield servers
+    finally:
+        for served in servers:
+            stop_server(served.process)
+
+
+def interleaved(servers: list[Served], number: int) -> list[Served]:
+    """The order of round ``number`` (from 1): as given in odd rounds, reversed in even
+    ones, so that neither side always runs first."""
+    return servers if number % 2 else servers[::-1]
+
+
+def tag(served: Served, servers: Sequence[Served]) -> str:
+    """``"after "`` or ``"before "`` when there are both, else nothing."""
+    return f"{served.name} " if len(servers) > 1 else ""
+
+
+def ratio_lines(title: str, rows: Sequence[tuple[str, float, float]]) -> list[str]:
+    """A table of ``(figure, before, after)`` with the ratio after/before."""
+    width = max(len(title), *(len(label) for label, _, _ in rows))
+    lines = [f"{title:<{width}}  {'before':>10}  {'after':>10}  {'after/before':>12}"]
+    for label, before, after in rows:
+        ratio = f"{after / before:.2f}" if before else "-"
+        lines.append(f"{label:<{width}}  {_figure(before)}  {_figure(after)}  {ratio:>12}")
+    return lines
+
+
+def _figure(value: float) -> str:
+    return f"{value:>10.1f}" if abs(value) >= 10 else f"{value:>10.2f}"
+
+
+def before_after_lines(unit: str, servers: Sequence[Served]) -> list[str]:
+    """Medians of after and before for each load: rate, p99, server CPU per request."""
+    after, before = servers
+    figures: tuple[tuple[str, Callable[[Result], float]], ...] = (
+        (f"{unit}/s", lambda r: r.rate),
+        ("p99 ms", lambda r: r.p99),
+        (f"server CPU ms/{unit[:-1]}", lambda r: r.server_ms),
+    )
+    rows = [
+        (
+            f"{kind}: {figure}",
+            statistics.median(value(r) for r in before.results[kind]),
+            statistics.median(value(r) for r in after.results[kind]),
+        )
+        for kind in LOADS
+        for figure, value in figures
+    ]
+    rounds = len(after.results[LOADS[0]])
+    return [
+        f"before: {before.code.label}; after: {after.code.label}",
+        *ratio_lines(f"median of {rounds} interleaved rounds", rows),
+    ]
 
 
 # -- reporting -------------------------------------------------------------------------------

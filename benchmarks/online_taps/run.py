@@ -13,7 +13,13 @@ checks run as in production. Two loads per round:
 * **latency at a rate**: ``--rate-connections`` connections, each pausing so that together
   they offer about ``--rate`` taps/s: the p99 a reader sees at that load.
 
-    .venv/bin/python benchmarks/online_taps/run.py [--count 1600000] [--rounds 3]
+``--repo PATH`` serves another checkout's code with its ``.venv``; ``--before PATH``
+serves that checkout beside it on the same data and token and measures both in every
+round (which goes first alternates), fresh bodies for each load, then prints the medians
+of both and the ratio after/before.
+
+    .venv/bin/python benchmarks/online_taps/run.py [--count 1600000] [--rounds 3] \
+        [--repo PATH] [--before PATH]
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -172,7 +180,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    threads = args.threads or serving.DEFAULT_THREADS[args.server]
+    codes = serving.checkouts(args)
     log(f"{serving.load_line()} at the start")
     url, scale = prepare(args)
     port = serving.free_port()
@@ -187,75 +195,109 @@ def main() -> int:
         **dict(kv.split("=", 1) for kv in args.server_env),
     }
     client = serving.create_client(
-        env, "--name", "bench reader", "--grant", "client_credentials", "--scope", "taps:write"
+        env,
+        "--name",
+        "bench reader",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "taps:write",
+        code=codes[0][1],
     )
-    server, command = serving.start_server(
-        env, port, args.workers, threads, workdir / "server.log", args.server
-    )
-    try:
-        serving.wait_ready(base, server)
+    with serving.serve(args, codes, env, port, workdir) as servers:
         token = serving.client_credentials_token(base, client, "taps:write")
-        check_decisions(base, token, scale)
+        for served in servers:
+            if args.before:
+                log(f"{served.name}: {served.command}")
+            check_decisions(served.base, token, scale)
         if args.check:
             return 0
-        rng = random.Random(20261123)
-        bodies = workdir / "bodies.jsonl"
-        per_round = max(5000, args.bodies_per_second * args.duration)
-        delay = serving.pause_ms(args.rate_connections, args.rate)
-        calibrate = 1000
-        per_body = make_bodies(scale, calibrate, bodies, rng) / calibrate
-        warmup_bodies = max(2000, args.bodies_per_second * args.warmup)
-        took = make_bodies(scale, warmup_bodies, bodies, rng, per_body * warmup_bodies)
-        per_body = took / warmup_bodies
-        run_wrk(base, token, bodies, args.connections, args.warmup, 0)
-        # Then a warm-up at the nominal pause: what it fell short of --rate sets the pause
-        # from then on (each connection also waits for its answer).
-        took = make_bodies(scale, warmup_bodies, bodies, rng, per_body * warmup_bodies)
-        warm = run_wrk(base, token, bodies, args.rate_connections, args.warmup, delay)
-        nominal = delay
-        delay = serving.paced_pause(nominal, args.rate_connections, warm.rate, args.rate)
-        log(
-            f"warmed up: {warm.rate:.0f} taps/s at a {nominal} ms pause, median latency "
-            f"{warm.p50:.1f} ms: pause {delay} ms from now on"
-        )
-        meter = CpuMeter(server.pid, args.pg_url, args.db_name)
-        saturated: list[Result] = []
-        paced: list[Result] = []
-        for number in range(1, args.rounds + 1):
-            for kind, results, connections, pause in (
-                ("throughput", saturated, args.connections, 0),
-                ("at rate", paced, args.rate_connections, delay),
-            ):
-                took = make_bodies(scale, per_round, bodies, rng, per_body * per_round)
-                per_body = took / per_round
-                result = run_wrk(base, token, bodies, connections, args.duration, pause, meter)
-                results.append(result)
-                log(
-                    f"round {number} {kind}: {result.rate:.0f} taps/s, p50 {result.p50:.1f} ms, "
-                    f"p99 {result.p99:.1f} ms; CPU per tap: server {result.server_ms:.2f} ms, "
-                    f"PostgreSQL {result.postgres_ms:.2f} ms (wrk {result.wrk_cpu:.0%} of a core; "
-                    f"bodies made in {took:.1f} s)"
-                )
-    finally:
-        serving.stop_server(server)
+        delay = measure(args, scale, servers, client, workdir / "bodies.jsonl")
     import psycopg
 
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
         recorded = conn.execute("SELECT count(*) FROM taps").fetchone()
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {serving.load_line()}")
-    print(f"server: {command}; PostgreSQL {args.db_name}, {scale.count:,} cards")
-    print(f"taps recorded by the server: {recorded[0] if recorded else 0}")
-    throughput, _, line = serving.summary_line(
-        f"throughput (wrk -t1 -c{args.connections})", "taps", saturated
+    for served in servers:
+        tag = serving.tag(served, servers)
+        print(f"{tag}server: {served.command}; PostgreSQL {args.db_name}, {scale.count:,} cards")
+    print(
+        f"taps recorded by the server{'s' if args.before else ''}: {recorded[0] if recorded else 0}"
     )
-    print(line)
-    at_rate, p99, line = serving.summary_line(
-        f"at ~{args.rate}/s (wrk -t1 -c{args.rate_connections}, pause {delay} ms)", "taps", paced
-    )
-    print(line)
-    print(serving.target_line(5, "taps", TARGET_RATE, TARGET_P99, throughput, at_rate, p99))
+    for served in servers:
+        tag = serving.tag(served, servers)
+        throughput, _, line = serving.summary_line(
+            f"{tag}throughput (wrk -t1 -c{args.connections})", "taps", served.results["throughput"]
+        )
+        print(line)
+        at_rate, p99, line = serving.summary_line(
+            f"{tag}at ~{args.rate}/s (wrk -t1 -c{args.rate_connections}, pause {delay} ms)",
+            "taps",
+            served.results["at rate"],
+        )
+        print(line)
+        target = serving.target_line(5, "taps", TARGET_RATE, TARGET_P99, throughput, at_rate, p99)
+        print(f"{tag}{target}")
+    if args.before:
+        print("\n".join(serving.before_after_lines("taps", servers)))
     return 0
+
+
+def measure(
+    args: argparse.Namespace,
+    scale: KentScale,
+    servers: list[serving.Served],
+    client: dict[str, Any],
+    bodies: Path,
+) -> float:
+    """Warm each server up, then measure the rounds (both servers in each, the order
+    alternating, fresh bodies for every load); returns the pause of the rate load."""
+    rng = random.Random(20261123)
+    per_round = max(5000, args.bodies_per_second * args.duration)
+    nominal = serving.pause_ms(args.rate_connections, args.rate)
+    calibrate = 1000
+    per_body = make_bodies(scale, calibrate, bodies, rng) / calibrate
+    warmup_bodies = max(2000, args.bodies_per_second * args.warmup)
+    token = serving.client_credentials_token(servers[0].base, client, "taps:write")
+    pauses = []
+    for served in servers:
+        # A warm-up as fast as it goes, then one at the nominal pause: what it fell short
+        # of --rate sets the pause from then on (each connection also waits for its answer).
+        for connections, pause in ((args.connections, 0.0), (args.rate_connections, nominal)):
+            took = make_bodies(scale, warmup_bodies, bodies, rng, per_body * warmup_bodies)
+            per_body = took / warmup_bodies
+            warm = run_wrk(served.base, token, bodies, connections, args.warmup, pause)
+        pauses.append(serving.paced_pause(nominal, args.rate_connections, warm.rate, args.rate))
+        log(
+            f"{serving.tag(served, servers)}warmed up: {warm.rate:.0f} taps/s at a {nominal} ms "
+            f"pause, median latency {warm.p50:.1f} ms: pause {pauses[-1]} ms"
+        )
+        served.meter = CpuMeter(served.process.pid, args.pg_url, args.db_name)
+    # One pause for both servers, so both are offered the same load.
+    delay = round(statistics.mean(pauses), 1)
+    log(f"pause {delay} ms from now on")
+    for number in range(1, args.rounds + 1):
+        # A fresh token each round (a long run outlasts one), good at both servers.
+        token = serving.client_credentials_token(servers[0].base, client, "taps:write")
+        for kind, connections, pause in (
+            ("throughput", args.connections, 0.0),
+            ("at rate", args.rate_connections, delay),
+        ):
+            for served in serving.interleaved(servers, number):
+                took = make_bodies(scale, per_round, bodies, rng, per_body * per_round)
+                per_body = took / per_round
+                result = run_wrk(
+                    served.base, token, bodies, connections, args.duration, pause, served.meter
+                )
+                served.results[kind].append(result)
+                log(
+                    f"round {number} {serving.tag(served, servers)}{kind}: {result.rate:.0f} "
+                    f"taps/s, p50 {result.p50:.1f} ms, p99 {result.p99:.1f} ms; CPU per tap: "
+                    f"server {result.server_ms:.2f} ms, PostgreSQL {result.postgres_ms:.2f} ms "
+                    f"(wrk {result.wrk_cpu:.0%} of a core; bodies made in {took:.1f} s)"
+                )
+    return delay
 
 
 if __name__ == "__main__":

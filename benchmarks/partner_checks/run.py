@@ -15,7 +15,13 @@ round:
 * **latency at a rate**: ``--rate-connections`` connections, each pausing so that together
   they offer about ``--rate`` checks/s: the p99 a partner sees at that load.
 
-    .venv/bin/python benchmarks/partner_checks/run.py [--count 1600000] [--rounds 3]
+``--repo PATH`` serves another checkout's code with its ``.venv``; ``--before PATH``
+serves that checkout beside it on the same data and partner and measures both in every
+round (which goes first alternates), then prints the medians of both and the ratio
+after/before.
+
+    .venv/bin/python benchmarks/partner_checks/run.py [--count 1600000] [--rounds 3] \
+        [--repo PATH] [--before PATH]
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -234,7 +241,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    threads = args.threads or serving.DEFAULT_THREADS[args.server]
+    codes = serving.checkouts(args)
     log(f"{serving.load_line()} at the start")
     url, scale = prepare(args)
     port = serving.free_port()
@@ -266,90 +273,124 @@ def main() -> int:
         "--sector",
         SECTOR,
         *(word for service in SERVICES for word in ("--check", service)),
-    )
-    server, command = serving.start_server(
-        env, port, args.workers, threads, workdir / "server.log", args.server
+        code=codes[0][1],
     )
     counted = 0
-    try:
-        serving.wait_ready(base, server)
+    with serving.serve(args, codes, env, port, workdir) as servers:
         token = serving.client_credentials_token(base, client, SCOPE)
-        counted += check_answers(base, token, scale, subject_of)
+        for served in servers:
+            if args.before:
+                log(f"{served.name}: {served.command}")
+            counted += check_answers(served.base, token, scale, subject_of)
         if args.check:
             return 0
         checks = workdir / "checks.tsv"
         share = make_requests(scale, subject_of, args.distinct, checks, random.Random(20261204))
-        nominal = serving.pause_ms(args.rate_connections, args.rate)
-        # Warm-up: first as fast as it goes, then at the nominal pause: what that fell
-        # short of --rate sets the pause (each connection also waits for its answer).
-        offset = 0
-        for connections, pause in ((args.connections, 0), (args.rate_connections, nominal)):
-            warm = run_wrk(base, token, checks, offset, connections, args.warmup, pause)
-            offset += warm.requests
-            counted += warm.requests
-        delay = serving.paced_pause(nominal, args.rate_connections, warm.rate, args.rate)
-        log(
-            f"warmed up: {warm.rate:.0f} checks/s at a {nominal} ms pause, mean latency "
-            f"{warm.found['latency_us']['mean'] / 1000:.1f} ms: pause {delay} ms from now on"
-        )
-        meter = CpuMeter(server.pid, args.pg_url, args.db_name)
-        saturated: list[Result] = []
-        paced: list[Result] = []
-        for number in range(1, args.rounds + 1):
-            for kind, results, connections, pause in (
-                ("throughput", saturated, args.connections, 0),
-                ("at rate", paced, args.rate_connections, delay),
-            ):
-                # A fresh token for each load: a long run outlasts one (10 minutes).
-                token = serving.client_credentials_token(base, client, SCOPE)
-                result = run_wrk(
-                    base, token, checks, offset, connections, args.duration, pause, meter
-                )
-                offset += result.requests
-                counted += result.requests
-                results.append(result)
-                log(
-                    f"round {number} {kind}: {result.rate:.0f} checks/s, p50 "
-                    f"{result.p50:.1f} ms, p99 {result.p99:.1f} ms; CPU per check: server "
-                    f"{result.server_ms:.2f} ms, PostgreSQL {result.postgres_ms:.2f} ms "
-                    f"(wrk {result.wrk_cpu:.0%} of a core; entitled "
-                    f"{result.found['entitled'] / max(1, result.requests):.0%}); "
-                    f"{serving.load_line()}"
-                )
-    finally:
-        serving.stop_server(server)
+        delay, answered = measure(args, servers, client, checks)
+        counted += answered
     import psycopg
 
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
         recorded = conn.execute("SELECT count(*) FROM partner_queries").fetchone()
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {serving.load_line()}")
-    print(
-        f"server: {command}; PostgreSQL {args.db_name}, {scale.count:,} residents and cards, "
-        f"{scale.count:,} pairwise subjects for {SECTOR}"
-    )
+    for served in servers:
+        print(
+            f"{serving.tag(served, servers)}server: {served.command}; PostgreSQL "
+            f"{args.db_name}, {scale.count:,} residents and cards, {scale.count:,} pairwise "
+            f"subjects for {SECTOR}"
+        )
     print(
         f"checks: {args.distinct:,} random (80 % by card number, 20 % by subject; "
         f"{', '.join(SERVICES)} alike; {share:.0%} entitled)"
     )
     print(
-        f"checks recorded by the server: {recorded[0] if recorded else 0} "
+        f"checks recorded by the server{'s' if args.before else ''}: "
+        f"{recorded[0] if recorded else 0} "
         f"(answers counted: {counted}; a few more in flight when a load stopped are fine)"
     )
-    if not saturated:
+    if not args.rounds:
         return 0
-    throughput, _, line = serving.summary_line(
-        f"throughput (wrk -t1 -c{args.connections}, pause 0 ms)", "checks", saturated
-    )
-    print(line)
-    at_rate, p99, line = serving.summary_line(
-        f"at ~{args.rate}/s (wrk -t1 -c{args.rate_connections}, pause {delay} ms)",
-        "checks",
-        paced,
-    )
-    print(line)
-    print(serving.target_line(6, "checks", TARGET_RATE, TARGET_P99, throughput, at_rate, p99))
+    for served in servers:
+        tag = serving.tag(served, servers)
+        throughput, _, line = serving.summary_line(
+            f"{tag}throughput (wrk -t1 -c{args.connections}, pause 0 ms)",
+            "checks",
+            served.results["throughput"],
+        )
+        print(line)
+        at_rate, p99, line = serving.summary_line(
+            f"{tag}at ~{args.rate}/s (wrk -t1 -c{args.rate_connections}, pause {delay} ms)",
+            "checks",
+            served.results["at rate"],
+        )
+        print(line)
+        target = serving.target_line(6, "checks", TARGET_RATE, TARGET_P99, throughput, at_rate, p99)
+        print(f"{tag}{target}")
+    if args.before:
+        print("\n".join(serving.before_after_lines("checks", servers)))
     return 0
+
+
+def measure(
+    args: argparse.Namespace, servers: list[serving.Served], client: dict[str, Any], checks: Path
+) -> tuple[float, int]:
+    """Warm each server up, then measure the rounds (both servers in each, the order
+    alternating); returns the pause of the rate load and the answers wrk counted.
+
+    Each load starts in the file of checks where the last stopped, whichever server it
+    went to: the two ask about different random residents rather than the second asking
+    about those the first just brought into PostgreSQL's cache.
+    """
+    nominal = serving.pause_ms(args.rate_connections, args.rate)
+    offset = 0
+    pauses = []
+    for served in servers:
+        # Warm-up: first as fast as it goes, then at the nominal pause: what that fell
+        # short of --rate sets the pause (each connection also waits for its answer).
+        token = serving.client_credentials_token(servers[0].base, client, SCOPE)
+        for connections, pause in ((args.connections, 0.0), (args.rate_connections, nominal)):
+            warm = run_wrk(served.base, token, checks, offset, connections, args.warmup, pause)
+            offset += warm.requests
+        pauses.append(serving.paced_pause(nominal, args.rate_connections, warm.rate, args.rate))
+        log(
+            f"{serving.tag(served, servers)}warmed up: {warm.rate:.0f} checks/s at a {nominal} "
+            f"ms pause, mean latency {warm.found['latency_us']['mean'] / 1000:.1f} ms: pause "
+            f"{pauses[-1]} ms"
+        )
+        served.meter = CpuMeter(served.process.pid, args.pg_url, args.db_name)
+    # One pause for both servers, so both are offered the same load.
+    delay = round(statistics.mean(pauses), 1)
+    log(f"pause {delay} ms from now on")
+    for number in range(1, args.rounds + 1):
+        for kind, connections, pause in (
+            ("throughput", args.connections, 0.0),
+            ("at rate", args.rate_connections, delay),
+        ):
+            for served in serving.interleaved(servers, number):
+                # A fresh token for each load (a long run outlasts one), good at both.
+                token = serving.client_credentials_token(servers[0].base, client, SCOPE)
+                result = run_wrk(
+                    served.base,
+                    token,
+                    checks,
+                    offset,
+                    connections,
+                    args.duration,
+                    pause,
+                    served.meter,
+                )
+                offset += result.requests
+                served.results[kind].append(result)
+                log(
+                    f"round {number} {serving.tag(served, servers)}{kind}: {result.rate:.0f} "
+                    f"checks/s, p50 {result.p50:.1f} ms, p99 {result.p99:.1f} ms; CPU per "
+                    f"check: server {result.server_ms:.2f} ms, PostgreSQL "
+                    f"{result.postgres_ms:.2f} ms (wrk {result.wrk_cpu:.0%} of a core; entitled "
+                    f"{result.found['entitled'] / max(1, result.requests):.0%}); "
+                    f"{serving.load_line()}"
+                )
+    return delay, offset
 
 
 if __name__ == "__main__":

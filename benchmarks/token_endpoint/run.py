@@ -15,14 +15,19 @@ in the same run, interleaved round by round, with the same load generator
 alike.  Each server is first checked to answer HTTP 200 with a JWT access
 token; any non-2xx answer under load aborts the run.
 
+``--before PATH`` also serves ours from the checkout at PATH (its code and .venv) on
+the same database and client, measured beside ours in every round (which of the two
+goes first alternates), and prints the medians of both and the ratio after/before.
+
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/token_endpoint/run.py \
-        [--rounds 5 --duration 10 --connections 32 --workers 2] [--repo PATH]
+        [--rounds 5 --duration 10 --connections 32 --workers 2] [--repo PATH] \
+        [--before PATH [--only ours]]
 
-Only the Python standard library is used here; the database is reset through
-the target repository's virtualenv (which has psycopg), so this script runs
-under any Python >= 3.10.
+Only the Python standard library is used here (and ``benchmarks/serving.py``'s table of
+ratios, itself standard library); the database is reset through the target repository's
+virtualenv (which has psycopg), so this script runs under any Python >= 3.10.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +57,10 @@ from typing import Any, NoReturn
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_REPO = HERE.parent.parent
+sys.path.insert(0, str(DEFAULT_REPO))
+
+from benchmarks.serving import migrations, ratio_lines  # noqa: E402
+
 PEER_DIR = HERE / "peer"
 LUA_SCRIPT = HERE / "token.lua"
 TOKEN_PATH = "/oauth/token"
@@ -110,7 +119,7 @@ class Contender:
     process: subprocess.Popen[bytes]
     log_path: Path
     description: str
-    kind: str  # "ours" or "peer"
+    kind: str  # "ours", "before" (ours from --before) or "peer"
     results: list[WrkResult] = field(default_factory=list)
 
     @property
@@ -649,6 +658,11 @@ def prepare_ours(setup: OursSetup) -> None:
     setup.client_id, setup.client_secret = parse_client_json(result.stdout)
 
 
+def code_of(setup: OursSetup) -> str:
+    """Where the code comes from, for the report, when not from this checkout."""
+    return "" if setup.repo == DEFAULT_REPO else f", code and .venv of {setup.repo}"
+
+
 def gunicorn_version(gunicorn: Path) -> str:
     """Gunicorn version, for the report."""
     out = run_cmd([str(gunicorn), "--version"], timeout=30).stdout.strip()
@@ -663,7 +677,9 @@ def granian_version(granian: Path) -> str:
     return match.group(0) if match else "?"
 
 
-def start_ours_granian(setup: OursSetup, workers: int, threads: int, workdir: Path) -> Contender:
+def start_ours_granian(
+    setup: OursSetup, workers: int, threads: int, workdir: Path, side: str = "ours"
+) -> Contender:
     """Start granian in WSGI mode as the README's production command does.
 
     Granian's Rust runtime does the HTTP work (keep-alive connections, parsing) and hands
@@ -673,7 +689,7 @@ def start_ours_granian(setup: OursSetup, workers: int, threads: int, workdir: Pa
         raise BenchError(f"{setup.granian} is missing: run `make setup` (granian is a dependency)")
     port = free_port()
     issuer = f"http://{HOST}:{port}"
-    name = f"ours-granian-w{workers}t{threads}"
+    name = f"{side}-granian-w{workers}t{threads}"
     log_path = workdir / f"{name}.log"
     cmd = [
         str(setup.granian),
@@ -696,15 +712,17 @@ def start_ours_granian(setup: OursSetup, workers: int, threads: int, workdir: Pa
         log_path=log_path,
         description=(
             f"granian {granian_version(setup.granian)} (WSGI), {workers} workers x {threads} "
-            f"thread{'s' if threads > 1 else ''}, PostgreSQL db {setup.db_name}"
+            f"thread{'s' if threads > 1 else ''}, PostgreSQL db {setup.db_name}" + code_of(setup)
         ),
-        kind="ours",
+        kind=side,
     )
     wait_listening(proc, port, log_path, name)
     return target
 
 
-def start_ours(setup: OursSetup, workers: int, threads: int, workdir: Path) -> Contender:
+def start_ours(
+    setup: OursSetup, workers: int, threads: int, workdir: Path, side: str = "ours"
+) -> Contender:
     """Start gunicorn 'idservice:create_app()' as the README's production command does.
 
     ``threads`` > 1 uses gthread workers (keep-alive connections, as a load balancer or a
@@ -712,7 +730,7 @@ def start_ours(setup: OursSetup, workers: int, threads: int, workdir: Path) -> C
     """
     port = free_port()
     issuer = f"http://{HOST}:{port}"
-    name = f"ours-gunicorn-w{workers}"
+    name = f"{side}-gunicorn-w{workers}"
     log_path = workdir / f"{name}.log"
     cmd = [
         str(setup.gunicorn),
@@ -741,8 +759,9 @@ def start_ours(setup: OursSetup, workers: int, threads: int, workdir: Path) -> C
             f"gunicorn {gunicorn_version(setup.gunicorn)}, {workers} "
             + (f"gthread workers x {threads} threads, " if threads > 1 else "sync workers, ")
             + f"PostgreSQL db {setup.db_name}"
+            + code_of(setup)
         ),
-        kind="ours",
+        kind=side,
     )
     wait_listening(proc, port, log_path, name)
     return target
@@ -775,17 +794,17 @@ def summarize(contenders: list[Contender], args: argparse.Namespace) -> dict[str
     )
     print(f"machine: {machine_line()}")
     for c in contenders:
-        print(f"  {c.name:<15} {c.description}")
+        print(f"  {c.name:<19} {c.description}")
     print()
     print(
-        f"{'round':>5}  {'server':<15} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'round':>5}  {'server':<19} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'max ms':>8} {'requests':>9} {'sock err':>8} {'load':>6} {'cpu us/req':>10}"
     )
     for i in range(args.rounds):
         for c in contenders:
             r = c.results[i]
             print(
-                f"{i + 1:>5}  {c.name:<15} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+                f"{i + 1:>5}  {c.name:<19} {r.rps:>9.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
                 f"{r.max_ms:>8.1f} {r.requests:>9} {r.socket_errors:>8} {r.load_avg:>6.2f} "
                 f"{r.cpu_us_per_request:>10.0f}"
             )
@@ -797,6 +816,7 @@ def summarize(contenders: list[Contender], args: argparse.Namespace) -> dict[str
         "servers": {},
     }
     summary["settings"]["repo"] = str(args.repo)
+    summary["settings"]["before"] = str(args.before) if args.before else None
     for c in contenders:
         rps = [r.rps for r in c.results]
         p99 = [r.p99_ms for r in c.results]
@@ -833,7 +853,43 @@ def summarize(contenders: list[Contender], args: argparse.Namespace) -> dict[str
                 f"(target >= {args.target:.1f}x: {verdict})"
             )
     summary["ratios"] = ratios
+    summary["before_after"] = before_after(contenders, args)
     return summary
+
+
+def before_after(contenders: list[Contender], args: argparse.Namespace) -> dict[str, Any]:
+    """With --before: for each server setting, the medians of before and after (ours)
+    and the ratio after/before; prints them as a table."""
+    by_name = {c.name: c for c in contenders}
+    figures: tuple[tuple[str, Callable[[WrkResult], float]], ...] = (
+        ("req/s", lambda r: r.rps),
+        ("p99 ms", lambda r: r.p99_ms),
+        ("CPU us/request", lambda r: r.cpu_us_per_request),
+    )
+    found: dict[str, Any] = {}
+    for before in (c for c in contenders if c.kind == "before"):
+        after = by_name[before.name.replace("before-", "ours-", 1)]
+        setting = after.name.removeprefix("ours-")
+        rows = [
+            (
+                f"{setting}: {figure}",
+                statistics.median(value(r) for r in before.results),
+                statistics.median(value(r) for r in after.results),
+            )
+            for figure, value in figures
+        ]
+        print()
+        print(f"before: {args.before}; after: {args.repo}")
+        print("\n".join(ratio_lines(f"median of {args.rounds} interleaved rounds", rows)))
+        found[setting] = {
+            label.split(": ", 1)[1]: {
+                "before": old,
+                "after": new,
+                "ratio": new / old if old else None,
+            }
+            for label, old, new in rows
+        }
+    return found
 
 
 # --------------------------------------------------------------------------
@@ -871,6 +927,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=DEFAULT_REPO,
         help="repository root whose .venv and idservice code are measured as 'ours'",
+    )
+    p.add_argument(
+        "--before",
+        type=Path,
+        metavar="PATH",
+        help="also measure ours from the checkout at PATH (its idservice code and .venv) on "
+        "the same database and client, beside ours in every round: medians and after/before",
     )
     p.add_argument(
         "--only", choices=("both", "ours", "peer"), default="both", help="which side(s) to measure"
@@ -947,6 +1010,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json-out", type=Path, help="also write the figures as JSON here")
     args = p.parse_args(argv)
     args.repo = args.repo.resolve()
+    if args.before is not None:
+        args.before = args.before.resolve()
+        if args.only == "peer":
+            p.error("--before measures ours: not with --only peer")
+        newer = sorted(migrations(args.before) - migrations(args.repo))
+        if newer:
+            p.error(
+                f"{args.before} has migrations {args.repo} lacks ({', '.join(newer)}); the "
+                "database is migrated by --repo's code: swap them or pass --repo"
+            )
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.db_name):
         p.error("--db-name must be a plain lower-case PostgreSQL identifier")
     if min(args.rounds, args.duration, args.connections, args.threads) < 1 or args.warmup < 0:
@@ -961,6 +1034,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         extra[key] = value
     args.ours_env = extra
     return args
+
+
+def round_order(contenders: list[Contender], i: int) -> list[Contender]:
+    """The order of round ``i`` (from 0): rotated each round so no server always runs
+    first; with --before each setting's ours and before run one after the other, which of
+    the two goes first alternating."""
+    groups: list[list[Contender]] = []
+    for c in contenders:
+        if c.kind == "before":
+            groups[-1].append(c)  # started right after the ours it is measured against
+        else:
+            groups.append([c])
+    shift = i % len(groups)
+    return [c for group in groups[shift:] + groups[:shift] for c in group[:: -1 if i % 2 else 1]]
 
 
 @contextmanager
@@ -985,6 +1072,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="kentcard-bench-"))
     contenders: list[Contender] = []
     ours_setup: OursSetup | None = None
+    before_setup: OursSetup | None = None
     db_created = False
     with terminate_on_sigterm():
         try:
@@ -994,23 +1082,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ours_setup = check_ours(
                     args.repo, args.pg_url, args.db_name, args.ours_env, workdir, args.server
                 )
+            if args.before is not None:
+                before_setup = check_ours(
+                    args.before, args.pg_url, args.db_name, args.ours_env, workdir, args.server
+                )
             if want_peer:
                 ensure_peer_installed()
             log(f"server logs: {workdir}")
             if ours_setup is not None:
                 prepare_ours(ours_setup)
                 db_created = True
+                sides = [("ours", ours_setup)]
+                if before_setup is not None:
+                    # The same database, secret key (it seals the signing key) and client.
+                    before_setup.secret_key = ours_setup.secret_key
+                    before_setup.client_id = ours_setup.client_id
+                    before_setup.client_secret = ours_setup.client_secret
+                    sides.append(("before", before_setup))
                 for server in args.server:
                     for n in args.workers:
-                        if server == "granian":
-                            for t in args.granian_threads:
-                                log(f"starting ours: granian, {n} workers x {t} threads ...")
-                                contenders.append(start_ours_granian(ours_setup, n, t, workdir))
-                        else:
-                            log(f"starting ours: gunicorn, {n} x {args.gunicorn_threads} ...")
-                            contenders.append(
-                                start_ours(ours_setup, n, args.gunicorn_threads, workdir)
-                            )
+                        for side, setup in sides:
+                            if server == "granian":
+                                for t in args.granian_threads:
+                                    log(f"starting {side}: granian, {n} workers x {t} threads")
+                                    contenders.append(
+                                        start_ours_granian(setup, n, t, workdir, side)
+                                    )
+                            else:
+                                log(f"starting {side}: gunicorn, {n} x {args.gunicorn_threads}")
+                                contenders.append(
+                                    start_ours(setup, n, args.gunicorn_threads, workdir, side)
+                                )
             if want_peer:
                 for n in args.peer_processes:
                     log(f"starting peer ({n} process{'es' if n > 1 else ''}) ...")
@@ -1032,9 +1134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     check_result(c, res)
             for i in range(args.rounds):
-                # Rotate the order each round so neither side always runs first.
-                shift = i % len(contenders)
-                for c in contenders[shift:] + contenders[:shift]:
+                for c in round_order(contenders, i):
                     load = os.getloadavg()[0]
                     cpu_before = group_cpu_seconds(c.process.pid)
                     res = run_wrk(
@@ -1049,7 +1149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     res.load_avg = load
                     c.results.append(res)
                     log(
-                        f"round {i + 1}/{args.rounds} {c.name:<15} {res.rps:9.1f} req/s  "
+                        f"round {i + 1}/{args.rounds} {c.name:<19} {res.rps:9.1f} req/s  "
                         f"p99 {res.p99_ms:8.2f} ms  cpu {res.cpu_us_per_request:6.0f} us/req"
                     )
             summary = summarize(contenders, args)
