@@ -75,7 +75,10 @@ class LeanOAuth2Request(OAuth2Request):  # type: ignore[misc]  # Authlib has no 
         scheme = environ.get("wsgi.url_scheme", "http")
         path = f"{environ.get('SCRIPT_NAME', '')}{TOKEN_PATH}"
         uri = f"{scheme}://{get_host(environ)}{path}"
-        super().__init__("POST", uri, headers=EnvironHeaders(environ))
+        super().__init__("POST", uri)
+        # Given after: Authlib's ``headers or {}`` would count the headers, which walks
+        # the whole environ on every request.
+        self.headers = EnvironHeaders(environ)
         self.payload = LeanPayload(form)
         self._form = form
 

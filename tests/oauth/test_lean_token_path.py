@@ -433,3 +433,27 @@ def test_behind_a_trusted_proxy_the_forwarded_scheme_counts(
     )
     assert ignored.status_code == 400
     assert ignored.get_json()["error"] == "invalid_request"
+
+
+def test_the_lean_request_does_not_walk_the_environ() -> None:
+    """Authlib's constructor tests ``headers or {}``: given EnvironHeaders, that counted
+    every header of the environ on each token request (a fifth of the CPU of the path)."""
+    from werkzeug.datastructures import MultiDict
+
+    class Walked(dict[str, Any]):
+        walks = 0
+
+        def items(self) -> Any:
+            Walked.walks += 1
+            return super().items()
+
+        def __iter__(self) -> Any:
+            Walked.walks += 1
+            return super().__iter__()
+
+    environ = Walked(
+        environ_for(b"grant_type=client_credentials", RP("x", "y", ""), terminated=False)
+    )
+    request = lean.LeanOAuth2Request(environ, MultiDict([("grant_type", "client_credentials")]))
+    assert Walked.walks == 0
+    assert request.headers.get("authorization") == RP("x", "y", "").basic["Authorization"]
