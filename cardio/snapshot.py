@@ -21,8 +21,11 @@ import hashlib
 import json
 import os
 import struct
+import time
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
@@ -46,7 +49,11 @@ from cardio.snapshot_format import (
 )
 
 STATE_MAGIC = b"KCSTATE1"
+#: How often a running reader looks whether another process replaced its list file.
+RELOAD_CHECK_SECONDS = 1.0
 _LENGTH = struct.Struct(">I")
+#: A record read as (fingerprint as a number, the rest).
+_FINGERPRINTS = struct.Struct(f">Q{RECORD_LENGTH - FINGERPRINT_LENGTH}x")
 
 
 class Refusal(Enum):
@@ -157,6 +164,12 @@ class OfflineList:
     records: bytes
     state_sha256: str
     key_id: str
+    #: Each record's fingerprint as a number, for a binary search in C (built once).
+    _index: array[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        numbers = array("Q", (row[0] for row in _FINGERPRINTS.iter_unpack(self.records)))
+        object.__setattr__(self, "_index", numbers)
 
     def __len__(self) -> int:
         return len(self.records) // RECORD_LENGTH
@@ -164,7 +177,7 @@ class OfflineList:
     def lookup(self, fp: bytes) -> list[ListRecord]:
         """Every record for the card whose key fingerprint is ``fp`` (a binary search)."""
         records = self.records
-        at = first_at_or_after(records, fp) * RECORD_LENGTH
+        at = bisect_left(self._index, int.from_bytes(fp, "big")) * RECORD_LENGTH
         found = []
         while at < len(records) and records[at : at + FINGERPRINT_LENGTH] == fp:
             _, code, first, last = RECORD.unpack_from(records, at)
@@ -317,6 +330,7 @@ class SnapshotStore:
         #: Why the last snapshot (or the file at load) was refused, for status displays.
         self.last_refusal: SnapshotRefused | None = None
         self._stamp: tuple[int, int, int] | None = None
+        self._checked = 0.0
 
     @property
     def path(self) -> Path:
@@ -349,7 +363,12 @@ class SnapshotStore:
 
     def reload_if_changed(self) -> None:
         """Load the file again if another process (``kentcard reader snapshot load``, a
-        sync) replaced it; a refused file leaves the list held in use."""
+        sync) replaced it; a refused file leaves the list held in use. Looks at most once
+        a second, so a tap pays for no system call."""
+        checked = time.monotonic()
+        if checked - self._checked < RELOAD_CHECK_SECONDS:
+            return
+        self._checked = checked
         try:
             stamp = self._stat()
         except FileNotFoundError:

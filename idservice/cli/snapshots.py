@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
+from cardio.decision import Mode
 from idservice.cli.app import with_app
 
-MODES = ("library", "transport")
+MODES = tuple(mode.value for mode in Mode)
 
 
 @click.group("snapshots", help="Signed offline lists for readers.")

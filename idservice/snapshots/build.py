@@ -19,7 +19,7 @@ import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app
@@ -137,6 +137,29 @@ def _deltas_to_latest(
     return deltas
 
 
+def read_records(connection: Connection, mode: str, today: date) -> tuple[bytes, int]:
+    """(sorted records, hotlist count) of ``mode``'s list as the register stands now."""
+    codes = MODE_SERVICES[mode]
+    return records_from_rows(
+        dao.dao_entitled_rows(connection, codes, today),
+        dao.dao_refused_rows(connection, today),
+        codes,
+    )
+
+
+def sign_full(
+    mode: str,
+    version: int,
+    records: bytes,
+    key: ec.EllipticCurvePrivateKey,
+    created_at: datetime,
+) -> bytes:
+    """A signed full list of ``records`` (sorted) at ``version``."""
+    return _Signer(mode, version, created_at, key, state_digest(records)).sign(
+        FULL, None, b"", records
+    )
+
+
 def build_mode(
     connection: Connection,
     mode: str,
@@ -148,13 +171,7 @@ def build_mode(
     """Build, sign and store the next version of ``mode``'s list (caller commits)."""
     started = time.perf_counter()
     now = (now or datetime.now(UTC)).replace(microsecond=0)
-    today = now.date()
-    codes = MODE_SERVICES[mode]
-    records, hotlisted = records_from_rows(
-        dao.dao_entitled_rows(connection, codes, today),
-        dao.dao_refused_rows(connection, today),
-        codes,
-    )
+    records, hotlisted = read_records(connection, mode, now.date())
     latest = dao.dao_latest_snapshot(connection, mode)
     if latest is not None and latest.created_at > now:
         now = latest.created_at  # a clock gone back: never made before the list held

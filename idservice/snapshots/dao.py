@@ -25,10 +25,8 @@ STREAM_ROWS = 20_000
 
 
 def _stream(connection: Connection, statement: Any) -> Iterator[Any]:
-    result = connection.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(
-        statement
-    )
-    yield from result
+    options = {"stream_results": True, "yield_per": STREAM_ROWS}
+    yield from connection.execute(statement, execution_options=options)
 
 
 def dao_entitled_rows(
