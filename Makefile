@@ -57,3 +57,8 @@ bench-sweep: setup
 .PHONY: bench-reevaluation
 bench-reevaluation: setup
 	$(BIN)/python benchmarks/reevaluation/run.py
+
+# Offline lists on the Kent-scale database (read-only; the delta in a database of its own).
+.PHONY: bench-snapshots
+bench-snapshots: setup
+	$(BIN)/python benchmarks/snapshots/run.py

@@ -1,9 +1,11 @@
 """The card issuer's keys: a certificate key and a personalisation key, encrypted at rest.
 
-Two keys with two jobs. The certificate key signs card certificates; readers hold its
+Three keys with three jobs. The certificate key signs card certificates; readers hold its
 public half in their keyring. The personalisation key signs administrative commands
 (GENERATE KEY PAIR, PUT DATA, SET PIN, LOCK and the unblock); a blank card is given its
-public half when the application is installed. Neither private key ever reaches a reader.
+public half when the application is installed. The snapshot key signs the readers'
+offline lists (docs/readers.md); readers hold its public half beside the certificate
+keys, under ``snapshot_keys``. No private key ever reaches a reader.
 
 At rest (``<instance>/issuer``): ``issuer.json`` names the keys and lists every certificate
 key's public half and validity; each private key is a PKCS#8 PEM encrypted with a
@@ -12,8 +14,10 @@ all: a key-management hook (:data:`KeyHook`) hands over the current key for each
 
 Rotation (:meth:`IssuerStore.rotate`) makes a new certificate key that signs every new
 certificate; the old public key stays in the keyring, ``verify-only``, until the last card
-it can have signed has expired, so old cards keep working. The personalisation key is not
-rotated here: every blank card in stock carries its public half (see docs/card-protocol.md).
+it can have signed has expired, so old cards keep working. The snapshot key rotates the same
+way (:meth:`IssuerStore.rotate_snapshot_key`; the old key verifies for an overlap of days,
+so lists already on readers still load). The personalisation key is not rotated here:
+every blank card in stock carries its public half (see docs/card-protocol.md).
 """
 
 from __future__ import annotations
@@ -36,13 +40,18 @@ FORMAT_V1 = "kentcard-issuer/1"  # unencrypted keys, before issuer keys were pro
 FORMAT = "kentcard-issuer/2"
 CERTIFICATE = "certificate"
 PERSONALISATION = "personalisation"
+SNAPSHOT = "snapshot"
+#: How long a replaced snapshot key still verifies: lists signed with it stay loadable
+#: on readers until the new key's lists have reached them.
+SNAPSHOT_KEY_OVERLAP_DAYS = 30
 ROLES = (CERTIFICATE, PERSONALISATION)
 MIN_PASSPHRASE = 12
 #: The issuer folder's public description: key ids, roles, dates and public keys.
 METADATA_FILE = "issuer.json"
 
-#: ``hook(role) -> private key``: the current key for ``"certificate"`` or
-#: ``"personalisation"``, from a key manager. Configured as ``module:callable``.
+#: ``hook(role) -> private key``: the current key for ``"certificate"``,
+#: ``"personalisation"`` or ``"snapshot"``, from a key manager. Configured as
+#: ``module:callable``.
 KeyHook = Callable[[str], ec.EllipticCurvePrivateKey]
 
 
@@ -262,7 +271,34 @@ class IssuerStore:
                 signs_until=record["signs_until"],
                 verify_until=record["verify_until"],
             )
+        document["snapshot_keys"] = [
+            record.as_json() for record in self.snapshot_keys() if record.usable_on(today)
+        ]
         return document
+
+    def snapshot_keys(self) -> list[CertificateKeyRecord]:
+        """Every snapshot key recorded, oldest first (public halves only)."""
+        metadata = self._metadata()
+        try:
+            return [CertificateKeyRecord.from_json(e) for e in metadata.get("snapshot_keys", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IssuerError(f"{self.metadata_path}: bad snapshot key entry: {exc}") from None
+
+    def load_snapshot_key(self) -> ec.EllipticCurvePrivateKey:
+        """The private key that signs offline lists (passphrase or hook, as the others)."""
+        metadata = self._metadata()
+        key_id = metadata.get("snapshot_key_id")
+        if not key_id:
+            raise IssuerError(
+                f"the issuer in {self.folder} has no snapshot key yet: run "
+                "`kentcard issuer rotate --key snapshot` once to make it"
+            )
+        if metadata.get("protection") == "hook" and self.protection.hook is None:
+            raise IssuerLocked(
+                f"the issuer keys in {self.folder} are held by a key-management hook: set "
+                "KENTCARD_ISSUER_KEY_HOOK before offline lists can be signed"
+            )
+        return self._read(SNAPSHOT, str(key_id))
 
     def _read_unencrypted(self, role: str, key_id: str) -> ec.EllipticCurvePrivateKey:
         path = self._key_path(role, key_id)
@@ -366,15 +402,28 @@ class IssuerStore:
         return passphrase
 
     def _save_metadata(
-        self, cert_id: str, perso_id: str, records: Iterable[CertificateKeyRecord]
+        self,
+        cert_id: str,
+        perso_id: str,
+        records: Iterable[CertificateKeyRecord],
+        snapshot: tuple[str, Iterable[CertificateKeyRecord]] | None = None,
     ) -> None:
-        metadata = {
+        """Write issuer.json; the snapshot keys are kept as they are unless given."""
+        metadata: dict[str, Any] = {
             "format": FORMAT,
             "protection": "hook" if self.protection.hook else "pkcs8-passphrase",
             "certificate_key_id": cert_id,
             "personalisation_key_id": perso_id,
             "certificate_keys": [record.as_json() for record in records],
         }
+        if snapshot is not None:
+            metadata["snapshot_key_id"] = snapshot[0]
+            metadata["snapshot_keys"] = [record.as_json() for record in snapshot[1]]
+        elif self.exists():
+            before = self._metadata()
+            for name in ("snapshot_key_id", "snapshot_keys"):
+                if name in before:
+                    metadata[name] = before[name]
         _write_file(self.metadata_path, (json.dumps(metadata, indent=2) + "\n").encode(), 0o644)
 
     def _store_key(self, role: str, key: ec.EllipticCurvePrivateKey) -> str:
@@ -412,8 +461,57 @@ class IssuerStore:
         personalisation_key = self._new_key(PERSONALISATION)
         cert_id = self._store_key(CERTIFICATE, certificate_key)
         perso_id = self._store_key(PERSONALISATION, personalisation_key)
-        self._save_metadata(cert_id, perso_id, [CertificateKeyRecord.of(certificate_key, today)])
+        snapshot = None
+        if self.protection.hook is None:
+            snapshot_key = self._new_key(SNAPSHOT)
+            snapshot_id = self._store_key(SNAPSHOT, snapshot_key)
+            snapshot = (snapshot_id, [CertificateKeyRecord.of(snapshot_key, today)])
+        # With a key manager, the snapshot key is recorded by `issuer rotate --key snapshot`
+        # once the manager holds one.
+        self._save_metadata(
+            cert_id, perso_id, [CertificateKeyRecord.of(certificate_key, today)], snapshot
+        )
         return Issuer(certificate_key, PersonalisationKey(personalisation_key))
+
+    def rotate_snapshot_key(
+        self, overlap_days: int = SNAPSHOT_KEY_OVERLAP_DAYS, today: date | None = None
+    ) -> ec.EllipticCurvePrivateKey:
+        """Make (or take from the key manager) a new snapshot key, which signs from now on.
+
+        The key it replaces, if any, verifies for ``overlap_days`` more days. The first
+        call on an issuer made before snapshot keys existed simply makes the first one.
+        """
+        today = today or date.today()
+        metadata = self._metadata()
+        if metadata["format"] == FORMAT_V1:
+            raise IssuerError(f"encrypt the issuer keys in {self.folder} first")
+        old_id = metadata.get("snapshot_key_id")
+        if self.protection.hook is None:
+            self.load(today)  # proves the passphrase before anything changes
+            new_key = self._new_key(SNAPSHOT)
+        else:
+            new_key = self._read_hook_any(self.protection.hook, SNAPSHOT)
+            if key_id_of(new_key.public_key()).hex() == old_id:
+                raise IssuerError(
+                    f"the key-management hook still returns snapshot key {old_id}: "
+                    "create the new key in the key manager first"
+                )
+        new_id = self._store_key(SNAPSHOT, new_key)
+        until = date.fromordinal(today.toordinal() + overlap_days)
+        records = [
+            CertificateKeyRecord(r.key_id, r.public_key, r.valid_from, today, until)
+            if r.key_id == old_id
+            else r
+            for r in self.snapshot_keys()
+        ]
+        records.append(CertificateKeyRecord.of(new_key, today))
+        self._save_metadata(
+            str(metadata["certificate_key_id"]),
+            str(metadata["personalisation_key_id"]),
+            self._records(metadata),
+            (new_id, records),
+        )
+        return new_key
 
     def rotate(self, card_validity_days: int, today: date | None = None) -> Issuer:
         """A new certificate key signs from now on; the old one verifies its cards.

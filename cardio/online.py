@@ -97,7 +97,12 @@ class OnlineDecisionSource:
         return self._token
 
     def decide(
-        self, card_number: str, mode: Mode, today: date, evidence: TapEvidence | None = None
+        self,
+        card_number: str,
+        mode: Mode,
+        today: date,
+        evidence: TapEvidence | None = None,
+        public_point: bytes | None = None,
     ) -> Decision:
         if evidence is None:
             return Decision(False, "no_evidence", "tap again: the card answer was not kept")

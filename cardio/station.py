@@ -27,7 +27,7 @@ from cardio.connection import (
     ServiceUnavailableError,
     TransportError,
 )
-from cardio.decision import DecisionSource, Mode
+from cardio.decision import Decision, DecisionSource, Mode
 from cardio.errors import MalformedResponseError, NotAKentCardError
 from cardio.keyring import IssuerKeyring
 from cardio.taplog import TapLog
@@ -52,6 +52,8 @@ class TapOutcome:
     entitlement: str | None
     apdu_count: int
     elapsed_ms: float
+    #: Decided under the offline policy (list too old, or none): to be checked later.
+    flagged: bool = False
 
     @property
     def decided(self) -> bool:
@@ -69,6 +71,7 @@ class TapOutcome:
     def display_line(self) -> str:
         number = mask(self.card_number) if self.card_number else "-"
         used = f" [{self.entitlement}]" if self.entitlement and self.decision == ALLOW else ""
+        used += " [flagged]" if self.flagged else ""
         return (
             f"{self.decision.upper():5} {number}  {self.reason}{used}  "
             f"({self.apdu_count} APDUs, {self.elapsed_ms:.1f} ms)"
@@ -109,23 +112,27 @@ class ReaderStation:
         self.location = location
         self.today = today
 
-    def _decide(self, connection: CardConnection) -> tuple[str | None, str, str, str, str | None]:
-        """(card number, decision, code, reason, entitlement) for a card in the field."""
+    def _decide(self, connection: CardConnection) -> tuple[str | None, str, Decision]:
+        """(card number, decision, why) for a card in the field."""
         try:
             verified, _ = authenticate(connection, self.keyring, self.today())
         except TapRejected as rejected:
             code, words = rejected.reason.code, rejected.reason.words
-            return rejected.card_number, DENY, code, words, None
+            return rejected.card_number, DENY, Decision(False, code, words)
         except (NotAKentCardError, MalformedResponseError):
-            return None, DENY, Reason.NOT_KENT_CARD.code, Reason.NOT_KENT_CARD.words, None
+            not_kent = Reason.NOT_KENT_CARD
+            return None, DENY, Decision(False, not_kent.code, not_kent.words)
         except ApduError as exc:
             words = f"card answered {sw_text(exc.sw)}: tap again, or send the card to a Gateway"
-            return None, NO_DECISION, "card_error", words, None
+            return None, NO_DECISION, Decision(False, "card_error", words)
         decision = self.decisions.decide(
-            verified.card_number, self.mode, self.today(), verified.evidence
+            verified.card_number,
+            self.mode,
+            self.today(),
+            verified.evidence,
+            public_point=verified.public_point,
         )
-        verdict = ALLOW if decision.allowed else DENY
-        return verified.card_number, verdict, decision.code, decision.reason, decision.entitlement
+        return verified.card_number, ALLOW if decision.allowed else DENY, decision
 
     def tap(self) -> TapOutcome:
         """One tap on the card in the reader; logs it durably, then returns it.
@@ -138,19 +145,19 @@ class ReaderStation:
         try:
             counting = _Counting(self.reader.connect())
             try:
-                number, verdict, code, reason, entitlement = self._decide(counting)
+                number, verdict, decision = self._decide(counting)
             finally:
                 with contextlib.suppress(TransportError):
                     counting.disconnect()
         except CardRemovedError:
-            number, verdict, code = None, NO_DECISION, "card_removed"
-            reason, entitlement = "card removed during the tap: tap again", None
+            number, verdict = None, NO_DECISION
+            decision = Decision(False, "card_removed", "card removed during the tap: tap again")
         except (ServiceUnavailableError, ReaderUnavailableError):
             raise
         except Exception:  # a card or a bug we do not understand must not stop the station
             logger.exception("tap failed")
-            number, verdict, code = None, NO_DECISION, "error"
-            reason, entitlement = "card not understood: tap again", None
+            number, verdict = None, NO_DECISION
+            decision = Decision(False, "error", "card not understood: tap again")
         outcome = TapOutcome(
             time=datetime.now(UTC).isoformat(timespec="milliseconds"),
             reader=self.reader.name,
@@ -158,11 +165,12 @@ class ReaderStation:
             mode=str(self.mode),
             card_number=number,
             decision=verdict,
-            code=code,
-            reason=reason,
-            entitlement=entitlement if verdict == ALLOW else None,
+            code=decision.code,
+            reason=decision.reason,
+            entitlement=decision.entitlement if verdict == ALLOW else None,
             apdu_count=counting.count if counting else 0,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+            flagged=decision.flagged,
         )
         self.log.append(outcome.log_record())  # durable before anyone sees it
         return outcome

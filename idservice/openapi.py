@@ -2,8 +2,9 @@
 
 flask-smorest generates it from the marshmallow schemas the APIs answer through: the
 partner entitlement API (:mod:`idservice.partner_api`), reader taps and card sign-in
-(:mod:`idservice.cards`). Each package registers its blueprints and its security scheme
-on the one :class:`ServiceApi` :func:`api_for` keeps per app; each operation declares the
+(:mod:`idservice.cards`), readers' offline lists (:mod:`idservice.snapshots`). Each
+package registers its blueprints and its security scheme on the one :class:`ServiceApi`
+:func:`api_for` keeps per app; each operation declares the
 failures it can answer, all in the one error shape (:class:`idservice.api_errors.ErrorSchema`).
 ``/api/v1/docs`` lists the operations as a plain page (:mod:`idservice.partner_api.pages`).
 """
@@ -64,9 +65,10 @@ def api_for(app: Flask) -> ServiceApi:
             "info": {
                 "description": "Partner services ask whether a Kent Card or a resident holds "
                 "a council or partner service, and nothing more; registered readers ask for "
-                "the decision on a tap and sign a browser in with card and PIN. Every failure "
+                "the decision on a tap, fetch their signed offline list and sign a browser in "
+                "with card and PIN. Every failure "
                 'is a JSON body `{"error": code, "message": words}` (validation failures add '
-                "`errors`). See docs/partner-api.md and docs/card-protocol.md."
+                "`errors`). See docs/partner-api.md, docs/card-protocol.md and docs/readers.md."
             },
         },
     }.items():

@@ -16,14 +16,20 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from cardio.decision import LocalDecisionSource, Mode
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cardio import snapshot_format as fmt
+from cardio.certificate import key_id_of, point_of
+from cardio.decision import Mode
 from cardio.issuer import Issuer
+from cardio.offline import DEFAULT_POLICY, OfflinePolicy, SnapshotDecisionSource
 from cardio.pcsc import PcscReader
 from cardio.personalise import personalise
 from cardio.session import KentCardSession
+from cardio.snapshot import SnapshotKeyring, SnapshotStore
 from cardio.station import ReaderStation
 from cardio.taplog import TapLog
 from hardware.rig import Pcscd, missing_parts
@@ -31,6 +37,38 @@ from hardware.virtual_card import InProcessConnection, VirtualKentCard
 from hardware.vpcd import VpcdCard, reader_name
 
 CARD_NUMBER = "9826010000000010"
+
+
+def offline_list(folder: Path, card: VirtualKentCard) -> SnapshotDecisionSource:
+    """A reader folder holding a signed transport list with this card's bus pass on it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    session = KentCardSession(InProcessConnection(card))
+    point = fmt.fingerprint(session_point(session))
+    records = fmt.pack_record(point, 0)
+    header = fmt.SnapshotHeader(
+        kind=fmt.FULL,
+        mode="transport",
+        version=1,
+        base_version=None,
+        created_at=datetime.now(UTC),
+        key_id=key_id_of(key.public_key()).hex(),
+        services=(fmt.Service("bus-pass-older", "Older person's bus pass"),),
+        removed=0,
+        records=1,
+        state_sha256=fmt.state_digest(records),
+    )
+    export = {
+        "snapshot_keys": [{"key_id": header.key_id, "public_key": point_of(key.public_key()).hex()}]
+    }
+    store = SnapshotStore(folder, "transport", SnapshotKeyring.from_json(export))
+    store.accept(fmt.encode(header, b"", records, key))
+    return SnapshotDecisionSource(store, OfflinePolicy.from_json(DEFAULT_POLICY))
+
+
+def session_point(session: KentCardSession) -> bytes:
+    from cardio import certificate
+
+    return certificate.decode(session.info.certificate or b"").public_point
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -60,8 +98,7 @@ def main() -> int:
             date(2035, 1, 31),
             "1234",
         )
-        decisions = LocalDecisionSource(work / "decisions.json")
-        decisions.grant(CARD_NUMBER, Mode.TRANSPORT, "concessionary-bus-pass")
+        decisions = offline_list(work, card)
         served = VpcdCard(card, 35963 + args.reader).start()
         reader = PcscReader(reader_name(args.reader))
         station = ReaderStation(

@@ -49,7 +49,7 @@ def _reader_scheme(issuer: str) -> dict[str, Any]:
                 "tokenUrl": f"{issuer}/oauth/token",
                 "scopes": {
                     name: scopes.SCOPES[name].description
-                    for name in ("taps:write", "card-sign-in:write")
+                    for name in ("taps:write", "card-sign-in:write", "snapshots:read")
                 },
             }
         },

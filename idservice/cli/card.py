@@ -1,7 +1,9 @@
 """``kentcard issuer``, ``kentcard virtual-card`` and ``kentcard reader``.
 
 Folders under the instance path: ``issuer/`` (private keys, 0600, issuer machine only) and
-``reader/`` (what a reader needs: ``issuer-keys.json``, ``decisions.json``, ``taps.jsonl``).
+``reader/`` (what a reader needs: ``issuer-keys.json``, the public keys of the card
+certificates and of the offline lists; ``offline-<mode>.kcstate``, the signed offline list
+it holds; optionally ``offline-policy.json``; and ``taps.jsonl``).
 """
 
 from __future__ import annotations
@@ -24,18 +26,19 @@ import click
 
 from cardio import tlv
 from cardio.cardnumber import CardNumberError, from_bcd, mask, new_card_number, validate
-from cardio.decision import DecisionSource, LocalDecisionSource, Mode
+from cardio.decision import DecisionSource, Mode
 from cardio.issuer import IssuerError, IssuerStore
 from cardio.keyring import IssuerKeyring, KeyringError
+from cardio.offline import OfflinePolicy, PolicyError, SnapshotDecisionSource
 from cardio.online import OnlineDecisionError, OnlineDecisionSource
 from cardio.personalise import issue
+from cardio.snapshot import SnapshotKeyring, SnapshotKeyringError, SnapshotRefused, SnapshotStore
 from cardio.station import ReaderStation, TapOutcome
 from cardio.taplog import TapLog
 from cardio.verify import TapRejected
 from idservice.config import instance_path
 
 KEYRING_FILE = "issuer-keys.json"
-DECISIONS_FILE = "decisions.json"
 TAPLOG_FILE = "taps.jsonl"
 
 
@@ -76,26 +79,59 @@ def issuer_init() -> None:
         issuer = store.init()
     except IssuerError as exc:
         raise click.ClickException(str(exc)) from None
-    keyring_path = reader_folder() / KEYRING_FILE
-    store.public_keyring().save(keyring_path)
+    keyring_path = _save_reader_keys(store)
     click.echo(f"Issuer certificate key id {issuer.certificate_key_id.hex()}")
     click.echo(f"Personalisation key id {issuer.personalisation_key.key_id.hex()}")
     click.echo(f"Private keys in {store.folder}, encrypted with {store.protection.source}")
     click.echo(f"Readers load {keyring_path}")
 
 
-@issuer_group.command("rotate", help="A new certificate key signs; old cards still verify.")
-def issuer_rotate() -> None:
+def _save_reader_keys(store: IssuerStore) -> Path:
+    """The instance's own reader folder gets the public export (both kinds of key)."""
+    path = reader_folder() / KEYRING_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(store.export_public(), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+@issuer_group.command(
+    "rotate", help="A new certificate (or snapshot) key signs; what the old one signed verifies."
+)
+@click.option(
+    "--key",
+    "role",
+    type=click.Choice(["certificate", "snapshot"]),
+    default="certificate",
+    show_default=True,
+    help="snapshot: the key that signs readers' offline lists (made on first use).",
+)
+def issuer_rotate(role: str) -> None:
     from idservice.config import Settings
 
     store = _store()
+    if role == "snapshot":
+        try:
+            snapshot_key = store.rotate_snapshot_key()
+        except IssuerError as exc:
+            raise click.ClickException(str(exc)) from None
+        from cardio.certificate import key_id_of
+
+        keyring_path = _save_reader_keys(store)
+        key_id = key_id_of(snapshot_key.public_key()).hex()
+        click.echo(f"Snapshot key id {key_id} signs offline lists")
+        click.echo(
+            f"Updated {keyring_path}; give `kentcard issuer export-public` to every reader "
+            "before the next `kentcard snapshots build`"
+        )
+        return
     days = Settings.from_env().card_validity_years * 366
     try:
         issuer = store.rotate(card_validity_days=days)
     except IssuerError as exc:
         raise click.ClickException(str(exc)) from None
-    keyring_path = reader_folder() / KEYRING_FILE
-    store.public_keyring().save(keyring_path)
+    keyring_path = _save_reader_keys(store)
     click.echo(f"New certificate key id {issuer.certificate_key_id.hex()} signs from today")
     for key in issuer.previous_keys:
         record = next(r for r in store.certificate_keys() if r.key_id == key.key_id.hex())
@@ -232,10 +268,35 @@ def reader_group() -> None:
     pass
 
 
-def _decisions(folder: Path, online: str | None, client_id: str | None) -> DecisionSource:
-    """Online through the identity service when a URL is given, else the local file."""
+def _snapshot_store(folder: Path, mode: str) -> SnapshotStore:
+    try:
+        keyring = SnapshotKeyring.load(folder / KEYRING_FILE)
+    except SnapshotKeyringError as exc:
+        raise click.ClickException(str(exc)) from None
+    return SnapshotStore(folder, mode, keyring)
+
+
+def _offline(folder: Path, mode: str) -> SnapshotDecisionSource:
+    """The signed offline list the reader holds, under its offline policy."""
+    store = _snapshot_store(folder, mode)
+    try:
+        policy = OfflinePolicy.load(folder)
+        policy.for_mode(mode)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        store.load()
+    except SnapshotRefused as exc:
+        _event(f"the offline list held is refused ({exc}): deciding under the offline policy")
+    return SnapshotDecisionSource(store, policy)
+
+
+def _decisions(
+    folder: Path, online: str | None, client_id: str | None, mode: str
+) -> DecisionSource:
+    """Online through the identity service when a URL is given, else the offline list."""
     if not online:
-        return LocalDecisionSource(folder / DECISIONS_FILE)
+        return _offline(folder, mode)
     if not client_id:
         raise click.UsageError("--online needs --client-id and --client-secret-stdin")
     secret = sys.stdin.readline().strip()
@@ -247,6 +308,10 @@ def _decisions(folder: Path, online: str | None, client_id: str | None) -> Decis
 def _announce(decisions: DecisionSource, online: str | None) -> None:
     """Say how taps will be decided; online, fetch the token now so a wrong secret or an
     unreachable service shows at start (taps are still served: they answer "offline")."""
+    if isinstance(decisions, SnapshotDecisionSource):
+        held = decisions.store.current
+        _event(f"deciding from the {held.describe()}" if held else "no offline list held yet")
+        return
     if not isinstance(decisions, OnlineDecisionSource):
         return
     try:
@@ -330,7 +395,7 @@ class _StationSettings:
         """Open the station and decide taps: every tap until SIGTERM or Ctrl-C, or only
         the first one within ``once_within`` seconds."""
         folder = self.folder or reader_folder()
-        decisions = _decisions(folder, self.online, self.client_id)
+        decisions = _decisions(folder, self.online, self.client_id, self.mode)
         station = _station(self.mode, self.reader, self.location, folder, decisions)
         _announce(decisions, self.online)
         stop = threading.Event()
@@ -451,25 +516,56 @@ def reader_sign_in(
     sys.exit(0 if accepted else 1)
 
 
-@reader_group.command("grant", help="Add an entitlement to the local decision file.")
-@click.argument("card_number")
+@reader_group.group("snapshot", help="The reader's signed offline list.")
+def reader_snapshot_group() -> None:
+    pass
+
+
+@reader_snapshot_group.command(
+    "load", help="Verify signed lists (full, then deltas in order) and keep them."
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @_MODE
-@click.option("--entitlement", required=True, help="e.g. concessionary-bus-pass")
-@click.option("--valid-until", default=None, help="YYYY-MM-DD (inclusive).")
 @_FOLDER
-def reader_grant(
-    card_number: str, mode: str, entitlement: str, valid_until: str | None, folder: Path | None
-) -> None:
-    source = LocalDecisionSource((folder or reader_folder()) / DECISIONS_FILE)
-    until = date.fromisoformat(valid_until) if valid_until else None
-    source.grant(card_number, Mode(mode), entitlement, until)
-    click.echo(f"{mask(card_number)}: {entitlement} for {mode}")
+def reader_snapshot_load(files: tuple[Path, ...], mode: str, folder: Path | None) -> None:
+    store = _snapshot_store(folder or reader_folder(), mode)
+    try:
+        store.load()
+    except SnapshotRefused as exc:
+        _event(f"the list held is refused ({exc}): only a full list can replace it")
+    refused = 0
+    for path in files:
+        try:
+            accepted = store.accept(path.read_bytes())
+        except SnapshotRefused as exc:
+            refused += 1
+            click.echo(f"{path}: refused ({exc.code}): {exc}; the list held stays in use")
+            continue
+        click.echo(f"{path}: {accepted.change}")
+    if store.current is not None:
+        click.echo(f"Holding the {store.current.describe()}")
+    sys.exit(1 if refused else 0)
 
 
-@reader_group.command("hotlist", help="Hotlist a card in the local decision file.")
-@click.argument("card_number")
-@click.option("--why", type=click.Choice(["lost", "stolen", "damaged", "replaced"]), required=True)
+@reader_snapshot_group.command("status", help="Which offline list the reader holds, and its age.")
+@_MODE
 @_FOLDER
-def reader_hotlist(card_number: str, why: str, folder: Path | None) -> None:
-    LocalDecisionSource((folder or reader_folder()) / DECISIONS_FILE).hotlist(card_number, why)
-    click.echo(f"{mask(card_number)} hotlisted ({why})")
+def reader_snapshot_status(mode: str, folder: Path | None) -> None:
+    from cardio.snapshot import utcnow
+
+    folder = folder or reader_folder()
+    store = _snapshot_store(folder, mode)
+    try:
+        held = store.load()
+    except SnapshotRefused as exc:
+        raise click.ClickException(f"the offline list on disk is refused: {exc}") from None
+    if held is None:
+        click.echo(f"No {mode} offline list held")
+        sys.exit(1)
+    try:
+        limit = OfflinePolicy.load(folder).for_mode(mode).max_age_hours
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    hours = held.age_seconds(utcnow()) / 3600
+    state = "offline list too old" if hours > limit else "fresh"
+    click.echo(f"{held.describe()}; {hours:.1f} h old, limit {limit:g} h: {state}")

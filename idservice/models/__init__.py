@@ -14,6 +14,7 @@ from idservice.models.partner_api import PairwiseSubject, PartnerQuery
 from idservice.models.partners import LifeEvent, Partner, PartnerEvent
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession, SignInFailure
 from idservice.models.service_requests import ServiceRequest
+from idservice.models.snapshots import OfflineSnapshot, OfflineSnapshotDelta
 from idservice.models.staff import StaffMember, StaffSession
 from idservice.models.sweep import SweepRun
 
@@ -30,6 +31,8 @@ __all__ = [
     "Notice",
     "OAuthClient",
     "OAuthToken",
+    "OfflineSnapshot",
+    "OfflineSnapshotDelta",
     "OutboundEmail",
     "PairwiseSubject",
     "Partner",

@@ -58,6 +58,8 @@ SCOPES: dict[str, Scope] = {
         Scope("taps:write", "decisions on Kent Card taps at a reader", resident=False),
         # A kiosk's reader: answer a card + PIN sign-in challenge shown on its screen.
         Scope("card-sign-in:write", "Kent Card sign-in at a kiosk reader", resident=False),
+        # Registered readers: fetch the signed offline list for their mode (docs/readers.md).
+        Scope("snapshots:read", "the signed offline list of a reader mode", resident=False),
         Scope(
             OWN_ENTITLEMENTS,
             "the council services you are entitled to, and until when",

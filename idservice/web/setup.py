@@ -71,6 +71,9 @@ def _register_blueprints(app: Flask) -> None:
     from idservice.cards import init_app as init_cards
 
     init_cards(app)
+    from idservice.snapshots import init_app as init_snapshots
+
+    init_snapshots(app)
     from idservice.partner_api import init_app as init_partner_api
 
     init_partner_api(app)

@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 from cardio import certificate as cert
 from cardio import spec, tlv
 from cardio.apdu import ApduError, ApduFormatError, CommandApdu
-from cardio.decision import LocalDecisionSource, Mode
+from cardio.decision import Mode
 from cardio.errors import MalformedResponseError
 from cardio.issuer import Issuer
+from cardio.offline import DEFAULT_POLICY, OfflinePolicy, SnapshotDecisionSource
 from cardio.session import parse_select_answer
+from cardio.snapshot import SnapshotKeyring, SnapshotStore
 from cardio.station import ReaderStation
 from cardio.taplog import TapLog
 from cardio.verify import TapRejected, authenticate
@@ -162,7 +164,10 @@ def test_station_always_logs_an_outcome(
     station = ReaderStation(
         OneCardReader(),
         issuer.keyring(),
-        LocalDecisionSource(tmp_path / "decisions.json"),
+        SnapshotDecisionSource(
+            SnapshotStore(tmp_path, "library", SnapshotKeyring()),
+            OfflinePolicy.from_json(DEFAULT_POLICY),
+        ),
         TapLog(tmp_path / "fuzz-taps.jsonl"),
         Mode.LIBRARY,
         today=lambda: date(2026, 1, 1),

@@ -16,12 +16,17 @@ from cardio.connection import (
     ServiceUnavailableError,
     TransportError,
 )
-from cardio.decision import LocalDecisionSource, Mode
+from cardio.decision import Mode
 from cardio.issuer import Issuer
+from cardio.offline import DEFAULT_POLICY, OfflinePolicy, SnapshotDecisionSource
+from cardio.snapshot import SnapshotKeyring, SnapshotStore
+from cardio.snapshot_format import fingerprint
 from cardio.station import ReaderStation, TapOutcome
 from cardio.taplog import TapLog, read_log
+from cardio.verify import authenticate
 from hardware.virtual_card import InProcessConnection, VirtualKentCard
-from tests.cardio.conftest import CARD_NUMBER, TODAY, MakeCard
+from tests.cardio.conftest import CARD_NUMBER, TODAY
+from tests.cardio.offline_lists import CREATED, LIBRARY, ListSigner, body, grant, hotlist
 
 
 class ScriptedReader:
@@ -83,17 +88,55 @@ class OtherCard:
         pass
 
 
+def card_fp(card: VirtualKentCard, issuer: Issuer) -> bytes:
+    """The key fingerprint the offline list knows ``card`` by."""
+    verified, _ = authenticate(InProcessConnection(card), issuer.keyring(), TODAY)
+    assert verified.public_point is not None
+    return fingerprint(verified.public_point)
+
+
+class OfflineReader:
+    """A reader folder holding a signed list for one mode, as a decision source."""
+
+    def __init__(self, folder: Path, mode: str, signer: ListSigner) -> None:
+        self.signer = signer
+        keyring = SnapshotKeyring.from_json(signer.public_export())
+        self.store = SnapshotStore(folder, mode, keyring)
+        self.records = b""
+        self.version = 0
+
+    def hold(self, records: bytes) -> None:
+        """The service's next version: a full list first, then deltas."""
+        self.version += 1
+        if self.version == 1:
+            blob = self.signer.full(1, records)
+        else:
+            blob = self.signer.delta(self.version - 1, self.version, self.records, records)
+        self.store.accept(blob)
+        self.records = records
+
+    def source(self) -> SnapshotDecisionSource:
+        return SnapshotDecisionSource(
+            self.store, OfflinePolicy.from_json(DEFAULT_POLICY), now=lambda: CREATED
+        )
+
+
 @pytest.fixture
-def decisions(tmp_path: Path) -> LocalDecisionSource:
-    source = LocalDecisionSource(tmp_path / "decisions.json")
-    source.grant(CARD_NUMBER, Mode.TRANSPORT, "concessionary-bus-pass")
-    return source
+def offline(card: VirtualKentCard, issuer: Issuer, tmp_path: Path) -> OfflineReader:
+    reader = OfflineReader(tmp_path / "reader", "transport", ListSigner())
+    reader.hold(body(grant(card_fp(card, issuer), 0)))
+    return reader
+
+
+@pytest.fixture
+def decisions(offline: OfflineReader) -> SnapshotDecisionSource:
+    return offline.source()
 
 
 def run(
     script: list[CardConnection | Exception],
     issuer: Issuer,
-    decisions: LocalDecisionSource,
+    decisions: SnapshotDecisionSource,
     tmp_path: Path,
     mode: Mode = Mode.TRANSPORT,
 ) -> tuple[list[TapOutcome], list[str], ScriptedReader]:
@@ -114,37 +157,42 @@ def run(
     return taps, events, reader
 
 
-def test_allow_deny_and_hotlist(
-    card: VirtualKentCard, issuer: Issuer, decisions: LocalDecisionSource, tmp_path: Path
+def test_allow_deny_and_hotlist_from_the_signed_list(
+    card: VirtualKentCard,
+    issuer: Issuer,
+    offline: OfflineReader,
+    decisions: SnapshotDecisionSource,
+    tmp_path: Path,
 ) -> None:
     taps, _, _ = run([InProcessConnection(card)], issuer, decisions, tmp_path)
     assert taps[0].decision == "allow"
-    assert taps[0].entitlement == "concessionary-bus-pass"
-    assert taps[0].apdu_count == 2
+    assert taps[0].entitlement == "bus-pass-older"
+    assert taps[0].reason == "Older person's bus pass is valid"
+    assert taps[0].apdu_count == 2 and not taps[0].flagged
     assert taps[0].display_record()["card_number"] == mask(CARD_NUMBER)
     taps, _, _ = run([InProcessConnection(card)], issuer, decisions, tmp_path, Mode.LIBRARY)
-    assert (taps[0].decision, taps[0].code) == ("deny", "not_entitled")
-    decisions.hotlist(CARD_NUMBER, "stolen")
+    assert (taps[0].decision, taps[0].code) == ("deny", "no_offline_list")  # no library list
+    offline.hold(body(hotlist(card_fp(card, issuer), "stolen")))  # the next delta
     taps, _, _ = run([InProcessConnection(card)], issuer, decisions, tmp_path)
     assert (taps[0].decision, taps[0].code) == ("deny", "hotlisted")
-    assert "stolen" in taps[0].reason
+    assert taps[0].reason == "card reported stolen: keep the card"
     logged = read_log(tmp_path / "taps.jsonl")
     assert [r["decision"] for r in logged] == ["allow", "deny", "deny"]
     assert logged[0]["card_number"] == CARD_NUMBER  # the log keeps the whole number
     assert logged[0]["location"] == "Maidstone bus station"
+    assert logged[0]["flagged"] is False
 
 
 def test_expired_entitlement(card: VirtualKentCard, issuer: Issuer, tmp_path: Path) -> None:
-    source = LocalDecisionSource(tmp_path / "d.json")
-    source.grant(CARD_NUMBER, Mode.LIBRARY, "library-membership", TODAY.replace(year=2025))
-    taps, _, _ = run([InProcessConnection(card)], issuer, source, tmp_path, Mode.LIBRARY)
+    library = OfflineReader(tmp_path / "reader", "library", ListSigner("library", services=LIBRARY))
+    library.hold(body(grant(card_fp(card, issuer), 0, last=TODAY.replace(year=2025))))
+    taps, _, _ = run([InProcessConnection(card)], issuer, library.source(), tmp_path, Mode.LIBRARY)
     assert (taps[0].decision, taps[0].code) == ("deny", "entitlement_expired")
 
 
 def test_station_keeps_going_through_pulled_cards_odd_cards_and_outages(
-    make_card: MakeCard, issuer: Issuer, decisions: LocalDecisionSource, tmp_path: Path
+    card: VirtualKentCard, issuer: Issuer, decisions: SnapshotDecisionSource, tmp_path: Path
 ) -> None:
-    card = make_card()
     script: list[CardConnection | Exception] = [
         PulledMidTap(card),
         OtherCard(0x6A82),  # a bank card: no Kent Card application
@@ -172,7 +220,7 @@ def test_station_keeps_going_through_pulled_cards_odd_cards_and_outages(
 
 
 def test_card_error_names_the_status_word(
-    card: VirtualKentCard, issuer: Issuer, decisions: LocalDecisionSource, tmp_path: Path
+    card: VirtualKentCard, issuer: Issuer, decisions: SnapshotDecisionSource, tmp_path: Path
 ) -> None:
     class FailsAuthenticate(InProcessConnection):
         def transmit(self, apdu: bytes) -> tuple[bytes, int]:

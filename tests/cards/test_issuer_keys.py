@@ -63,7 +63,11 @@ def tap(card: VirtualKentCard, keyring: IssuerKeyring, on: date = TODAY) -> byte
 def test_keys_are_written_encrypted_and_private(tmp_path: Path) -> None:
     issuer = store(tmp_path / "issuer").init(TODAY)
     pems = sorted((tmp_path / "issuer").glob("*.pem"))
-    assert len(pems) == 2
+    assert [pem.name.split("-key-")[0] for pem in pems] == [
+        "certificate",
+        "personalisation",
+        "snapshot",
+    ]
     for pem in pems:
         assert pem.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
         assert pem.stat().st_mode & 0o777 == 0o600
@@ -136,7 +140,7 @@ def test_rotation_needs_the_passphrase_and_changes_nothing_without_it(tmp_path: 
     with pytest.raises(IssuerLocked):
         store(folder, b"the wrong passphrase!").rotate(FIVE_YEARS, TODAY)
     assert (folder / "issuer.json").read_text() == before
-    assert len(list(folder.glob("*.pem"))) == 2
+    assert len(list(folder.glob("*.pem"))) == 3
 
 
 # -- export ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from tests.cards.test_taps_api import bearer
 from tests.oauth.conftest import make_rp
 from tests.partner_api.test_openapi import run_operation
 
-READER_SCOPE = "taps:write card-sign-in:write"
+READER_SCOPE = "taps:write card-sign-in:write snapshots:read"
 #: Each reader operation: its request and answer schemas, and the failures it declares.
 OPERATIONS = {
     "/api/v1/taps": ("TapRequest", "TapDecision", {"400", "401", "403", "409", "422", "503"}),

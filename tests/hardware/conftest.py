@@ -8,6 +8,7 @@ that uses them (xdist workers, or two checkouts testing at once).
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -74,8 +75,11 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pcscd]:
 def issuer_instance(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Issuer]:
     """An instance folder with a development issuer and the reader keyring."""
     instance = tmp_path_factory.mktemp("instance")
-    issuer = issuer_store(instance, create_development=True).init()  # dev passphrase file
-    issuer.keyring().save(instance / "reader" / "issuer-keys.json")
+    store = issuer_store(instance, create_development=True)
+    issuer = store.init()  # dev passphrase file
+    (instance / "reader").mkdir(parents=True, exist_ok=True)
+    # What `kentcard issuer export-public` gives readers: card and offline-list keys.
+    (instance / "reader" / "issuer-keys.json").write_text(json.dumps(store.export_public()))
     return instance, issuer
 
 

@@ -9,24 +9,26 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO
 
 import pytest
 
 from cardio.cardnumber import mask
-from cardio.decision import LocalDecisionSource, Mode
 from cardio.errors import InvalidPinError, PinBlockedError
 from cardio.issuer import Issuer
 from cardio.pcsc import PcscReader
 from cardio.session import KentCardSession
+from cardio.snapshot_format import fingerprint
 from cardio.taplog import read_log
 from cardio.verify import authenticate
 from hardware.card_state import CardStateFile
 from hardware.rig import Pcscd
-from hardware.virtual_card import VirtualKentCard
+from hardware.virtual_card import InProcessConnection, VirtualKentCard
 from hardware.vpcd import VpcdCard
+from idservice.cards.issuer_keys import issuer_store
+from tests.cardio.offline_lists import LIBRARY, ListSigner, body, grant
 from tests.hardware.conftest import CARD_NUMBER, PIN, READER, in_ci, once_per_make_test
 
 pytestmark = pytest.mark.pcscd
@@ -87,9 +89,25 @@ def test_cli_new_run_and_tap_once(pcscd: Pcscd, issuer_instance: tuple[Path, Iss
         timeout=60,
     )
     assert made.returncode == 0, made.stderr
-    LocalDecisionSource(instance / "reader" / "decisions.json").grant(
-        CARD_NUMBER, Mode.LIBRARY, "library-membership"
+    # The service's signed offline list for library readers, with this card on it.
+    verified, _ = authenticate(
+        InProcessConnection(VirtualKentCard.from_file(CardStateFile(state))),
+        issuer_store(instance).public_keyring(),
+        date.today(),
     )
+    assert verified.public_point is not None
+    signer = ListSigner("library", issuer_store(instance).load_snapshot_key(), LIBRARY)
+    signer_file = instance / "library-1.full.kcsnap"
+    listed = body(grant(fingerprint(verified.public_point), 0))
+    signer_file.write_bytes(signer.full(1, listed, created_at=datetime.now(UTC)))
+    loaded = subprocess.run(
+        [*KENTCARD, "reader", "snapshot", "load", str(signer_file), "--mode", "library"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     run = subprocess.Popen(
         [*KENTCARD, "virtual-card", "run", "--reader", "0", "--state", str(state)], env=env
     )
@@ -106,9 +124,9 @@ def test_cli_new_run_and_tap_once(pcscd: Pcscd, issuer_instance: tuple[Path, Iss
         run.wait(timeout=10)
     assert tap.returncode == 0, tap.stderr
     shown = json.loads(tap.stdout)
-    assert shown["decision"] == "allow"
+    assert shown["decision"] == "allow", shown
     assert shown["card_number"] == mask(CARD_NUMBER)
-    assert shown["entitlement"] == "library-membership"
+    assert shown["entitlement"] == "library"
     assert shown["apdu_count"] == 2
 
 
