@@ -2,8 +2,10 @@
 
 Order matters: the tap is written to the durable log before the decision is shown. The
 loop survives what happens at a bus door or a library desk: a card pulled mid-tap, a card
-that is not a Kent Card, the reader unplugged, pcscd restarting (the PC/SC context is
-re-established with backoff).
+that is not a Kent Card, a card that stops answering (every card call has the station's
+own deadline, :mod:`cardio.deadline`), an answer that is not a response APDU, the reader
+unplugged, pcscd restarting (the PC/SC context is re-established with backoff). A card
+the station cannot decide on gets a named code (:class:`CardFault`), never a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from enum import Enum
 from typing import Any
 
 from cardio.apdu import ApduError, sw_text
@@ -23,12 +26,22 @@ from cardio.connection import (
     CardConnection,
     CardReader,
     CardRemovedError,
+    CardSilentError,
+    EmptyAnswerError,
+    NoStatusWordError,
     ReaderUnavailableError,
     ServiceUnavailableError,
     TransportError,
 )
+from cardio.deadline import (
+    DEFAULT_APDU_DEADLINE,
+    CardTooSlowError,
+    CardWorker,
+    DeadlineConnection,
+    TapClock,
+)
 from cardio.decision import DecisionSource, Mode
-from cardio.errors import MalformedResponseError, NotAKentCardError
+from cardio.errors import CardProtocolError, MalformedResponseError, NotAKentCardError
 from cardio.keyring import IssuerKeyring
 from cardio.taplog import TapLog
 from cardio.verify import Reason, TapRejected, authenticate
@@ -37,6 +50,37 @@ logger = logging.getLogger(__name__)
 
 ALLOW, DENY, NO_DECISION = "allow", "deny", "none"
 MAX_BACKOFF = 2.0
+
+
+class CardFault(Enum):
+    """Why the station made no decision on a card (decision ``none``); value = (code, words).
+
+    Each is documented in docs/card-protocol.md, "What the reader does with each answer".
+    """
+
+    CARD_REMOVED = ("card_removed", "card removed during the tap: tap again")
+    CARD_SILENT = ("card_silent", "card did not answer: tap again")
+    CARD_TOO_SLOW = ("card_too_slow", "card answered too slowly: tap again")
+    CARD_EMPTY_ANSWER = ("card_empty_answer", "card sent an empty answer: tap again")
+    CARD_NO_STATUS_WORD = (
+        "card_no_status_word",
+        "card answer had no status word: tap again",
+    )
+    CARD_PROTOCOL_ERROR = (
+        "card_protocol_error",
+        "card broke the protocol: tap again, or send the card to a Gateway",
+    )
+    #: The words name the status word: "card answered 6400 execution error: tap again...".
+    CARD_ERROR = ("card_error", "card answered {sw}: tap again, or send the card to a Gateway")
+    ERROR = ("error", "card not understood: tap again")
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+    @property
+    def words(self) -> str:
+        return self.value[1]
 
 
 @dataclass(frozen=True)
@@ -100,7 +144,12 @@ class ReaderStation:
         mode: Mode,
         location: str = "",
         today: Callable[[], date] = date.today,
+        apdu_deadline: float = DEFAULT_APDU_DEADLINE,
     ) -> None:
+        """``apdu_deadline``: seconds the card gets for each call (connect, every APDU);
+        a tap's calls together get twice that (:mod:`cardio.deadline`)."""
+        if apdu_deadline <= 0:
+            raise ValueError("the APDU deadline must be positive")
         self.reader = reader
         self.keyring = keyring
         self.decisions = decisions
@@ -108,6 +157,8 @@ class ReaderStation:
         self.mode = mode
         self.location = location
         self.today = today
+        self.apdu_deadline = apdu_deadline
+        self.worker = CardWorker("card")
 
     def _decide(self, connection: CardConnection) -> tuple[str | None, str, str, str, str | None]:
         """(card number, decision, code, reason, entitlement) for a card in the field."""
@@ -116,11 +167,15 @@ class ReaderStation:
         except TapRejected as rejected:
             code, words = rejected.reason.code, rejected.reason.words
             return rejected.card_number, DENY, code, words, None
+        except CardProtocolError as exc:
+            logger.info("card broke the protocol: %s", exc)
+            fault = CardFault.CARD_PROTOCOL_ERROR
+            return None, NO_DECISION, fault.code, fault.words, None
         except (NotAKentCardError, MalformedResponseError):
             return None, DENY, Reason.NOT_KENT_CARD.code, Reason.NOT_KENT_CARD.words, None
         except ApduError as exc:
-            words = f"card answered {sw_text(exc.sw)}: tap again, or send the card to a Gateway"
-            return None, NO_DECISION, "card_error", words, None
+            words = CardFault.CARD_ERROR.words.format(sw=sw_text(exc.sw))
+            return None, NO_DECISION, CardFault.CARD_ERROR.code, words, None
         decision = self.decisions.decide(
             verified.card_number, self.mode, self.today(), verified.evidence
         )
@@ -134,23 +189,40 @@ class ReaderStation:
         loop recovers from those); anything else becomes an outcome.
         """
         started = time.perf_counter()
+        clock = TapClock(self.apdu_deadline)
+        abandoned = self.worker.abandoned
         counting: _Counting | None = None
+        fault: CardFault | None = None
         try:
-            counting = _Counting(self.reader.connect())
+            connection = clock.run(self.worker, self.reader.connect)
+            counting = _Counting(DeadlineConnection(connection, self.worker, clock))
             try:
                 number, verdict, code, reason, entitlement = self._decide(counting)
             finally:
                 with contextlib.suppress(TransportError):
                     counting.disconnect()
+        except CardTooSlowError:
+            fault = CardFault.CARD_TOO_SLOW
+        except CardSilentError:
+            fault = CardFault.CARD_SILENT
+        except EmptyAnswerError:
+            fault = CardFault.CARD_EMPTY_ANSWER
+        except NoStatusWordError:
+            fault = CardFault.CARD_NO_STATUS_WORD
         except CardRemovedError:
-            number, verdict, code = None, NO_DECISION, "card_removed"
-            reason, entitlement = "card removed during the tap: tap again", None
+            fault = CardFault.CARD_REMOVED
         except (ServiceUnavailableError, ReaderUnavailableError):
             raise
-        except Exception:  # a card or a bug we do not understand must not stop the station
+        except Exception:  # a bug we do not understand must not stop the station
             logger.exception("tap failed")
-            number, verdict, code = None, NO_DECISION, "error"
-            reason, entitlement = "card not understood: tap again", None
+            fault = CardFault.ERROR
+        if self.worker.abandoned != abandoned:
+            # A call is still blocked on the card: it ends on its own thread when the card
+            # leaves the field; the reader starts afresh so that the next card is served.
+            self.reader.reset()
+        if fault is not None:
+            number, verdict, code = None, NO_DECISION, fault.code
+            reason, entitlement = fault.words, None
         outcome = TapOutcome(
             time=datetime.now(UTC).isoformat(timespec="milliseconds"),
             reader=self.reader.name,

@@ -1,0 +1,135 @@
+"""Cards that do not answer, through real pcscd and vpcd: refused in time, next card decided.
+
+pcscd waits for ever on a silent card in a vpcd reader (and on an empty answer frame, which
+vpcd only passes on once the card sends more or leaves), so what ends these taps is the
+reader's own deadline (``cardio.deadline``), at its default.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from cardio import spec
+from cardio.deadline import TAP_DEADLINES
+from cardio.issuer import Issuer
+from cardio.pcsc import PcscReader
+from cardio.station import CardFault
+from hardware.faulty_card import Fault, FaultyCard
+from hardware.virtual_card import Card
+from hardware.vpcd import EmptyFrameThen, VpcdCard
+from idservice.cli.card import DEFAULT_APDU_DEADLINE_MS
+from tests.hardware.conftest import READER, once_per_make_test
+from tests.hardware.test_pcscd import KENTCARD, Watch, _env
+
+pytestmark = pytest.mark.pcscd
+SELECT, AUTHENTICATE = spec.INS_SELECT, spec.INS_INTERNAL_AUTHENTICATE
+#: The longest a refused tap may take: the tap's whole card budget, and room for a
+#: loaded test machine to schedule the station's thread.
+LONGEST_MS = TAP_DEADLINES * DEFAULT_APDU_DEADLINE_MS + 100
+WORDS = {fault.code: fault.words for fault in CardFault}
+
+
+def swap(served: VpcdCard, card: Card, empty_frame_then: EmptyFrameThen = "close") -> None:
+    """Take the card in the reader out, and put ``card`` in."""
+    served.remove()
+    reader = PcscReader(READER)
+    try:
+        assert reader.wait_for_removal(5), "pcscd did not see the card leave"
+    finally:
+        reader.reset()
+    time.sleep(0.5)  # and the station too, on a busy machine
+    served.card = card
+    served.empty_frame_then = empty_frame_then
+    served.insert()
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [
+            (Fault.SILENT, SELECT, "close", "card_silent"),
+            (Fault.SILENT, AUTHENTICATE, "close", "card_silent"),
+            (Fault.EMPTY, AUTHENTICATE, "wait", "card_silent"),  # vpcd waits on an empty frame
+        ],
+        [
+            (Fault.EMPTY, SELECT, "close", "card_empty_answer"),
+            (Fault.EMPTY, AUTHENTICATE, "close", "card_empty_answer"),
+            (Fault.ONE_BYTE, SELECT, "close", "card_no_status_word"),
+            (Fault.ONE_BYTE, AUTHENTICATE, "close", "card_no_status_word"),
+        ],
+    ],
+    ids=["silent", "empty-and-one-byte"],
+)
+def test_reader_watch_refuses_cards_that_do_not_answer_and_decides_the_next(
+    served: VpcdCard,
+    issuer_instance: tuple[Path, Issuer],
+    faults: list[tuple[Fault, int, EmptyFrameThen, str]],
+) -> None:
+    once_per_make_test()
+    instance, _ = issuer_instance
+    genuine = served.card
+    watch = Watch(instance)
+    try:
+        assert watch.wait_taps(1)[0]["decision"] in ("allow", "deny")
+        for fault, on_ins, empty_frame_then, code in faults:
+            swap(served, FaultyCard(genuine, fault, on_ins), empty_frame_then)
+            seen = len(watch.taps)
+            refused = watch.wait_taps(seen + 1)[seen]
+            what = f"{fault} on {on_ins:02X}: {refused}"
+            assert (refused["decision"], refused["code"]) == ("none", code), what
+            assert refused["reason"] == WORDS[code], what
+            assert refused["apdu_count"] == (1 if on_ins == SELECT else 2), what
+            assert float(str(refused["elapsed_ms"])) < LONGEST_MS, what
+            if code == "card_silent":
+                assert float(str(refused["elapsed_ms"])) >= DEFAULT_APDU_DEADLINE_MS, what
+            swap(served, genuine)
+            decided = watch.wait_taps(seen + 2)[seen + 1]
+            assert decided["decision"] in ("allow", "deny"), decided
+            assert decided["apdu_count"] == 2, decided
+        assert watch.process.poll() is None, "the station must still be running"
+    finally:
+        watch.stop()
+    assert not any("Traceback" in event for event in watch.events), watch.events
+
+
+def _tap_once(instance: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    tap = subprocess.run(
+        [*KENTCARD, "reader", "tap", "--once", "--json", "--reader", READER, "--timeout", "10"],
+        env=_env(instance),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return tap, time.monotonic() - started
+
+
+def test_reader_tap_once_refuses_a_silent_card_and_exits(
+    served: VpcdCard, issuer_instance: tuple[Path, Issuer]
+) -> None:
+    """The process exits with its refusal while its call on the card is still blocked in
+    pcscd; a second reader process, whose connect pcscd holds behind that call, is refused
+    in time too; once the card leaves, the next card is decided."""
+    once_per_make_test()
+    instance, _ = issuer_instance
+    genuine = served.card
+    swap(served, FaultyCard(genuine, Fault.SILENT, AUTHENTICATE))
+    for attempt in ("first", "second"):
+        tap, took = _tap_once(instance)
+        assert tap.returncode == 1, (attempt, tap.stdout, tap.stderr)
+        shown = json.loads(tap.stdout)
+        assert (shown["decision"], shown["code"]) == ("none", "card_silent"), attempt
+        assert shown["reason"] == "card did not answer: tap again"
+        assert shown["elapsed_ms"] < LONGEST_MS, (attempt, shown)
+        assert took < 20, f"{attempt} reader process took {took:.1f} s to exit"
+        assert "Traceback" not in tap.stderr, tap.stderr
+    swap(served, genuine)
+    tap, _ = _tap_once(instance)
+    assert tap.returncode in (0, 1), tap.stderr
+    shown = json.loads(tap.stdout)
+    assert shown["decision"] in ("allow", "deny") and shown["apdu_count"] == 2, shown
