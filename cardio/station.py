@@ -37,14 +37,15 @@ from cardio.deadline import (
     DEFAULT_APDU_DEADLINE,
     CardTooSlowError,
     CardWorker,
-    DeadlineConnection,
+    ClockedConnection,
     TapClock,
 )
 from cardio.decision import DecisionSource, Mode
 from cardio.errors import CardProtocolError, MalformedResponseError, NotAKentCardError
 from cardio.keyring import IssuerKeyring
+from cardio.session import SelectAnswer
 from cardio.taplog import TapLog
-from cardio.verify import Reason, TapRejected, authenticate
+from cardio.verify import Reason, TapRejected, read_tap, verify_tap
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,18 @@ class _Counting:
         self.connection.disconnect()
 
 
+#: What a tap reads from the card: the SELECT answer, the challenge and the signature.
+_Answer = tuple[SelectAnswer, bytes, bytes]
+
+
+@dataclass
+class _CardRead:
+    """What the card worker has got so far in a tap (kept when a deadline passes)."""
+
+    counting: _Counting | None = None
+    answer: _Answer | None = None
+
+
 class ReaderStation:
     def __init__(
         self,
@@ -160,10 +173,30 @@ class ReaderStation:
         self.apdu_deadline = apdu_deadline
         self.worker = CardWorker("card")
 
-    def _decide(self, connection: CardConnection) -> tuple[str | None, str, str, str, str | None]:
+    def _read_card(self, clock: TapClock, read: _CardRead) -> _Answer:
+        """On the card worker: connect, the tap's two APDUs, disconnect."""
+        clock.start_call()
+        read.counting = _Counting(ClockedConnection(self.reader.connect(), clock))
+        try:
+            answer, challenge, signature, _ = read_tap(read.counting)
+            read.answer = (answer, challenge, signature)
+        finally:
+            with contextlib.suppress(TransportError):
+                read.counting.disconnect()
+        return read.answer
+
+    def _decide(
+        self, clock: TapClock, read: _CardRead
+    ) -> tuple[str | None, str, str, str, str | None]:
         """(card number, decision, code, reason, entitlement) for a card in the field."""
         try:
-            verified, _ = authenticate(connection, self.keyring, self.today())
+            try:
+                answer = self.worker.run(lambda: self._read_card(clock, read), clock)
+            except CardSilentError:
+                if read.answer is None:
+                    raise
+                answer = read.answer  # all a tap needs was said; only the disconnect hangs
+            verified = verify_tap(*answer, self.keyring, self.today())
         except TapRejected as rejected:
             code, words = rejected.reason.code, rejected.reason.words
             return rejected.card_number, DENY, code, words, None
@@ -191,16 +224,10 @@ class ReaderStation:
         started = time.perf_counter()
         clock = TapClock(self.apdu_deadline)
         abandoned = self.worker.abandoned
-        counting: _Counting | None = None
+        read = _CardRead()
         fault: CardFault | None = None
         try:
-            connection = clock.run(self.worker, self.reader.connect)
-            counting = _Counting(DeadlineConnection(connection, self.worker, clock))
-            try:
-                number, verdict, code, reason, entitlement = self._decide(counting)
-            finally:
-                with contextlib.suppress(TransportError):
-                    counting.disconnect()
+            number, verdict, code, reason, entitlement = self._decide(clock, read)
         except CardTooSlowError:
             fault = CardFault.CARD_TOO_SLOW
         except CardSilentError:
@@ -233,7 +260,7 @@ class ReaderStation:
             code=code,
             reason=reason,
             entitlement=entitlement if verdict == ALLOW else None,
-            apdu_count=counting.count if counting else 0,
+            apdu_count=read.counting.count if read.counting else 0,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         self.log.append(outcome.log_record())  # durable before anyone sees it

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cardio import spec
+from cardio.apdu import sw_text
 from cardio.cardnumber import mask
 from cardio.connection import (
     CardConnection,
@@ -330,3 +331,44 @@ def test_a_card_past_the_protocol_bounds_is_a_named_refusal(
     taps, _, _ = run([Repeats()], issuer, decisions, tmp_path)
     assert (taps[0].decision, taps[0].code) == ("none", code)
     assert taps[0].apdu_count <= 1 + MAX_GET_RESPONSES
+
+
+def test_every_status_word_after_a_good_select_has_its_documented_outcome(
+    card: VirtualKentCard, issuer: Issuer, decisions: LocalDecisionSource, tmp_path: Path
+) -> None:
+    """docs/card-protocol.md, "What the reader does with each answer", row by row."""
+
+    class Answers(InProcessConnection):
+        """The genuine card's SELECT; then ``sw`` to INTERNAL AUTHENTICATE and after."""
+
+        def __init__(self, sw: int) -> None:
+            super().__init__(card)
+            self.sw = sw
+
+        def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+            if apdu[1] == spec.INS_SELECT:
+                return super().transmit(apdu)
+            return b"", self.sw
+
+    words = [sw1 << 8 | sw2 for sw1 in range(256) for sw2 in (0x00, 0x01, 0x10, 0x82, 0xC2, 0xFF)]
+    taps, _, _ = run([Answers(sw) for sw in words], issuer, decisions, tmp_path)
+    assert len(taps) == len(words)
+    for sw, tap in zip(words, taps, strict=True):
+        assert tap.decision in ("deny", "none")
+        if sw == 0x9000:  # success, but no signature in the answer
+            assert (tap.decision, tap.code) == ("deny", "not_kent_card")
+        elif sw >> 8 in (0x61, 0x6C):  # followed within the bounds, then refused
+            assert (tap.decision, tap.code) == ("none", "card_protocol_error"), hex(sw)
+        else:
+            assert (tap.decision, tap.code) == ("none", "card_error"), hex(sw)
+            assert tap.reason == (
+                f"card answered {sw_text(sw)}: tap again, or send the card to a Gateway"
+            )
+
+
+def test_every_outcome_without_a_decision_is_documented() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "card-protocol.md").read_text()
+    table = doc[doc.index("### The reader's outcomes without a decision") :]
+    for fault in CardFault:
+        words = fault.words.replace("{sw}", "XXXX <name>")
+        assert f'| `{fault.code}` | "{words}" |' in table, fault
