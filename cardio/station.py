@@ -56,7 +56,7 @@ MAX_BACKOFF = 2.0
 class CardFault(Enum):
     """Why the station made no decision on a card (decision ``none``); value = (code, words).
 
-    Each is documented in docs/card-protocol.md, "What the reader does with each answer".
+    Each is documented in docs/card-protocol.md, "The reader's outcomes without a decision".
     """
 
     CARD_REMOVED = ("card_removed", "card removed during the tap: tap again")

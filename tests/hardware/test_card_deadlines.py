@@ -20,6 +20,7 @@ from cardio.issuer import Issuer
 from cardio.pcsc import PcscReader
 from cardio.station import CardFault
 from hardware.faulty_card import Fault, FaultyCard
+from hardware.rig import Pcscd
 from hardware.virtual_card import Card
 from hardware.vpcd import EmptyFrameThen, VpcdCard
 from idservice.cli.card import DEFAULT_APDU_DEADLINE_MS
@@ -140,3 +141,37 @@ def test_reader_tap_once_refuses_a_silent_card_and_exits(
     assert tap.returncode in (0, 1), tap.stderr
     shown = json.loads(tap.stdout)
     assert shown["decision"] in ("allow", "deny") and shown["apdu_count"] == 2, shown
+
+
+def test_virtual_card_run_plays_a_broken_card(
+    pcscd: Pcscd, card_state: Path, issuer_instance: tuple[Path, Issuer]
+) -> None:
+    """`kentcard virtual-card run --fault`: the broken cards by hand, without Python."""
+    once_per_make_test()
+    instance, _ = issuer_instance
+    run = subprocess.Popen(
+        [
+            *KENTCARD,
+            "virtual-card",
+            "run",
+            "--reader",
+            "0",
+            "--state",
+            str(card_state),
+            "--fault",
+            "one-byte",
+            "--fault-on",
+            "authenticate",
+        ],
+        env=_env(instance),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        tap, _ = _tap_once(instance)
+    finally:
+        run.terminate()
+        _, said = run.communicate(timeout=10)
+    assert "one-byte on authenticate" in said
+    shown = json.loads(tap.stdout)
+    assert (shown["code"], shown["apdu_count"]) == ("card_no_status_word", 2), shown
