@@ -112,6 +112,9 @@ class VpcdCard:
             sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
+                if self._stop.is_set() or not self.inserted.is_set():
+                    sock.close()  # stopped or removed while connecting: stay out
+                    continue
                 self._sock = sock
             self.connected.set()
             try:

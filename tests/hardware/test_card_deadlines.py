@@ -19,9 +19,10 @@ from cardio.deadline import TAP_DEADLINES
 from cardio.issuer import Issuer
 from cardio.pcsc import PcscReader
 from cardio.station import CardFault
+from hardware.card_state import CardStateFile
 from hardware.faulty_card import Fault, FaultyCard
 from hardware.rig import Pcscd
-from hardware.virtual_card import Card
+from hardware.virtual_card import Card, VirtualKentCard
 from hardware.vpcd import EmptyFrameThen, VpcdCard
 from idservice.cli.card import DEFAULT_APDU_DEADLINE_MS
 from tests.hardware.conftest import READER, once_per_make_test
@@ -175,3 +176,18 @@ def test_virtual_card_run_plays_a_broken_card(
     assert "one-byte on authenticate" in said
     shown = json.loads(tap.stdout)
     assert (shown["code"], shown["apdu_count"]) == ("card_no_status_word", 2), shown
+
+
+def test_a_card_stopped_as_soon_as_started_leaves_the_reader(
+    pcscd: Pcscd, card_state: Path
+) -> None:
+    """A test that skips right after its card fixture started must not leave that card
+    answering in the reader for the tests after it."""
+    for _ in range(5):
+        VpcdCard(VirtualKentCard.from_file(CardStateFile(card_state))).start().stop()
+    time.sleep(1.5)  # a card that connected after stop() would be in the reader by now
+    reader = PcscReader(READER)
+    try:
+        assert not reader.wait_for_card(0.5), "a stopped card is still in the reader"
+    finally:
+        reader.reset()
