@@ -66,3 +66,8 @@ class AdminAuthenticationError(KentCardError):
 
 class MalformedResponseError(Exception):
     """The card answered 9000 with data the reader cannot parse."""
+
+
+class CardProtocolError(MalformedResponseError):
+    """The card broke the exchange rules: more chained answers (61XX) or wrong-Le answers
+    (6CXX) than the reader allows (``cardio.protocol``, docs/card-protocol.md)."""

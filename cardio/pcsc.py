@@ -1,12 +1,18 @@
 """PC/SC through pcscd: the only module that imports pyscard.
 
-Uses pyscard's thin ``scard`` layer (one C call per PC/SC function) and maps return codes
-to :mod:`cardio.connection` errors, so callers can tell a pulled card from a lost reader
-from a pcscd that went away (after which the context must be established again).
+Uses pyscard's thin ``scard`` layer (one C call per PC/SC function; it lets go of the GIL
+while pcscd works) and maps return codes to :mod:`cardio.connection` errors, so callers can
+tell a pulled card from a lost reader from a pcscd that went away (after which the context
+must be established again). An answer shorter than a status word is refused here
+(:func:`cardio.connection.split_response`). A call blocked on a silent card is never
+waited behind: see :class:`_Context`, and :mod:`cardio.deadline` for who gives up on it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from smartcard import scard
@@ -16,6 +22,7 @@ from cardio.connection import (
     ReaderUnavailableError,
     ServiceUnavailableError,
     TransportError,
+    split_response,
 )
 
 _SERVICE = {
@@ -73,20 +80,70 @@ def list_readers(context: Any | None = None) -> list[str]:
             scard.SCardReleaseContext(context)
 
 
+class _Context:
+    """A PC/SC context and the calls in flight on it (on the context or a card handle in it).
+
+    pcsc-lite lets one call at a time use a context; any other call on it, from any thread,
+    waits for that one, holding the library's global lock meanwhile, so every other context
+    of the process waits too. A call blocked on a silent card would so stop the whole
+    reader. When the reader gives up on a context (:meth:`abandon`) it is therefore never
+    touched again: it is released at once if no call is in flight, otherwise by the thread
+    of the last such call, once that call returns (when the card leaves the field).
+    """
+
+    def __init__(self) -> None:
+        hresult, self.handle = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        _check(hresult, "pcscd is not answering")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._abandoned = False
+        self._released = False
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[Any]:
+        with self._lock:
+            if self._abandoned:
+                raise CardRemovedError("this card connection was given up on")
+            self._in_flight += 1
+        try:
+            yield self.handle
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                release = self._abandoned and not self._in_flight and not self._released
+                self._released = self._released or release
+            if release:
+                self._release()
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            release = not self._in_flight and not self._released
+            self._released = self._released or release
+        if release:
+            self._release()
+
+    def _release(self) -> None:
+        # pcscd resets the cards a released context still had connected.
+        scard.SCardReleaseContext(self.handle)
+
+
 class PcscConnection:
-    def __init__(self, card: Any, protocol: int) -> None:
+    def __init__(self, context: _Context, card: Any, protocol: int) -> None:
+        self._context = context
         self._card = card
         self._protocol = protocol
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        hresult, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
+        with self._context.call():
+            hresult, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
         _check(hresult, "transmit")
-        if len(response) < 2:
-            raise TransportError("response without a status word")
-        return bytes(response[:-2]), (response[-2] << 8) | response[-1]
+        return split_response(bytes(response))
 
     def disconnect(self) -> None:
-        _check(scard.SCardDisconnect(self._card, scard.SCARD_LEAVE_CARD), "disconnect")
+        with self._context.call():
+            hresult = scard.SCardDisconnect(self._card, scard.SCARD_LEAVE_CARD)
+        _check(hresult, "disconnect")
 
 
 class PcscReader:
@@ -94,18 +151,19 @@ class PcscReader:
 
     def __init__(self, wanted: str | None = None) -> None:
         self.wanted = wanted
-        self._context: Any = None
+        self._context: _Context | None = None
         self._reader: str | None = None
 
     @property
     def name(self) -> str:
         return self._reader or self.wanted or "(first reader)"
 
-    def _resolve(self) -> tuple[Any, str]:
+    def _resolve(self) -> tuple[_Context, str]:
         if self._context is None:
-            self._context = establish_context()
+            self._context = _Context()
         if self._reader is None:
-            readers = list_readers(self._context)
+            with self._context.call() as handle:
+                readers = list_readers(handle)
             matches = [r for r in readers if self.wanted is None or r.startswith(self.wanted)]
             if not matches:
                 raise ReaderUnavailableError(f"reader {self.name} is not connected")
@@ -114,17 +172,18 @@ class PcscReader:
 
     def _wait(self, present: bool, timeout: float) -> bool:
         context, reader = self._resolve()
-        hresult, states = scard.SCardGetStatusChange(
-            context, 0, [(reader, scard.SCARD_STATE_UNAWARE)]
-        )
-        _check(hresult, f"reader {reader}")
-        state = states[0][1]
-        if self._matches(state, present):
-            return True
-        known = state & ~scard.SCARD_STATE_CHANGED
-        hresult, states = scard.SCardGetStatusChange(
-            context, int(timeout * 1000), [(reader, known)]
-        )
+        with context.call() as handle:
+            hresult, states = scard.SCardGetStatusChange(
+                handle, 0, [(reader, scard.SCARD_STATE_UNAWARE)]
+            )
+            _check(hresult, f"reader {reader}")
+            state = states[0][1]
+            if self._matches(state, present):
+                return True
+            known = state & ~scard.SCARD_STATE_CHANGED
+            hresult, states = scard.SCardGetStatusChange(
+                handle, int(timeout * 1000), [(reader, known)]
+            )
         if hresult == scard.SCARD_E_TIMEOUT:
             return False
         _check(hresult, f"reader {reader}")
@@ -148,17 +207,19 @@ class PcscReader:
 
     def connect(self) -> PcscConnection:
         context, reader = self._resolve()
-        hresult, card, protocol = scard.SCardConnect(
-            context,
-            reader,
-            scard.SCARD_SHARE_SHARED,
-            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
-        )
+        with context.call() as handle:
+            hresult, card, protocol = scard.SCardConnect(
+                handle,
+                reader,
+                scard.SCARD_SHARE_SHARED,
+                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
+            )
         _check(hresult, f"connecting to the card in {reader}")
-        return PcscConnection(card, protocol)
+        return PcscConnection(context, card, protocol)
 
     def reset(self) -> None:
-        if self._context is not None:
-            scard.SCardReleaseContext(self._context)
-        self._context = None
-        self._reader = None
+        """Start afresh with a new context. The old one is released now, or, when a call
+        on it is still blocked (a silent card), by that call's thread once it returns."""
+        context, self._context, self._reader = self._context, None, None
+        if context is not None:
+            context.abandon()

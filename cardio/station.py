@@ -2,8 +2,10 @@
 
 Order matters: the tap is written to the durable log before the decision is shown. The
 loop survives what happens at a bus door or a library desk: a card pulled mid-tap, a card
-that is not a Kent Card, the reader unplugged, pcscd restarting (the PC/SC context is
-re-established with backoff).
+that is not a Kent Card, a card that stops answering (every card call has the station's
+own deadline, :mod:`cardio.deadline`), an answer that is not a response APDU, the reader
+unplugged, pcscd restarting (the PC/SC context is re-established with backoff). A card
+the station cannot decide on gets a named code (:class:`CardFault`), never a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from enum import Enum
 from typing import Any
 
 from cardio.apdu import ApduError, sw_text
@@ -23,20 +26,62 @@ from cardio.connection import (
     CardConnection,
     CardReader,
     CardRemovedError,
+    CardSilentError,
+    EmptyAnswerError,
+    NoStatusWordError,
     ReaderUnavailableError,
     ServiceUnavailableError,
     TransportError,
 )
+from cardio.deadline import (
+    DEFAULT_APDU_DEADLINE,
+    CardTooSlowError,
+    CardWorker,
+    ClockedConnection,
+    TapClock,
+)
 from cardio.decision import Decision, DecisionSource, Mode
-from cardio.errors import MalformedResponseError, NotAKentCardError
+from cardio.errors import CardProtocolError, MalformedResponseError, NotAKentCardError
 from cardio.keyring import IssuerKeyring
+from cardio.session import SelectAnswer
 from cardio.taplog import TapLog
-from cardio.verify import Reason, TapRejected, authenticate
+from cardio.verify import Reason, TapRejected, read_tap, verify_tap
 
 logger = logging.getLogger(__name__)
 
 ALLOW, DENY, NO_DECISION = "allow", "deny", "none"
 MAX_BACKOFF = 2.0
+
+
+class CardFault(Enum):
+    """Why the station made no decision on a card (decision ``none``); value = (code, words).
+
+    Each is documented in docs/card-protocol.md, "The reader's outcomes without a decision".
+    """
+
+    CARD_REMOVED = ("card_removed", "card removed during the tap: tap again")
+    CARD_SILENT = ("card_silent", "card did not answer: tap again")
+    CARD_TOO_SLOW = ("card_too_slow", "card answered too slowly: tap again")
+    CARD_EMPTY_ANSWER = ("card_empty_answer", "card sent an empty answer: tap again")
+    CARD_NO_STATUS_WORD = (
+        "card_no_status_word",
+        "card answer had no status word: tap again",
+    )
+    CARD_PROTOCOL_ERROR = (
+        "card_protocol_error",
+        "card broke the protocol: tap again, or send the card to a Gateway",
+    )
+    #: The words name the status word: "card answered 6400 execution error: tap again...".
+    CARD_ERROR = ("card_error", "card answered {sw}: tap again, or send the card to a Gateway")
+    ERROR = ("error", "card not understood: tap again")
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+    @property
+    def words(self) -> str:
+        return self.value[1]
 
 
 @dataclass(frozen=True)
@@ -93,6 +138,18 @@ class _Counting:
         self.connection.disconnect()
 
 
+#: What a tap reads from the card: the SELECT answer, the challenge and the signature.
+_Answer = tuple[SelectAnswer, bytes, bytes]
+
+
+@dataclass
+class _CardRead:
+    """What the card worker has got so far in a tap (kept when a deadline passes)."""
+
+    counting: _Counting | None = None
+    answer: _Answer | None = None
+
+
 class ReaderStation:
     def __init__(
         self,
@@ -103,7 +160,12 @@ class ReaderStation:
         mode: Mode,
         location: str = "",
         today: Callable[[], date] = date.today,
+        apdu_deadline: float = DEFAULT_APDU_DEADLINE,
     ) -> None:
+        """``apdu_deadline``: seconds the card gets for each call (connect, every APDU);
+        a tap's calls together get twice that (:mod:`cardio.deadline`)."""
+        if apdu_deadline <= 0:
+            raise ValueError("the APDU deadline must be positive")
         self.reader = reader
         self.keyring = keyring
         self.decisions = decisions
@@ -111,20 +173,44 @@ class ReaderStation:
         self.mode = mode
         self.location = location
         self.today = today
+        self.apdu_deadline = apdu_deadline
+        self.worker = CardWorker("card")
 
-    def _decide(self, connection: CardConnection) -> tuple[str | None, str, Decision]:
+    def _read_card(self, clock: TapClock, read: _CardRead) -> _Answer:
+        """On the card worker: connect, the tap's two APDUs, disconnect."""
+        clock.start_call()
+        read.counting = _Counting(ClockedConnection(self.reader.connect(), clock))
+        try:
+            answer, challenge, signature, _ = read_tap(read.counting)
+            read.answer = (answer, challenge, signature)
+        finally:
+            with contextlib.suppress(TransportError):
+                read.counting.disconnect()
+        return read.answer
+
+    def _decide(self, clock: TapClock, read: _CardRead) -> tuple[str | None, str, Decision]:
         """(card number, decision, why) for a card in the field."""
         try:
-            verified, _ = authenticate(connection, self.keyring, self.today())
+            try:
+                answer = self.worker.run(lambda: self._read_card(clock, read), clock)
+            except CardSilentError:
+                if read.answer is None:
+                    raise
+                answer = read.answer  # all a tap needs was said; only the disconnect hangs
+            verified = verify_tap(*answer, self.keyring, self.today())
         except TapRejected as rejected:
             code, words = rejected.reason.code, rejected.reason.words
             return rejected.card_number, DENY, Decision(False, code, words)
+        except CardProtocolError as exc:
+            logger.info("card broke the protocol: %s", exc)
+            fault = CardFault.CARD_PROTOCOL_ERROR
+            return None, NO_DECISION, Decision(False, fault.code, fault.words)
         except (NotAKentCardError, MalformedResponseError):
             not_kent = Reason.NOT_KENT_CARD
             return None, DENY, Decision(False, not_kent.code, not_kent.words)
         except ApduError as exc:
-            words = f"card answered {sw_text(exc.sw)}: tap again, or send the card to a Gateway"
-            return None, NO_DECISION, Decision(False, "card_error", words)
+            words = CardFault.CARD_ERROR.words.format(sw=sw_text(exc.sw))
+            return None, NO_DECISION, Decision(False, CardFault.CARD_ERROR.code, words)
         decision = self.decisions.decide(
             verified.card_number,
             self.mode,
@@ -141,23 +227,34 @@ class ReaderStation:
         loop recovers from those); anything else becomes an outcome.
         """
         started = time.perf_counter()
-        counting: _Counting | None = None
+        clock = TapClock(self.apdu_deadline)
+        abandoned = self.worker.abandoned
+        read = _CardRead()
+        fault: CardFault | None = None
         try:
-            counting = _Counting(self.reader.connect())
-            try:
-                number, verdict, decision = self._decide(counting)
-            finally:
-                with contextlib.suppress(TransportError):
-                    counting.disconnect()
+            number, verdict, decision = self._decide(clock, read)
+        except CardTooSlowError:
+            fault = CardFault.CARD_TOO_SLOW
+        except CardSilentError:
+            fault = CardFault.CARD_SILENT
+        except EmptyAnswerError:
+            fault = CardFault.CARD_EMPTY_ANSWER
+        except NoStatusWordError:
+            fault = CardFault.CARD_NO_STATUS_WORD
         except CardRemovedError:
-            number, verdict = None, NO_DECISION
-            decision = Decision(False, "card_removed", "card removed during the tap: tap again")
+            fault = CardFault.CARD_REMOVED
         except (ServiceUnavailableError, ReaderUnavailableError):
             raise
-        except Exception:  # a card or a bug we do not understand must not stop the station
+        except Exception:  # a bug we do not understand must not stop the station
             logger.exception("tap failed")
+            fault = CardFault.ERROR
+        if self.worker.abandoned != abandoned:
+            # A call is still blocked on the card: it ends on its own thread when the card
+            # leaves the field; the reader starts afresh so that the next card is served.
+            self.reader.reset()
+        if fault is not None:
             number, verdict = None, NO_DECISION
-            decision = Decision(False, "error", "card not understood: tap again")
+            decision = Decision(False, fault.code, fault.words)
         outcome = TapOutcome(
             time=datetime.now(UTC).isoformat(timespec="milliseconds"),
             reader=self.reader.name,
@@ -168,7 +265,7 @@ class ReaderStation:
             code=decision.code,
             reason=decision.reason,
             entitlement=decision.entitlement if verdict == ALLOW else None,
-            apdu_count=counting.count if counting else 0,
+            apdu_count=read.counting.count if read.counting else 0,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
             flagged=decision.flagged,
         )

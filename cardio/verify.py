@@ -163,6 +163,20 @@ def challenge_time(challenge: bytes) -> float:
     return int.from_bytes(challenge[:CHALLENGE_TIME_BYTES], "big") / 1000
 
 
+def read_tap(
+    connection: CardConnection, challenge: bytes | None = None
+) -> tuple[SelectAnswer, bytes, bytes, int]:
+    """A tap's two APDUs: the SELECT answer, the challenge, the card's signature over it,
+    and the APDUs used. Raises :class:`TapRejected` for a card that was never finished, or
+    the session's errors (:class:`~cardio.errors.NotAKentCardError` among them)."""
+    session = KentCardSession(connection)
+    if not session.info.locked:
+        raise TapRejected(Reason.NOT_ISSUED)
+    challenge = challenge if challenge is not None else new_challenge()
+    signature = session.internal_authenticate(challenge)
+    return session.info, challenge, signature, session.apdu_count
+
+
 def authenticate(
     connection: CardConnection,
     keyring: IssuerKeyring,
@@ -174,9 +188,5 @@ def authenticate(
     Raises :class:`TapRejected`, or the session's errors for cards that answer with a
     failing status word (:class:`~cardio.errors.NotAKentCardError` among them).
     """
-    session = KentCardSession(connection)
-    if not session.info.locked:
-        raise TapRejected(Reason.NOT_ISSUED)
-    challenge = challenge if challenge is not None else new_challenge()
-    signature = session.internal_authenticate(challenge)
-    return verify_tap(session.info, challenge, signature, keyring, today), session.apdu_count
+    answer, challenge, signature, apdus = read_tap(connection, challenge)
+    return verify_tap(answer, challenge, signature, keyring, today), apdus

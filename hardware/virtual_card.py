@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import threading
+from typing import Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cardio import certificate as cert
 from cardio import spec, tlv
 from cardio.apdu import SW, ApduFormatError, CommandApdu
+from cardio.connection import CardRemovedError, split_response
 from hardware.card_state import CardState, CardStateFile
 
 logger = logging.getLogger(__name__)
@@ -366,17 +369,45 @@ class VirtualKentCard:
     }
 
 
-class InProcessConnection:
-    """A :class:`cardio.connection.CardConnection` straight to a virtual card (unit tests)."""
+class Card(Protocol):
+    """What a reader can talk to: the virtual card, or a card double that breaks the rules.
 
-    def __init__(self, card: VirtualKentCard) -> None:
+    ``process`` answers one command APDU; ``None`` means the card stays silent.
+    """
+
+    @property
+    def atr(self) -> bytes: ...
+
+    def process(self, apdu: bytes) -> bytes | None: ...
+
+    def power_on(self) -> None: ...
+
+    def power_off(self) -> None: ...
+
+
+class InProcessConnection:
+    """A :class:`cardio.connection.CardConnection` straight to a virtual card (unit tests).
+
+    A card that stays silent blocks :meth:`transmit` until :meth:`remove` takes it out of
+    the field (then :class:`~cardio.connection.CardRemovedError`), as pcscd does with a
+    silent card in a vpcd reader.
+    """
+
+    def __init__(self, card: Card) -> None:
         self.card = card
         self.transmitted = 0
+        self.removed = threading.Event()
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         self.transmitted += 1
         response = self.card.process(apdu)
-        return response[:-2], int.from_bytes(response[-2:], "big")
+        if response is None:
+            self.removed.wait()
+            raise CardRemovedError("the silent card was taken out of the field")
+        return split_response(response)
+
+    def remove(self) -> None:
+        self.removed.set()
 
     def disconnect(self) -> None:
         """Leave the card powered, as SCARD_LEAVE_CARD does."""

@@ -3,8 +3,17 @@
 vpcd listens on 127.0.0.1:35963 (reader ``Virtual PCD 00 00``) and 35964 (``... 00 01``);
 the card connects to it. Framing: 2-byte big-endian length, then the payload. A 1-byte
 payload is a control message (0 power off, 1 power on, 2 reset, 4 send the ATR); anything
-longer is a command APDU to answer. While connected the card is "in the reader"; closing
-the socket removes it. If pcscd restarts, the card reconnects by itself.
+longer is a command APDU to answer (a card that stays silent sends nothing back). While
+connected the card is "in the reader"; closing the socket removes it. If pcscd restarts,
+the card reconnects by itself.
+
+An empty answer frame (length 0) is the card's last word in vpcd: the driver reads the
+zero-length payload with a blocking ``recv(..., 0, MSG_WAITALL)``, which on Linux waits for
+one more byte or the end of the connection, then ejects the card. So by default a card that
+answers an empty frame closes its connection at once and stays out until it is inserted
+again: pcscd then hands the reader an empty answer (``SCardTransmit`` succeeds with no
+bytes). With ``empty_frame_then="wait"`` the card keeps the connection open instead, and
+pcscd waits for ever, as for a silent card.
 
 Latency: TCP_NODELAY, and TCP_QUICKACK before every recv, or each APDU waits ~40 ms for
 Nagle's algorithm to meet a delayed ACK (hardware/README.md).
@@ -16,8 +25,9 @@ import contextlib
 import logging
 import socket
 import threading
+from typing import Literal
 
-from hardware.virtual_card import VirtualKentCard
+from hardware.virtual_card import Card
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +35,10 @@ VPCD_HOST = "127.0.0.1"
 VPCD_BASE_PORT = 35963
 CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+#: What a card that answered an empty frame does next (see the module docstring).
+EmptyFrameThen = Literal["close", "wait"]
 
 
 def port_for(reader: int) -> int:
@@ -38,8 +52,15 @@ def reader_name(reader: int) -> str:
 class VpcdCard:
     """A virtual card in a vpcd reader, served from a background thread."""
 
-    def __init__(self, card: VirtualKentCard, port: int = VPCD_BASE_PORT, host: str = VPCD_HOST):
+    def __init__(
+        self,
+        card: Card,
+        port: int = VPCD_BASE_PORT,
+        host: str = VPCD_HOST,
+        empty_frame_then: EmptyFrameThen = "close",
+    ):
         self.card = card
+        self.empty_frame_then = empty_frame_then
         self.host = host
         self.port = port
         self.inserted = threading.Event()
@@ -91,6 +112,9 @@ class VpcdCard:
             sock.settimeout(None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
+                if self._stop.is_set() or not self.inserted.is_set():
+                    sock.close()  # stopped or removed while connecting: stay out
+                    continue
                 self._sock = sock
             self.connected.set()
             try:
@@ -130,4 +154,9 @@ class VpcdCard:
                 continue
             self.apdus += 1
             response = self.card.process(payload)
+            if response is None:
+                continue  # a silent card: vpcd, and pcscd behind it, wait until it is removed
             sock.sendall(len(response).to_bytes(2, "big") + response)
+            if not response and self.empty_frame_then == "close":
+                self.inserted.clear()  # vpcd ejects the card: it is out until inserted again
+                return

@@ -38,6 +38,8 @@ from cardio.taplog import TapLog
 from cardio.verify import TapRejected
 from idservice.config import instance_path
 
+#: docs/card-protocol.md, "Deadlines": why 150 ms.
+DEFAULT_APDU_DEADLINE_MS = 150
 KEYRING_FILE = "issuer-keys.json"
 TAPLOG_FILE = "taps.jsonl"
 
@@ -223,16 +225,35 @@ def virtual_card_new(
 @click.option("--reader", "reader_index", default=0, show_default=True, type=click.IntRange(0, 9))
 @click.option("--state", "state_path", required=True, type=click.Path(path_type=Path))
 @click.option("--removed", is_flag=True, help="Start with the card out of the reader.")
-def virtual_card_run(reader_index: int, state_path: Path, removed: bool) -> None:
+@click.option(
+    "--fault",
+    type=click.Choice(["silent", "empty", "one-byte"]),
+    default=None,
+    help="A broken card (reader tests): no answer, an empty frame, or one byte.",
+)
+@click.option(
+    "--fault-on",
+    type=click.Choice(["select", "authenticate"]),
+    default="select",
+    show_default=True,
+    help="The command the --fault is on (INTERNAL AUTHENTICATE: after a good SELECT).",
+)
+def virtual_card_run(
+    reader_index: int, state_path: Path, removed: bool, fault: str | None, fault_on: str
+) -> None:
     from hardware.card_state import CardStateError, CardStateFile
-    from hardware.virtual_card import VirtualKentCard
+    from hardware.faulty_card import FAULT_ON, Fault, FaultyCard
+    from hardware.virtual_card import Card, VirtualKentCard
     from hardware.vpcd import VpcdCard, port_for, reader_name
 
     try:
         card = VirtualKentCard.from_file(CardStateFile(state_path))
     except CardStateError as exc:
         raise click.ClickException(str(exc)) from None
-    served = VpcdCard(card, port_for(reader_index)).start(inserted=not removed)
+    playing: Card = card
+    if fault is not None:
+        playing = FaultyCard(card, Fault(fault), FAULT_ON[fault_on])
+    served = VpcdCard(playing, port_for(reader_index)).start(inserted=not removed)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -250,9 +271,11 @@ def virtual_card_run(reader_index: int, state_path: Path, removed: bool) -> None
     number = None
     if card.state.card_data:
         number = from_bcd(tlv.parse(card.state.card_data)[0].value)
+    broken = f", {fault} on {fault_on}" if fault else ""
     click.echo(
-        f"Serving card {mask(number) if number else '(blank)'} in {reader_name(reader_index)} "
-        f"(vpcd port {port_for(reader_index)}); SIGUSR1 removes it, SIGUSR2 puts it back.",
+        f"Serving card {mask(number) if number else '(blank)'}{broken} in "
+        f"{reader_name(reader_index)} (vpcd port {port_for(reader_index)}); SIGUSR1 removes "
+        "it, SIGUSR2 puts it back.",
         err=True,
     )
     while not stop.wait(0.5):
@@ -328,6 +351,7 @@ def _station(
     location: str,
     folder: Path,
     decisions: DecisionSource,
+    apdu_deadline_ms: int = DEFAULT_APDU_DEADLINE_MS,
 ) -> ReaderStation:
     from cardio.pcsc import PcscReader
 
@@ -342,6 +366,7 @@ def _station(
         log=TapLog(folder / TAPLOG_FILE),
         mode=Mode(mode),
         location=location,
+        apdu_deadline=apdu_deadline_ms / 1000,
     )
 
 
@@ -370,6 +395,16 @@ _CLIENT_ID = click.option("--client-id", default=None, help="The reader's OAuth 
 _SECRET_STDIN = click.option(
     "--client-secret-stdin", is_flag=True, help="Read the client secret from standard input."
 )
+_APDU_DEADLINE = click.option(
+    "--apdu-deadline-ms",
+    type=click.IntRange(1, 10_000),
+    default=DEFAULT_APDU_DEADLINE_MS,
+    show_default=True,
+    envvar="KENTCARD_READER_APDU_DEADLINE_MS",
+    help="Milliseconds the card gets to answer each command (a tap gets twice that in "
+    "all); a card that does not answer is refused as card_silent. "
+    "Also KENTCARD_READER_APDU_DEADLINE_MS.",
+)
 _FOLDER = click.option(
     "--config",
     "folder",
@@ -390,13 +425,16 @@ class _StationSettings:
     folder: Path | None
     online: str | None
     client_id: str | None
+    apdu_deadline_ms: int = DEFAULT_APDU_DEADLINE_MS
 
     def serve(self, on_tap: Callable[[TapOutcome], None], once_within: float | None) -> None:
         """Open the station and decide taps: every tap until SIGTERM or Ctrl-C, or only
         the first one within ``once_within`` seconds."""
         folder = self.folder or reader_folder()
         decisions = _decisions(folder, self.online, self.client_id, self.mode)
-        station = _station(self.mode, self.reader, self.location, folder, decisions)
+        station = _station(
+            self.mode, self.reader, self.location, folder, decisions, self.apdu_deadline_ms
+        )
         _announce(decisions, self.online)
         stop = threading.Event()
         if once_within is None:
@@ -428,13 +466,26 @@ def _station_options(command: Callable[..., None]) -> Callable[..., None]:
         online: str | None,
         client_id: str | None,
         client_secret_stdin: bool,
+        apdu_deadline_ms: int,
         **own: Any,
     ) -> None:
-        settings = _StationSettings(mode, reader, as_json, location, folder, online, client_id)
+        settings = _StationSettings(
+            mode, reader, as_json, location, folder, online, client_id, apdu_deadline_ms
+        )
         command(settings, **own)
 
     # click lists options in the order the decorators are written, so apply them last first.
-    options = (_MODE, _READER, _JSON, _LOCATION, _FOLDER, _ONLINE, _CLIENT_ID, _SECRET_STDIN)
+    options = (
+        _MODE,
+        _READER,
+        _JSON,
+        _LOCATION,
+        _FOLDER,
+        _ONLINE,
+        _CLIENT_ID,
+        _SECRET_STDIN,
+        _APDU_DEADLINE,
+    )
     decorated: Callable[..., None] = with_settings
     for option in reversed(options):
         decorated = option(decorated)

@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 from cardio import certificate as cert
 from cardio import spec, tlv
 from cardio.apdu import ApduError, ApduFormatError, CommandApdu
+from cardio.connection import split_response
 from cardio.decision import Mode
 from cardio.errors import MalformedResponseError
 from cardio.issuer import Issuer
 from cardio.offline import DEFAULT_POLICY, OfflinePolicy, SnapshotDecisionSource
 from cardio.session import parse_select_answer
 from cardio.snapshot import SnapshotKeyring, SnapshotStore
-from cardio.station import ReaderStation
+from cardio.station import CardFault, ReaderStation
 from cardio.taplog import TapLog
 from cardio.verify import TapRejected, authenticate
 from hardware.virtual_card import InProcessConnection, VirtualKentCard
@@ -141,28 +142,41 @@ def test_parsers_fail_cleanly(raw: bytes) -> None:
             parse(raw)  # type: ignore[operator]
 
 
-@FUZZ
-@given(script=answers)
-def test_station_always_logs_an_outcome(
-    issuer: Issuer, tmp_path: Path, script: list[tuple[bytes, int]]
-) -> None:
-    class OneCardReader:
-        name = "fuzz"
+class RawAnswers:
+    """A card answering raw frames from a list (any length, as pcscd hands them up)."""
 
-        def wait_for_card(self, timeout: float) -> bool:
-            return True
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = list(frames)
 
-        def wait_for_removal(self, timeout: float) -> bool:
-            return True
+    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+        return split_response(self.frames.pop(0) if self.frames else b"\x6f\x00")
 
-        def connect(self) -> Scripted:
-            return Scripted(script)
+    def disconnect(self) -> None:
+        pass
 
-        def reset(self) -> None:
-            pass
 
-    station = ReaderStation(
-        OneCardReader(),
+class OneCardReader:
+    name = "fuzz"
+
+    def __init__(self, card: Scripted | RawAnswers) -> None:
+        self.card = card
+
+    def wait_for_card(self, timeout: float) -> bool:
+        return True
+
+    def wait_for_removal(self, timeout: float) -> bool:
+        return True
+
+    def connect(self) -> Scripted | RawAnswers:
+        return self.card
+
+    def reset(self) -> None:
+        pass
+
+
+def fuzz_station(card: Scripted | RawAnswers, issuer: Issuer, tmp_path: Path) -> ReaderStation:
+    return ReaderStation(
+        OneCardReader(card),
         issuer.keyring(),
         SnapshotDecisionSource(
             SnapshotStore(tmp_path, "library", SnapshotKeyring()),
@@ -172,5 +186,47 @@ def test_station_always_logs_an_outcome(
         Mode.LIBRARY,
         today=lambda: date(2026, 1, 1),
     )
-    outcome = station.tap()
+
+
+#: Every code a card the station does not understand may end in: named, never "error".
+NAMED = {fault.code for fault in CardFault if fault is not CardFault.ERROR} | {
+    "not_kent_card",
+    "not_issued",
+    "bad_check_digit",
+    "bad_certificate",
+    "unknown_issuer",
+}
+
+
+@FUZZ
+@given(script=answers)
+def test_station_always_logs_an_outcome(
+    issuer: Issuer, tmp_path: Path, script: list[tuple[bytes, int]]
+) -> None:
+    outcome = fuzz_station(Scripted(script), issuer, tmp_path).tap()
     assert outcome.decision in ("deny", "none")
+    assert outcome.code in NAMED
+
+
+raw_frames = st.lists(
+    st.one_of(
+        st.binary(max_size=3),  # empty, one byte (no status word), a bare status word
+        st.binary(max_size=260),
+        st.builds(
+            lambda data, sw: data + sw,
+            st.binary(max_size=40),
+            st.sampled_from([b"\x90\x00", b"\x61\x10", b"\x6c\x10", b"\x6a\x82"]),
+        ),
+    ),
+    max_size=12,
+)
+
+
+@FUZZ
+@given(frames=raw_frames)
+def test_any_answer_frame_is_a_named_refusal(
+    issuer: Issuer, tmp_path: Path, frames: list[bytes]
+) -> None:
+    outcome = fuzz_station(RawAnswers(frames), issuer, tmp_path).tap()
+    assert outcome.decision in ("deny", "none")
+    assert outcome.code in NAMED
