@@ -14,6 +14,7 @@ from idservice.models.partner_api import PairwiseSubject, PartnerQuery
 from idservice.models.partners import LifeEvent, Partner, PartnerEvent
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession, SignInFailure
 from idservice.models.service_requests import ServiceRequest
+from idservice.models.sip2 import Sip2Kiosk, Sip2PinProof
 from idservice.models.staff import StaffMember, StaffSession
 from idservice.models.sweep import SweepRun
 
@@ -45,6 +46,8 @@ __all__ = [
     "ServiceRequest",
     "SignInFailure",
     "SigningKey",
+    "Sip2Kiosk",
+    "Sip2PinProof",
     "StaffMember",
     "StaffSession",
     "SweepRun",

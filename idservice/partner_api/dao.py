@@ -248,6 +248,22 @@ def dao_lean_lookup(
     return token_is_good(row), (_found(row) if row.resident_id is not None else None)
 
 
+#: :data:`_BY_CARD` for a caller with a lean connection of its own and no token to check
+#: (the SIP2 bridge, idservice/sip2/bridge.py: its kiosks logged in over SIP2).
+_LEAN_FIND_BY_CARD = LeanStatement(_BY_CARD)
+
+
+def dao_lean_find_by_card_number(
+    connection: LeanConnection, card_number: str, service: str, client_id: str
+) -> Found | None:
+    """:func:`dao_find_by_card_number` on a lean connection."""
+    rows = connection.rows(
+        _LEAN_FIND_BY_CARD,
+        {"card_number": card_number, "service": service, "client_id": client_id},
+    )
+    return _found(rows[0]) if rows else None
+
+
 def _record_params(
     at: datetime,
     client_id: str,

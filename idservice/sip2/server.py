@@ -1,0 +1,277 @@
+"""``kentcard sip2 serve``: the SIP2 bridge's TCP server (docs/sip2.md, "The server").
+
+One thread per kiosk connection reads frames and writes answers
+(:class:`~idservice.sip2.protocol.Conversation`); the database work (logins, patron
+look-ups) runs on a small pool of worker threads, each inside the app's context with a
+lean database connection of its own, so a hundred idle kiosks hold no database
+connection and at most ``db_workers`` look-ups run at once.
+
+Nothing a client sends can stop the server or hold a thread for ever:
+
+* at most ``max_connections`` connections; one more is closed at once;
+* a connection that sends nothing for ``idle_timeout`` seconds is closed (kiosks send
+  SC status, ``99``, every minute or so to show they are there);
+* a message must arrive whole within ``message_timeout`` seconds of its first byte
+  (a client trickling bytes is closed); one longer than ``max_message`` bytes gets
+  ``96`` and is skipped up to its carriage return;
+* an answer the client does not take within ``send_timeout`` seconds closes it;
+* anything a conversation raises is logged and closes that connection only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from idservice.db import db_session, lean_database
+from idservice.sip2 import bridge, codec, kiosks
+from idservice.sip2.kiosks import Kiosk
+from idservice.sip2.protocol import Conversation, Limits
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+log = logging.getLogger("kentcard.sip2")
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 6001
+    max_connections: int = 256
+    idle_timeout: float = 600.0
+    message_timeout: float = 10.0
+    send_timeout: float = 10.0
+    max_message: int = 2048
+    db_workers: int = 8
+    #: How long a connection waits for a database worker before answering "unavailable".
+    db_timeout: float = 10.0
+    encoding: str = "utf-8"
+
+
+class PoolBackend:
+    """:class:`~idservice.sip2.protocol.Backend` on the app, through a worker pool."""
+
+    def __init__(self, app: Flask, options: Options) -> None:
+        self.app = app
+        self.options = options
+        self.database = lean_database(app)
+        self.window = int(app.config["KENTCARD"].tap_challenge_window)
+        self.pool = ThreadPoolExecutor(
+            max_workers=options.db_workers,
+            thread_name_prefix="sip2-db",
+            initializer=self._enter_app,
+        )
+
+    def _enter_app(self) -> None:
+        self.app.app_context().push()  # for the thread's life
+
+    def _run(self, func: Any, *args: Any) -> Any:
+        return self.pool.submit(func, *args).result(timeout=self.options.db_timeout)
+
+    def login(self, login: str, password: str, peer: str) -> Kiosk | None:
+        return self._run(self._login, login, password, peer)  # type: ignore[no-any-return]
+
+    def _login(self, login: str, password: str, peer: str) -> Kiosk | None:
+        try:
+            result = kiosks.authenticate(login, password, peer)
+        finally:
+            db_session.remove()
+        if result.kiosk is None:
+            log.warning("SIP2 login %s from %s: %s", login[:64], peer, result.outcome)
+        return result.kiosk
+
+    def patron(self, kiosk: Kiosk, patron_id: str, password: str | None) -> bridge.PatronAnswer:
+        return self._run(  # type: ignore[no-any-return]
+            self._patron, kiosk, patron_id, password
+        )
+
+    def _patron(self, kiosk: Kiosk, patron_id: str, password: str | None) -> bridge.PatronAnswer:
+        return bridge.look_up_patron(self.database, kiosk, patron_id, password, window=self.window)
+
+    def still_active(self, kiosk: Kiosk) -> bool:
+        return bool(self._run(self._still_active, kiosk.client_id))
+
+    def _still_active(self, client_id: str) -> bool:
+        try:
+            return kiosks.is_active(client_id)
+        finally:
+            db_session.remove()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Sip2Server:
+    """Listens, accepts and serves kiosk connections until :meth:`shutdown`."""
+
+    def __init__(self, backend: Any, options: Options) -> None:
+        self.backend = backend
+        self.options = options
+        self.limits = Limits(encoding=options.encoding)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._listener = socket.create_server(
+            (options.host, options.port), reuse_port=False, backlog=128
+        )
+        self._listener.settimeout(0.5)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._listener.getsockname()[:2]
+        return str(host), int(port)
+
+    def start(self) -> Sip2Server:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.serve_forever, name="sip2-accept", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        log.info("SIP2 bridge listening on %s:%d", *self.address)
+        while not self._stop.is_set():
+            try:
+                conn, peer = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    break
+                log.exception("SIP2 accept failed")
+                time.sleep(0.1)
+                continue
+            with self._lock:
+                full = len(self._connections) >= self.options.max_connections
+                if not full:
+                    self._connections.add(conn)
+            if full:
+                log.warning(
+                    "SIP2 connection from %s refused: %d open", peer[0], len(self._connections)
+                )
+                with contextlib.suppress(OSError):
+                    conn.close()
+                continue
+            name = f"{peer[0]}:{peer[1]}"
+            threading.Thread(
+                target=self._serve, args=(conn, name), name=f"sip2-{name}", daemon=True
+            ).start()
+
+    def shutdown(self) -> None:
+        """Stop accepting, close every connection, wait for the accept thread."""
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            open_now = list(self._connections)
+        for conn in open_now:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    # -- one connection ----------------------------------------------------------------
+
+    def _serve(self, conn: socket.socket, peer: str) -> None:
+        try:
+            self._converse(conn, peer)
+        except OSError as exc:  # the kiosk went away, or did not take an answer in time
+            log.info("SIP2 connection from %s ended: %s", peer, exc.__class__.__name__)
+        except Exception:
+            log.exception("SIP2 connection from %s failed", peer)
+        finally:
+            with self._lock:
+                self._connections.discard(conn)
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _converse(self, conn: socket.socket, peer: str) -> None:
+        options = self.options
+        conversation = Conversation(self.backend, peer, self.limits)
+        buffer = bytearray()
+        skipping = False  # inside a message that was too long: drop it up to its CR
+        waiting_since = time.monotonic()  # since the last answer, or the connection
+        started: float | None = None  # the first byte of the message being read
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if started is not None:
+                left = started + options.message_timeout - now
+                why = "message not finished in time"
+            else:
+                left = waiting_since + options.idle_timeout - now
+                why = "idle"
+            if left <= 0:
+                log.info("SIP2 connection from %s closed: %s", peer, why)
+                return
+            conn.settimeout(min(left, 1.0))
+            try:
+                chunk = conn.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            if started is None:
+                started = now
+            buffer += chunk
+            while not conversation.closing:
+                end = buffer.find(codec.MESSAGE_END)
+                if end < 0:
+                    if len(buffer) > options.max_message:
+                        if not skipping:
+                            self._send(conn, conversation.too_long())
+                        skipping = True
+                        buffer.clear()
+                    break
+                frame = bytes(buffer[:end]).lstrip(b"\n")
+                del buffer[: end + 1]
+                if skipping:
+                    skipping = False  # the end of the message that was too long
+                    continue
+                if len(frame) > options.max_message:
+                    self._send(conn, conversation.too_long())
+                    continue
+                if frame:
+                    self._send(conn, conversation.handle(frame))
+                waiting_since = time.monotonic()
+                started = waiting_since if buffer.strip(b"\n") else None
+            if conversation.closing:
+                return
+
+    def _send(self, conn: socket.socket, data: bytes) -> None:
+        conn.settimeout(self.options.send_timeout)
+        conn.sendall(data)  # a timeout or a reset ends the connection (OSError)
+
+
+def serve(app: Flask, options: Options) -> None:
+    """Run the bridge in the foreground until SIGINT or SIGTERM."""
+    import signal
+
+    backend = PoolBackend(app, options)
+    server = Sip2Server(backend, options)
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    server.start()
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+        backend.close()
