@@ -29,6 +29,8 @@ MAX_FIELD = 255
 _TRAILER = re.compile(rb"(?:AY([0-9]))?AZ([0-9A-Fa-f]{1,4})\Z")
 _SEQUENCE_ONLY = re.compile(rb"AY([0-9])\Z")
 _FIELD_ID = re.compile(r"[A-Z]{2}\Z")
+#: Identifiers only the trailer uses: seen as a field, the trailer was damaged.
+_TRAILER_IDS = ("AY", "AZ")
 
 
 class Malformed(ValueError):
@@ -143,6 +145,8 @@ def _variable_fields(command: str, text: str) -> dict[str, str]:
         name = part[:2]
         if len(part) < 2 or _FIELD_ID.match(name) is None:
             raise Malformed(f"message {command}: a field without a two-letter identifier")
+        if name in _TRAILER_IDS:  # a trailer that did not read as one: damaged
+            raise BadChecksum("error-detection trailer damaged")
         if len(part) - 2 > MAX_FIELD:
             raise Malformed(f"message {command}: field {name} longer than {MAX_FIELD}")
         fields.setdefault(name, part[2:])

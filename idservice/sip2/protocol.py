@@ -8,6 +8,8 @@ runs. Every frame gets an answer:
 * a known command that cannot be read (fixed fields too short, a required field missing,
   a field without an identifier): that command's own answer in its "no" form, with the
   reason on the screen line (``AF``);
+* once a kiosk has sent a checksum, a frame without one: ``96`` too (its trailer was
+  damaged on the way);
 * ``97`` (request ACS resend): the last answer again; a request repeated with the same
   sequence number: the last answer again, not asked a second time.
 
@@ -87,6 +89,7 @@ class Conversation:
         self.kiosk: Kiosk | None = None
         self.checked_at = 0.0
         self.closing = False
+        self.error_detection = False
         self.errors_in_row = 0
         self.failed_logins = 0
         self.last_request: bytes | None = None
@@ -109,6 +112,10 @@ class Conversation:
             self._unreadable(str(exc))
             _body, sequence, checksummed = codec.split_trailer(frame)
             return self._answer_frame(self._refusal(command, str(exc)), sequence, checksummed)
+        if request.checksummed:
+            self.error_detection = True
+        elif self.error_detection:  # once a kiosk sends checksums, it always does
+            return self._unreadable("checksum missing")
         if request.command == "97":
             self.errors_in_row = 0
             return self.last_answer or codec.resend_request()

@@ -16,10 +16,10 @@ from idservice.models.cards import CARD_HOTLISTED
 from idservice.sip2 import kiosks
 from idservice.sip2.server import Options, PoolBackend, Sip2Server
 from tests.accounts.conftest import in_app
-from tests.cards.conftest import grant
+from tests.cards.conftest import blank_card, grant, issuer, resident_and_actor
 from tests.partner_api.conftest import UNKNOWN_CARD, active_card, new_resident
 
-__all__ = ["UNKNOWN_CARD"]
+__all__ = ["UNKNOWN_CARD", "blank_card", "issuer", "resident_and_actor"]
 
 PASSWORD = "kiosk-password-for-tests"
 INSTITUTION = "KENTLIBS"
@@ -111,8 +111,10 @@ def sip2_client(server: Sip2Server, *, checksums: bool = True) -> Any:
 def raw(server: Sip2Server, *frames: bytes, timeout: float = 5.0) -> list[bytes]:
     """Send frames on one connection; the answer to each (up to its carriage return)."""
     answers = []
-    with socket.create_connection(server.address, timeout=timeout) as conn:
-        reader = conn.makefile("rb")
+    with (
+        socket.create_connection(server.address, timeout=timeout) as conn,
+        conn.makefile("rb") as reader,  # closed too, or the socket stays open
+    ):
         for frame in frames:
             conn.sendall(frame)
             answers.append(read_answer(reader))

@@ -113,7 +113,7 @@ def test_a_kiosk_logs_in_and_asks_about_four_cards(
         (kiosk.client_id, "kiosk", "unknown"),
         (kiosk.client_id, "kiosk", "entitled"),
     ]
-    assert [(a.resident_id, a.channel, a.details["client_name"]) for a in audited][0] == (
+    assert next((a.resident_id, a.channel, a.details["client_name"]) for a in audited) == (
         people.member_id,
         "partner",
         kiosk.name,
@@ -167,9 +167,7 @@ def test_a_wrong_login_is_refused_and_answers_nothing_else(
         failed = db_session.scalars(
             select(AuditRecord).where(AuditRecord.action == "sip2.login_failed")
         ).all()
-    assert [(a.details["login"], a.details["failed_logins"]) for a in failed] == [
-        (kiosk.login, 1)
-    ]
+    assert [(a.details["login"], a.details["failed_logins"]) for a in failed] == [(kiosk.login, 1)]
 
 
 def test_an_inactive_kiosk_cannot_log_in(app: Flask, bridge: Sip2Server) -> None:
@@ -216,7 +214,13 @@ def test_raw_frames_with_and_without_sequence_numbers(
     login = f"9300CN{kiosk.login}|CO{kiosk.password}|".encode()
     with_trailer = login + b"AY4AZ"
     with_trailer += checksum(with_trailer).encode() + b"\r"
-    answers = raw(bridge, with_trailer, b"9900302.00\r")
+    status = b"9900302.00AY5AZ"
+    status += checksum(status).encode() + b"\r"
+    answers = raw(bridge, with_trailer, status, b"9900302.00\r")
     assert answers[0].startswith(b"941AY4AZ")
-    assert answers[1].startswith(b"98Y")
     assert decode_message(answers[0]).sequence_number == 4
+    assert answers[1].startswith(b"98Y") and decode_message(answers[1]).sequence_number == 5
+    # Once a kiosk sends checksums, a frame without one was damaged on the way.
+    assert answers[2] == b"96AZFEF6\r"
+    plain = raw(bridge, f"9300CN{kiosk.login}|CO{kiosk.password}|\r".encode(), b"9900302.00\r")
+    assert plain[0] == b"941\r" and plain[1].startswith(b"98Y")
