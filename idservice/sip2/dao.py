@@ -38,7 +38,7 @@ def dao_list_kiosks() -> list[tuple[Sip2Kiosk, OAuthClient]]:
         .join(OAuthClient, OAuthClient.client_id == Sip2Kiosk.client_id)
         .order_by(Sip2Kiosk.login)
     )
-    return [(kiosk, client) for kiosk, client in rows.tuples()]
+    return [(kiosk, client) for kiosk, client in rows]
 
 
 def dao_get_client_row(client_id: str) -> OAuthClient | None:
