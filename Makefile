@@ -57,3 +57,8 @@ bench-sweep: setup
 .PHONY: bench-reevaluation
 bench-reevaluation: setup
 	$(BIN)/python benchmarks/reevaluation/run.py
+
+# On a copy of the Kent-scale database (made once from it with CREATE DATABASE ... TEMPLATE).
+.PHONY: bench-sip2
+bench-sip2: setup
+	$(BIN)/python benchmarks/sip2/run.py
