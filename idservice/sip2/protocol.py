@@ -153,7 +153,7 @@ class Conversation:
         if request.command == "93":
             return self._login(request)
         if self.kiosk is not None and self.clock() - self.checked_at > RECHECK_EVERY:
-            if not self.backend.still_active(self.kiosk):
+            if not self._still_active(self.kiosk):
                 log.warning("SIP2 kiosk %s withdrawn: connection closed", self.kiosk.login)
                 self.kiosk, self.closing = None, True
             else:
@@ -179,12 +179,23 @@ class Conversation:
             )
         return self._refusal(request.command, ELSEWHERE, request)
 
+    def _still_active(self, kiosk: Kiosk) -> bool:
+        try:
+            return self.backend.still_active(kiosk)
+        except Exception:  # the database did not answer: looked at again a minute later
+            log.exception("SIP2 kiosk registration could not be read")
+            return True
+
     def _login(self, request: Request) -> Response:
         algorithms = request.fixed[0] + request.fixed[1]
         if codec.missing_fields(request) or algorithms not in ("00", "  "):
             kiosk = None
         else:
-            kiosk = self.backend.login(request.get("CN"), request.get("CO"), self.peer)
+            try:
+                kiosk = self.backend.login(request.get("CN"), request.get("CO"), self.peer)
+            except Exception:
+                log.exception("SIP2 login could not be checked")
+                return Response("94", "0")  # not the kiosk's failure: not counted
         if kiosk is None:
             self.failed_logins += 1
             log.warning("SIP2 login refused from %s", self.peer)

@@ -264,3 +264,38 @@ def _closed(conn: socket.socket) -> bool:
         return conn.recv(10) == b""
     except ConnectionResetError:
         return True
+
+
+class BrokenBackend(FakeBackend):
+    """The database does not answer."""
+
+    def __init__(self) -> None:
+        self.logged_in = False
+
+    def login(self, login: str, password: str, peer: str) -> Kiosk | None:
+        if self.logged_in:
+            return KIOSK
+        raise TimeoutError("no database")
+
+    def patron(self, kiosk: Kiosk, patron_id: str, password: str | None) -> PatronAnswer:
+        raise TimeoutError("no database")
+
+    def still_active(self, kiosk: Kiosk) -> bool:
+        raise TimeoutError("no database")
+
+
+def test_a_database_that_does_not_answer_gets_a_sip2_answer(monkeypatch) -> None:
+    from idservice.sip2 import protocol
+
+    backend = BrokenBackend()
+    conversation = Conversation(backend, "broken")
+    assert conversation.handle(b"9300CNk1|COright|") == b"940\r"
+    assert conversation.failed_logins == 0  # not the kiosk's failure
+    backend.logged_in = True
+    assert conversation.handle(b"9300CNk1|COright|") == b"941\r"
+    monkeypatch.setattr(protocol, "RECHECK_EVERY", 0.0)
+    answer = conversation.handle(b"2300120261207    101500AOKENT|AA9826010000000018|")
+    assert answer.startswith(b"24YYYY") and b"|BLN|" in answer
+    assert b"AFKent Card checks are unavailable: try again shortly|" in answer
+    assert not conversation.closing
+    is_sip2(answer)
