@@ -92,6 +92,8 @@ class KioskCheckStore:
     def __init__(self, connection: LeanConnection) -> None:
         self.connection = connection
         self.found: partner_dao.Found | None = None
+        #: Read with the look-up; given to the kiosk only for a member (:func:`format_name`).
+        self.resident_names: tuple[str, str] | None = None
         self.values: dict[str, Any] | None = None
 
     def find(
@@ -104,7 +106,7 @@ class KioskCheckStore:
     ) -> partner_dao.Found | None:
         if card_number is None:
             return None  # a wrong check digit: on no card
-        self.found = partner_dao.dao_lean_find_by_card_number(
+        self.found, self.resident_names = partner_dao.dao_lean_find_by_card_number(
             self.connection, card_number, service, partner.client_id
         )
         return self.found
@@ -157,10 +159,10 @@ def look_up_patron(
             if note:
                 messages.append(note)
         store.write(BY_KIOSK_WITH_PIN if pin == "Y" else BY_KIOSK)
+        names = store.resident_names
         name = ""
-        if result.entitled and found is not None and kiosk.name_format != "none":
-            names = dao.dao_names(connection, found.resident_id)
-            name = format_name(*names, kiosk.name_format) if names else ""
+        if result.entitled and names is not None:
+            name = format_name(*names, kiosk.name_format)
         connection.commit()
     lost = found is not None and found.card_status == CARD_HOTLISTED
     return PatronAnswer(result.reason, result.entitled, lost, name, pin, tuple(messages))

@@ -1,6 +1,6 @@
 """Data access for the SIP2 bridge (``dao_*``): kiosks on the ORM session, and the few
 statements a patron look-up adds to the partner check's on the bridge's lean connection
-(the card's key for a card + PIN proof, the proof remembered, a member's name)."""
+(the card's key for a card + PIN proof, and the proof remembered)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy import bindparam, delete, insert, select
 from idservice.db import LeanConnection, LeanStatement, db_session
 from idservice.models.cards import Card
 from idservice.models.oauth import OAuthClient
-from idservice.models.residents import Resident
 from idservice.models.sip2 import Sip2Kiosk, Sip2PinProof
 
 if TYPE_CHECKING:
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
 
 CARDS = Card.__table__
 PROOFS = cast("Table", Sip2PinProof.__table__)
-RESIDENTS = Resident.__table__
 KIOSKS = Sip2Kiosk.__table__
 CLIENTS = OAuthClient.__table__
 
@@ -68,11 +66,6 @@ _CARD_KEY = LeanStatement(
         CARDS.c.card_number == bindparam("card_number")
     )
 )
-_NAMES = LeanStatement(
-    select(RESIDENTS.c.given_name, RESIDENTS.c.family_name).where(
-        RESIDENTS.c.id == bindparam("resident_id")
-    )
-)
 _REMEMBER_PROOF = LeanStatement(
     insert(PROOFS).values(
         card_id=bindparam("card_id"), challenge=bindparam("challenge"), at=bindparam("at")
@@ -85,11 +78,6 @@ def dao_card_key(connection: LeanConnection, card_number: str) -> Any | None:
     """The card's id, registered public key, expiry and status, or None."""
     rows = connection.rows(_CARD_KEY, {"card_number": card_number})
     return rows[0] if rows else None
-
-
-def dao_names(connection: LeanConnection, resident_id: str) -> tuple[str, str] | None:
-    rows = connection.rows(_NAMES, {"resident_id": resident_id})
-    return (rows[0].given_name, rows[0].family_name) if rows else None
 
 
 def dao_remember_proof(
