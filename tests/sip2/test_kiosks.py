@@ -187,3 +187,55 @@ def test_another_kiosk_registered_separately(app: Flask) -> None:
     first = register(app, "k-a", name="Kiosk A")
     second = register(app, "k-b", name="Kiosk B")
     assert first.client_id != second.client_id
+
+
+def test_kentcard_sip2_serve_answers_and_stops_on_sigterm(
+    app: Flask, settings, kiosk: KioskLogin, people: People
+) -> None:
+    """The command as the library's server runs it, in its own process."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.sip2.conftest import read_answer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(
+        os.environ,
+        KENTCARD_DATABASE_URL=settings.database_url,
+        KENTCARD_SECRET_KEY=settings.secret_key,
+        KENTCARD_INSTANCE_PATH=str(settings.instance_path),
+    )
+    kentcard = Path(sys.executable).parent / "kentcard"
+    process = subprocess.Popen(
+        [str(kentcard), "sip2", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, process.stderr.read1().decode()  # type: ignore[union-attr]
+                time.sleep(0.2)
+        with conn, conn.makefile("rb") as reader:
+            conn.sendall(f"9300CN{kiosk.login}|CO{kiosk.password}|\r".encode())
+            assert read_answer(reader) == b"941\r"
+            conn.sendall(f"2300120261207    101500AOKENT|AA{people.member}|AC|AD|\r".encode())
+            assert b"|BLY|" in read_answer(reader)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
