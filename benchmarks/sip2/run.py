@@ -126,7 +126,7 @@ def register_kiosk(env: dict[str, str]) -> str:
 
 def start_bridge(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
     command = [
-        str(BIN / "kentcard"), "sip2", "serve", "--port", str(port), "--db-workers",
+        str(BIN / "kentcard"), "sip2", "serve", "--port", str(port), "--db-connections",
         str(workers), "--max-connections", "64",
     ]  # fmt: skip
     process = subprocess.Popen(
@@ -295,7 +295,7 @@ def main() -> int:
     add("--rounds", type=int, default=3)
     add("--duration", type=float, default=15.0)
     add("--warmup", type=float, default=5.0)
-    add("--db-workers", type=int, default=8)
+    add("--db-connections", type=int, default=8)
     add("--json-out", default=None)
     args = parser.parse_args()
 
@@ -304,8 +304,8 @@ def main() -> int:
         env = environment(url, Path(folder))
         password = register_kiosk(env)
         port = free_port()
-        bridge = start_bridge(env, port, args.db_workers)
-        log(f"bridge on port {port}, {args.db_workers} database workers; {load_line()}")
+        bridge = start_bridge(env, port, args.db_connections)
+        log(f"bridge on port {port}, {args.db_connections} database connections; {load_line()}")
         try:
             rows = asyncio.run(measure(args, port, password, scale, bridge.pid))
         finally:

@@ -34,7 +34,13 @@ def sip2_group() -> None:
     help="Seconds a message may take to arrive whole.",
 )
 @click.option("--max-message", default=2048, show_default=True, type=click.IntRange(64, 65536))
-@click.option("--db-workers", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--db-connections",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Look-ups at once (and database connections held for them).",
+)
 @click.option(
     "--encoding",
     default="utf-8",
@@ -50,7 +56,7 @@ def sip2_serve(
     idle_timeout: float,
     message_timeout: float,
     max_message: int,
-    db_workers: int,
+    db_connections: int,
     encoding: str,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -61,7 +67,7 @@ def sip2_serve(
         idle_timeout=idle_timeout,
         message_timeout=message_timeout,
         max_message=max_message,
-        db_workers=db_workers,
+        db_connections=db_connections,
         encoding=encoding,
     )
     click.echo(f"SIP2 bridge on {host}:{port} (stop with Ctrl-C)")

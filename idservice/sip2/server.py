@@ -1,10 +1,10 @@
 """``kentcard sip2 serve``: the SIP2 bridge's TCP server (docs/sip2.md, "The server").
 
-One thread per kiosk connection reads frames and writes answers
-(:class:`~idservice.sip2.protocol.Conversation`); the database work (logins, patron
-look-ups) runs on a small pool of worker threads, each inside the app's context with a
-lean database connection of its own, so a hundred idle kiosks hold no database
-connection and at most ``db_workers`` look-ups run at once.
+One thread per kiosk connection reads frames, answers them
+(:class:`~idservice.sip2.protocol.Conversation`) and writes the answers. A look-up runs
+in that thread on a lean database connection lent to it for the look-up
+(:class:`LentDatabase`), at most ``db_connections`` at once, so a hundred idle kiosks
+hold no database connection.
 
 Nothing a client sends can stop the server or hold a thread for ever:
 
@@ -26,11 +26,11 @@ import socket
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from idservice.db import db_session, lean_database
+from idservice.db import LeanDatabase, db_session
 from idservice.sip2 import bridge, codec, kiosks
 from idservice.sip2.kiosks import Kiosk
 from idservice.sip2.protocol import Conversation, Limits
@@ -50,63 +50,98 @@ class Options:
     message_timeout: float = 10.0
     send_timeout: float = 10.0
     max_message: int = 2048
-    db_workers: int = 8
-    #: How long a connection waits for a database worker before answering "unavailable".
+    #: Look-ups and logins at once (and PostgreSQL connections held for them).
+    db_connections: int = 8
+    #: How long a look-up waits for a free database connection before "unavailable".
     db_timeout: float = 10.0
     encoding: str = "utf-8"
 
 
-class PoolBackend:
-    """:class:`~idservice.sip2.protocol.Backend` on the app, through a worker pool."""
+class LentDatabase(LeanDatabase):
+    """The lean database of :mod:`idservice.db`, its PostgreSQL connections lent to
+    whichever kiosk thread is answering (:meth:`lent`) rather than kept one per thread:
+    a hundred idle kiosks hold no connection. The callers bound how many are lent at once
+    (:class:`AppBackend`), so at most that many connections are ever made; one lent back
+    broken is dropped, and one idle for a while is pinged before it is lent again, as
+    :class:`~idservice.db.LeanDatabase` does for its own."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self._idle: list[tuple[Any, float]] = []
+        self._idle_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[None]:
+        if not self.postgresql:
+            yield  # SQLite: the engine's own pool
+            return
+        with self._idle_lock:
+            connection, used = self._idle.pop() if self._idle else (None, 0.0)
+        self._local.connection, self._local.used = connection, used
+        try:
+            yield
+        finally:
+            connection = getattr(self._local, "connection", None)
+            used = getattr(self._local, "used", 0.0)
+            self._local.connection = None
+            if connection is not None and not connection.closed:
+                with self._idle_lock:
+                    self._idle.append((connection, used))
+
+    def close(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for connection, _used in idle:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+class AppBackend:
+    """:class:`~idservice.sip2.protocol.Backend` on the app, run in the kiosk's own
+    connection thread (no hand-over to another thread and back: fewer wake-ups per
+    look-up), at most ``db_connections`` at once."""
 
     def __init__(self, app: Flask, options: Options) -> None:
         self.app = app
         self.options = options
-        self.database = lean_database(app)
+        self.database = LentDatabase(app.extensions["kentcard_engine"])
+        self.slots = threading.BoundedSemaphore(options.db_connections)
         self.window = int(app.config["KENTCARD"].tap_challenge_window)
-        self.pool = ThreadPoolExecutor(
-            max_workers=options.db_workers,
-            thread_name_prefix="sip2-db",
-            initializer=self._enter_app,
-        )
 
-    def _enter_app(self) -> None:
-        self.app.app_context().push()  # for the thread's life
-
-    def _run(self, func: Any, *args: Any) -> Any:
-        return self.pool.submit(func, *args).result(timeout=self.options.db_timeout)
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self.slots.acquire(timeout=self.options.db_timeout):
+            raise TimeoutError("no database connection free")
+        try:
+            yield
+        finally:
+            self.slots.release()
 
     def login(self, login: str, password: str, peer: str) -> Kiosk | None:
-        return self._run(self._login, login, password, peer)  # type: ignore[no-any-return]
-
-    def _login(self, login: str, password: str, peer: str) -> Kiosk | None:
-        try:
-            result = kiosks.authenticate(login, password, peer)
-        finally:
-            db_session.remove()
+        with self._slot(), self.app.app_context():
+            try:
+                result = kiosks.authenticate(login, password, peer)
+            finally:
+                db_session.remove()
         if result.kiosk is None:
             log.warning("SIP2 login %s from %s: %s", login[:64], peer, result.outcome)
         return result.kiosk
 
     def patron(self, kiosk: Kiosk, patron_id: str, password: str | None) -> bridge.PatronAnswer:
-        return self._run(  # type: ignore[no-any-return]
-            self._patron, kiosk, patron_id, password
-        )
-
-    def _patron(self, kiosk: Kiosk, patron_id: str, password: str | None) -> bridge.PatronAnswer:
-        return bridge.look_up_patron(self.database, kiosk, patron_id, password, window=self.window)
+        with self._slot(), self.database.lent():
+            return bridge.look_up_patron(
+                self.database, kiosk, patron_id, password, window=self.window
+            )
 
     def still_active(self, kiosk: Kiosk) -> bool:
-        return bool(self._run(self._still_active, kiosk.client_id))
-
-    def _still_active(self, client_id: str) -> bool:
-        try:
-            return kiosks.is_active(client_id)
-        finally:
-            db_session.remove()
+        with self._slot(), self.app.app_context():
+            try:
+                return kiosks.is_active(kiosk.client_id)
+            finally:
+                db_session.remove()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.database.close()
 
 
 class Sip2Server:
@@ -264,7 +299,7 @@ def serve(app: Flask, options: Options) -> None:
     # A thread waiting for the interpreter lock gets it within 1 ms rather than 5: a
     # look-up whose database answer is in waits less behind the other connections.
     sys.setswitchinterval(0.001)
-    backend = PoolBackend(app, options)
+    backend = AppBackend(app, options)
     server = Sip2Server(backend, options)
     stop = threading.Event()
 

@@ -14,7 +14,7 @@ from flask import Flask
 
 from idservice.models.cards import CARD_HOTLISTED
 from idservice.sip2 import kiosks
-from idservice.sip2.server import Options, PoolBackend, Sip2Server
+from idservice.sip2.server import AppBackend, Options, Sip2Server
 from tests.accounts.conftest import in_app
 from tests.cards.conftest import blank_card, grant, issuer, resident_and_actor
 from tests.partner_api.conftest import UNKNOWN_CARD, active_card, new_resident
@@ -53,11 +53,11 @@ def kiosk(app: Flask) -> KioskLogin:
 
 @pytest.fixture
 def bridge(app: Flask) -> Iterator[Sip2Server]:
-    yield from serve(app, Options(port=0, db_workers=2))
+    yield from serve(app, Options(port=0, db_connections=2))
 
 
 def serve(app: Flask, options: Options) -> Iterator[Sip2Server]:
-    backend = PoolBackend(app, options)
+    backend = AppBackend(app, options)
     server = Sip2Server(backend, options).start()
     try:
         yield server

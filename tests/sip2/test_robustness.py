@@ -151,7 +151,7 @@ def strict(app: Flask) -> Iterator[Sip2Server]:
     """The bridge with short timeouts, a small message limit and three connections."""
     options = Options(
         port=0,
-        db_workers=2,
+        db_connections=2,
         idle_timeout=1.5,
         message_timeout=0.8,
         max_message=256,
