@@ -120,8 +120,8 @@ def kiosks_list(as_json: bool) -> None:
         return
     for row in rows:
         state = "active" if row["active"] else "inactive"
-        if row["locked_until"]:
-            state += f", locked until {row['locked_until']}"
+        if row["locked_addresses"]:
+            state += f", locked out at {row['locked_addresses']} address(es)"
         click.echo(
             f"{row['login']}  {row['name']}  [{state}]  pin: {row['pin_mode']}  "
             f"name: {row['name_format']}  last login: {row['last_login_at'] or '-'}"

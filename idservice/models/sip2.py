@@ -3,7 +3,8 @@
 A kiosk is a registered client: an ``oauth_clients`` row (its name is what the resident's
 "who checked" page shows; it has no grant, scope or secret, so it can never obtain a
 token) and a ``sip2_kiosks`` row with its SIP2 login. The login password is an argon2id
-hash, as residents' passwords are; consecutive failed logins lock the kiosk for a while.
+hash, as residents' passwords are; failed logins from one network address lock that
+address out of the kiosk's login for a while (``sip2_login_failures``).
 
 ``sip2_pin_proofs`` remembers each card + PIN proof the bridge accepted (the card and the
 kiosk's challenge), so that a recorded proof cannot be sent again. It holds the card's
@@ -62,10 +63,27 @@ class Sip2Kiosk(Base):
     name_format: Mapped[str] = mapped_column(String(16), default="initials")
     pin_mode: Mapped[str] = mapped_column(String(8), default="none")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Sip2LoginFailure(Base):
+    """Failed SIP2 logins of one kiosk from one network address, and the lock they cause.
+
+    Kept per address so that failures sent from elsewhere on the library network lock
+    out that address only, never the kiosk at its own."""
+
+    __tablename__ = "sip2_login_failures"
+    __table_args__ = (
+        Index("uq_sip2_login_failures_kiosk_id_address", "kiosk_id", "address", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kiosk_id: Mapped[int] = mapped_column(ForeignKey("sip2_kiosks.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Sip2PinProof(Base):

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, insert, select
 from idservice.db import LeanConnection, LeanStatement, db_session
 from idservice.models.cards import Card
 from idservice.models.oauth import OAuthClient
-from idservice.models.sip2 import Sip2Kiosk, Sip2PinProof
+from idservice.models.sip2 import Sip2Kiosk, Sip2LoginFailure, Sip2PinProof
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -48,6 +48,39 @@ def dao_add_kiosk(kiosk: Sip2Kiosk) -> Sip2Kiosk:
     db_session.add(kiosk)
     db_session.flush()
     return kiosk
+
+
+def dao_get_failure(kiosk_id: int, address: str) -> Sip2LoginFailure | None:
+    return db_session.scalar(
+        select(Sip2LoginFailure).where(
+            Sip2LoginFailure.kiosk_id == kiosk_id, Sip2LoginFailure.address == address
+        )
+    )
+
+
+def dao_add_failure(kiosk_id: int, address: str) -> Sip2LoginFailure:
+    failure = Sip2LoginFailure(kiosk_id=kiosk_id, address=address, failures=0)
+    db_session.add(failure)
+    return failure
+
+
+def dao_forget_failures(kiosk_id: int, address: str | None = None) -> int:
+    """Delete the kiosk's failed logins (from one address, or all); how many rows."""
+    statement = delete(Sip2LoginFailure).where(Sip2LoginFailure.kiosk_id == kiosk_id)
+    if address is not None:
+        statement = statement.where(Sip2LoginFailure.address == address)
+    result = db_session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def dao_locked_addresses(kiosk_id: int, now: datetime) -> int:
+    return len(
+        db_session.scalars(
+            select(Sip2LoginFailure.id).where(
+                Sip2LoginFailure.kiosk_id == kiosk_id, Sip2LoginFailure.locked_until > now
+            )
+        ).all()
+    )
 
 
 def dao_kiosk_is_active(client_id: str) -> bool:

@@ -5,10 +5,13 @@ the resident's "who checked" page shows, which has no grant, scope or secret (it
 obtain a token), and a ``sip2_kiosks`` row with the SIP2 login. The password is hashed
 with argon2id like residents' passwords and shown once, when it is made.
 
-A login (SIP2 message 93) is checked by :func:`authenticate`. After
-:data:`LOCK_AFTER` failures in a row the kiosk is locked for :data:`LOCK_FOR`, even with
-the right password: the library's supplier sees its kiosk refused and calls, rather than
-someone guessing on. Failures, locks, registrations and changes are audited.
+A login (SIP2 message 93) is checked by :func:`authenticate`. After :data:`LOCK_AFTER`
+failures from one network address (within :data:`LOCK_FOR` of each other) that address
+is locked out of the kiosk's login for :data:`LOCK_FOR`, even with the right password.
+The lock is per address so that someone elsewhere on the library network cannot lock
+the kiosk out at its own address; the password (24 random characters) is beyond
+guessing anyway, so the lock is there to stop a misconfigured or hostile client, and to
+make it visible. Failures, locks, registrations and changes are audited.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ class KioskView:
     name_format: str
     pin_mode: str
     active: bool
-    failed_logins: int
-    locked_until: str | None
+    #: Network addresses locked out of this kiosk's login now.
+    locked_addresses: int
     last_login_at: str | None
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,8 +101,7 @@ def _view(row: Sip2Kiosk, client: OAuthClient) -> KioskView:
         row.name_format,
         row.pin_mode,
         row.active and client.active,
-        row.failed_logins,
-        row.locked_until.isoformat() if row.locked_until else None,
+        dao.dao_locked_addresses(row.id, utcnow()),
         row.last_login_at.isoformat() if row.last_login_at else None,
     )
 
@@ -194,7 +196,6 @@ def register_kiosk(
             login=login,
             password_hash=passwords.hash_password(secret),
             active=True,
-            failed_logins=0,
             **values,
         )
     )
@@ -235,8 +236,7 @@ def update_kiosk(
         secret = secrets.token_urlsafe(18)
         row.password_hash = passwords.hash_password(secret)
         changed.append("password")
-    if (unlock or new_password) and (row.locked_until is not None or row.failed_logins):
-        row.locked_until, row.failed_logins = None, 0
+    if (unlock or new_password) and dao.dao_forget_failures(row.id):
         changed.append("lock")
     if changed:
         _audit("sip2.kiosk_changed", row.client_id, {"login": login, "fields": sorted(changed)})
@@ -256,32 +256,41 @@ class LoginResult:
 
 @transactional
 def authenticate(
-    login: str, password: str, peer: str = "", now: datetime | None = None
+    login: str, password: str, address: str = "", now: datetime | None = None
 ) -> LoginResult:
-    """Check a SIP2 login. A password is always verified (against a stand-in hash for an
-    unknown login), so the time taken does not tell whether a login exists."""
+    """Check a SIP2 login from a network ``address``. A password is always verified
+    (against a stand-in hash for an unknown login), so the time taken does not tell
+    whether a login exists."""
     now = now or utcnow()
+    address = address[:64]
     row = dao.dao_get_kiosk(login) if 1 <= len(login) <= 64 else None
     right = passwords.verify_password(row.password_hash if row else None, password)
     if row is None:
         return LoginResult(None, "unknown")
-    client = oauth_dao.dao_get_client(row.client_id)  # None when withdrawn
-    if row.locked_until is not None and row.locked_until > now:
+    failure = dao.dao_get_failure(row.id, address)
+    if failure is not None and failure.locked_until is not None and failure.locked_until > now:
         return LoginResult(None, "locked")
     if not right:
-        row.failed_logins += 1
-        locked = row.failed_logins >= LOCK_AFTER
-        if locked:
-            row.locked_until = now + LOCK_FOR
+        if failure is None:
+            failure = dao.dao_add_failure(row.id, address)
+        elif now - failure.last_failed_at > LOCK_FOR:
+            failure.failures = 0  # an old failure no longer counts
+        failure.failures += 1
+        failure.last_failed_at = now
+        locked = failure.failures >= LOCK_AFTER
+        failure.locked_until = now + LOCK_FOR if locked else None
         _audit(
             "sip2.kiosk_locked" if locked else "sip2.login_failed",
             row.client_id,
-            {"login": login, "failed_logins": row.failed_logins, "peer": peer},
+            {"login": login, "failed_logins": failure.failures, "address": address},
         )
         return LoginResult(None, "wrong_password")
+    client = oauth_dao.dao_get_client(row.client_id)  # None when withdrawn
     if not row.active or client is None:
         return LoginResult(None, "inactive")
-    row.failed_logins, row.locked_until, row.last_login_at = 0, None, now
+    if failure is not None:
+        dao.dao_forget_failures(row.id, address)
+    row.last_login_at = now
     return LoginResult(_kiosk(row, client.name), "ok")
 
 

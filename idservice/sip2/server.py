@@ -15,11 +15,14 @@ Nothing a client sends can stop the server or hold a thread for ever:
   (a client trickling bytes is closed); one longer than ``max_message`` bytes gets
   ``96`` and is skipped up to its carriage return;
 * an answer the client does not take within ``send_timeout`` seconds closes it;
-* anything a conversation raises is logged and closes that connection only.
+* anything a conversation raises is logged and closes that connection only;
+* an address with 20 failed logins in 10 minutes has its logins refused unchecked
+  (:class:`LoginThrottle`), so it cannot make the bridge hash passwords for ever.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import socket
@@ -96,6 +99,43 @@ class LentDatabase(LeanDatabase):
                 connection.close()
 
 
+class LoginThrottle:
+    """Failed logins per network address, across this process's connections: past
+    ``limit`` within ``window`` seconds, logins from that address are refused without
+    being checked, so a client that keeps trying cannot make the bridge spend an argon2id
+    hash on each try."""
+
+    def __init__(self, limit: int = 20, window: float = 600.0, clock: Any = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> collections.deque[float]:
+        times = self._failures.setdefault(address, collections.deque())
+        while times and now - times[0] > self.window:
+            times.popleft()
+        return times
+
+    def blocked(self, address: str) -> bool:
+        with self._lock:
+            return len(self._recent(address, self.clock())) >= self.limit
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            now = self.clock()
+            self._recent(address, now).append(now)
+            if len(self._failures) > 10_000:  # forget addresses whose failures are old
+                for stale in [
+                    a for a, t in self._failures.items() if not t or now - t[-1] > self.window
+                ]:
+                    del self._failures[stale]
+
+
+def address_of(peer: str) -> str:
+    """The network address of ``host:port``."""
+    return peer.rsplit(":", 1)[0]
+
+
 class AppBackend:
     """:class:`~idservice.sip2.protocol.Backend` on the app, run in the kiosk's own
     connection thread (no hand-over to another thread and back: fewer wake-ups per
@@ -107,6 +147,7 @@ class AppBackend:
         self.database = LentDatabase(app.extensions["kentcard_engine"])
         self.slots = threading.BoundedSemaphore(options.db_connections)
         self.window = int(app.config["KENTCARD"].tap_challenge_window)
+        self.throttle = LoginThrottle()
 
     @contextlib.contextmanager
     def _slot(self) -> Iterator[None]:
@@ -118,12 +159,17 @@ class AppBackend:
             self.slots.release()
 
     def login(self, login: str, password: str, peer: str) -> Kiosk | None:
+        address = address_of(peer)
+        if self.throttle.blocked(address):
+            log.warning("SIP2 login from %s refused unchecked: too many failures", address)
+            return None
         with self._slot(), self.app.app_context():
             try:
-                result = kiosks.authenticate(login, password, peer)
+                result = kiosks.authenticate(login, password, address)
             finally:
                 db_session.remove()
         if result.kiosk is None:
+            self.throttle.failed(address)
             log.warning("SIP2 login %s from %s: %s", login[:64], peer, result.outcome)
         return result.kiosk
 

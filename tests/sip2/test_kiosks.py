@@ -81,22 +81,50 @@ def test_what_a_kiosk_registration_refuses(app: Flask, values: dict[str, str], w
         kiosks.register_kiosk(**settings)
 
 
-def test_failed_logins_lock_a_kiosk_until_unlocked(app: Flask, kiosk: KioskLogin) -> None:
+def test_failed_logins_lock_out_their_address_until_unlocked(app: Flask, kiosk: KioskLogin) -> None:
+    there, here = "192.0.2.7", "192.0.2.8"
     with in_app(app):
         for _ in range(kiosks.LOCK_AFTER):
-            assert kiosks.authenticate(kiosk.login, "guess-guess-guess").kiosk is None
-        locked = kiosks.authenticate(kiosk.login, PASSWORD)
+            assert kiosks.authenticate(kiosk.login, "guess-guess-guess", there).kiosk is None
+        locked = kiosks.authenticate(kiosk.login, PASSWORD, there)
         assert (locked.kiosk, locked.outcome) == (None, "locked")
-        later = kiosks.authenticate(kiosk.login, PASSWORD, now=utcnow() + timedelta(minutes=16))
-        assert later.kiosk is not None  # the lock ends by itself
+        # The kiosk at its own address is not locked out by someone else's guesses.
+        assert kiosks.authenticate(kiosk.login, PASSWORD, here).kiosk is not None
+        assert kiosks.list_kiosks()[0].locked_addresses == 1
+        later = utcnow() + timedelta(minutes=16)
+        assert kiosks.authenticate(kiosk.login, PASSWORD, there, now=later).kiosk is not None
         for _ in range(kiosks.LOCK_AFTER):
-            kiosks.authenticate(kiosk.login, "guess-guess-guess")
-        kiosks.update_kiosk(kiosk.login, unlock=True)
-        assert kiosks.authenticate(kiosk.login, PASSWORD).kiosk is not None
+            kiosks.authenticate(kiosk.login, "guess-guess-guess", there)
+        changed, _ = kiosks.update_kiosk(kiosk.login, unlock=True)
+        assert changed == ["lock"]
+        assert kiosks.authenticate(kiosk.login, PASSWORD, there).kiosk is not None
         audited = db_session.scalars(
-            select(AuditRecord.action).where(AuditRecord.action == "sip2.kiosk_locked")
+            select(AuditRecord.details).where(AuditRecord.action == "sip2.kiosk_locked")
         ).all()
-    assert len(audited) == 2
+    assert [(d["address"], d["failed_logins"]) for d in audited] == [(there, 5), (there, 5)]
+
+
+def test_old_failures_stop_counting(app: Flask, kiosk: KioskLogin) -> None:
+    with in_app(app):
+        start = utcnow()
+        for _ in range(kiosks.LOCK_AFTER - 1):
+            kiosks.authenticate(kiosk.login, "guess-guess-guess", "192.0.2.9", now=start)
+        later = start + kiosks.LOCK_FOR + timedelta(seconds=1)
+        kiosks.authenticate(kiosk.login, "guess-guess-guess", "192.0.2.9", now=later)
+        assert kiosks.authenticate(kiosk.login, PASSWORD, "192.0.2.9", now=later).kiosk
+
+
+def test_an_address_that_keeps_failing_is_refused_unchecked() -> None:
+    from idservice.sip2.server import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(limit=3, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert not throttle.blocked("192.0.2.1")
+        throttle.failed("192.0.2.1")
+    assert throttle.blocked("192.0.2.1") and not throttle.blocked("192.0.2.2")
+    now[0] = 61.0
+    assert not throttle.blocked("192.0.2.1")
 
 
 def test_a_locked_kiosk_is_refused_over_sip2(
@@ -104,7 +132,7 @@ def test_a_locked_kiosk_is_refused_over_sip2(
 ) -> None:
     with in_app(app):
         for _ in range(kiosks.LOCK_AFTER):
-            kiosks.authenticate(kiosk.login, "guess-guess-guess")
+            kiosks.authenticate(kiosk.login, "guess-guess-guess", "127.0.0.1")
     client = sip2_client(bridge)
     answer = client.get_response(client.sip_login_request(kiosk.login, kiosk.password))
     assert client.sip_login_response(answer)["fixed"]["Ok"] == "0"

@@ -167,7 +167,9 @@ def test_a_wrong_login_is_refused_and_answers_nothing_else(
         failed = db_session.scalars(
             select(AuditRecord).where(AuditRecord.action == "sip2.login_failed")
         ).all()
-    assert [(a.details["login"], a.details["failed_logins"]) for a in failed] == [(kiosk.login, 1)]
+    assert [
+        (a.details["login"], a.details["failed_logins"], a.details["address"]) for a in failed
+    ] == [(kiosk.login, 1, "127.0.0.1")]
 
 
 def test_an_inactive_kiosk_cannot_log_in(app: Flask, bridge: Sip2Server) -> None:
