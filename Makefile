@@ -62,3 +62,8 @@ bench-reevaluation: setup
 .PHONY: bench-snapshots
 bench-snapshots: setup
 	$(BIN)/python benchmarks/snapshots/run.py
+
+# On a copy of the Kent-scale database (made once from it with CREATE DATABASE ... TEMPLATE).
+.PHONY: bench-sip2
+bench-sip2: setup
+	$(BIN)/python benchmarks/sip2/run.py

@@ -130,6 +130,14 @@ CHEAP_HASHER = PasswordHasher(type=Type.ID, time_cost=1, memory_cost=1024, paral
 _CHEAP_DUMMY = CHEAP_HASHER.hash("not-a-real-password-used-for-timing-only")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _roomy_card_deadline() -> None:
+    """Readers started by the tests (``kentcard reader ...``) give each card call 2 s, not
+    150 ms: a loaded test machine must not turn a tap into ``card_silent``. The tests of
+    the deadline itself set their own (tests/hardware/test_card_deadlines.py)."""
+    os.environ.setdefault("KENTCARD_READER_APDU_DEADLINE_MS", "2000")
+
+
 @pytest.fixture(autouse=True)
 def _cheap_password_hashing(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch

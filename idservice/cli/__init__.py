@@ -15,6 +15,7 @@ from idservice.cli.notices import notices_group
 from idservice.cli.oauth import register as register_oauth
 from idservice.cli.partners import register as register_partners
 from idservice.cli.residents import residents_group
+from idservice.cli.sip2 import sip2_group
 from idservice.cli.snapshots import snapshots_group
 from idservice.cli.staff import staff_group
 
@@ -36,6 +37,7 @@ main.add_command(eligibility_group)
 main.add_command(entitlements_group)
 main.add_command(ledger_group)
 main.add_command(staff_group)
+main.add_command(sip2_group)
 for _group in (issuer_group, virtual_card_group, reader_group, cards_group, snapshots_group):
     main.add_command(_group)
 register_oauth(main)

@@ -14,6 +14,7 @@ from idservice.models.partner_api import PairwiseSubject, PartnerQuery
 from idservice.models.partners import LifeEvent, Partner, PartnerEvent
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession, SignInFailure
 from idservice.models.service_requests import ServiceRequest
+from idservice.models.sip2 import Sip2Kiosk, Sip2LoginFailure, Sip2PinProof
 from idservice.models.snapshots import OfflineSnapshot, OfflineSnapshotDelta
 from idservice.models.staff import StaffMember, StaffSession
 from idservice.models.sweep import SweepRun
@@ -48,6 +49,9 @@ __all__ = [
     "ServiceRequest",
     "SignInFailure",
     "SigningKey",
+    "Sip2Kiosk",
+    "Sip2LoginFailure",
+    "Sip2PinProof",
     "StaffMember",
     "StaffSession",
     "SweepRun",

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from idservice.models.base import Base, utcnow
 from idservice.models.types import UTCDateTime
 
-#: How a partner named the resident in a check.
-LOOKED_UP_BY = ("card_number", "subject")
+#: How a partner named the resident in a check (``kiosk`` and ``kiosk_card_pin``: a
+#: library kiosk's look-up through the SIP2 bridge, by card, or by card and its PIN).
+LOOKED_UP_BY = ("card_number", "subject", "kiosk", "kiosk_card_pin")
 
 
 class PartnerQuery(Base):

@@ -33,6 +33,7 @@ SUBJECTS = PairwiseSubject.__table__
 CONSENTS = Consent.__table__
 QUERIES = PartnerQuery.__table__
 CLIENTS = OAuthClient.__table__
+RESIDENTS = Resident.__table__
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,30 @@ def dao_lean_lookup(
         params.update(sector=sector, subject=subject)
     (row,) = connection.rows(statement, params)
     return token_is_good(row), (_found(row) if row.resident_id is not None else None)
+
+
+#: :data:`_BY_CARD` with the resident's names, for a caller with a lean connection of its
+#: own and no token to check: the SIP2 bridge (idservice/sip2/bridge.py), whose kiosks
+#: logged in over SIP2 and are given a member's name in the form their library needs.
+_LEAN_FIND_BY_CARD_WITH_NAMES = LeanStatement(
+    _BY_CARD.add_columns(RESIDENTS.c.given_name, RESIDENTS.c.family_name).outerjoin(
+        RESIDENTS, RESIDENTS.c.id == CARDS.c.resident_id
+    )
+)
+
+
+def dao_lean_find_by_card_number(
+    connection: LeanConnection, card_number: str, service: str, client_id: str
+) -> tuple[Found | None, tuple[str, str] | None]:
+    """:func:`dao_find_by_card_number` on a lean connection, with the resident's given and
+    family names (for the caller to release only what it may)."""
+    rows = connection.rows(
+        _LEAN_FIND_BY_CARD_WITH_NAMES,
+        {"card_number": card_number, "service": service, "client_id": client_id},
+    )
+    if not rows:
+        return None, None
+    return _found(rows[0]), (rows[0].given_name, rows[0].family_name)
 
 
 def _record_params(

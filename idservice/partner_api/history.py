@@ -21,6 +21,9 @@ ANSWERS = {
 HOW = {
     "card_number": "your Kent Card number",
     "subject": "their reference for your account",
+    # The SIP2 bridge's look-ups (idservice/sip2/bridge.py).
+    "kiosk": "your Kent Card, at a library self-service kiosk",
+    "kiosk_card_pin": "your Kent Card and its PIN, at a library self-service kiosk",
 }
 
 

@@ -19,7 +19,7 @@ from cardio.connection import (
     ServiceUnavailableError,
     TransportError,
 )
-from cardio.deadline import DEFAULT_APDU_DEADLINE, TAP_DEADLINES
+from cardio.deadline import TAP_DEADLINES
 from cardio.decision import Mode
 from cardio.issuer import Issuer
 from cardio.offline import DEFAULT_POLICY, OfflinePolicy, SnapshotDecisionSource
@@ -139,13 +139,18 @@ def decisions(offline: OfflineReader) -> SnapshotDecisionSource:
     return offline.source()
 
 
+#: For the tests that are not about time: a deadline no loaded test machine reaches (the
+#: 150 ms default was reached by one tap in 1,536 with the suite running beside it).
+UNTIMED = 5.0
+
+
 def run(
     script: list[CardConnection | Exception],
     issuer: Issuer,
     decisions: SnapshotDecisionSource,
     tmp_path: Path,
     mode: Mode = Mode.TRANSPORT,
-    apdu_deadline: float = DEFAULT_APDU_DEADLINE,
+    apdu_deadline: float = UNTIMED,
 ) -> tuple[list[TapOutcome], list[str], ScriptedReader]:
     reader = ScriptedReader(script)
     station = ReaderStation(

@@ -44,7 +44,9 @@ class OneCardReader:
 def tap(
     source: OnlineDecisionSource, issuer: Issuer, card: VirtualKentCard, mode: Mode, log: Path
 ) -> TapOutcome:
-    station = ReaderStation(OneCardReader(card), issuer.keyring(), source, TapLog(log), mode)
+    station = ReaderStation(
+        OneCardReader(card), issuer.keyring(), source, TapLog(log), mode, apdu_deadline=5.0
+    )
     return station.tap()
 
 

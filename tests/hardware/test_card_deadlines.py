@@ -75,7 +75,7 @@ def test_reader_watch_refuses_cards_that_do_not_answer_and_decides_the_next(
     once_per_make_test()
     instance, _ = issuer_instance
     genuine = served.card
-    watch = Watch(instance)
+    watch = Watch(instance, deadline_ms=DEFAULT_APDU_DEADLINE_MS)
     try:
         assert watch.wait_taps(1)[0]["decision"] in ("allow", "deny")
         for fault, on_ins, empty_frame_then, code in faults:

@@ -133,10 +133,13 @@ def test_cli_new_run_and_tap_once(pcscd: Pcscd, issuer_instance: tuple[Path, Iss
 class Watch:
     """``kentcard reader watch --json`` in a subprocess, its taps read from a thread."""
 
-    def __init__(self, instance: Path) -> None:
+    def __init__(self, instance: Path, deadline_ms: int | None = None) -> None:
+        env = _env(instance)
+        if deadline_ms is not None:  # else the suite's roomy one (tests/conftest.py)
+            env["KENTCARD_READER_APDU_DEADLINE_MS"] = str(deadline_ms)
         self.process = subprocess.Popen(
             [*KENTCARD, "reader", "watch", "--json", "--mode", "library", "--reader", READER],
-            env=_env(instance),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
