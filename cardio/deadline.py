@@ -3,28 +3,31 @@
 pcscd (and the vpcd driver behind it in the test rig) waits for ever on a card that stays
 silent, and a thread blocked in a PC/SC call cannot be interrupted: pcsc-lite's
 ``SCardCancel`` only ends ``SCardGetStatusChange``, and any other call on the blocked
-call's context waits for it. So the station hands a tap's card calls (connect, SELECT,
-INTERNAL AUTHENTICATE, disconnect) to a :class:`CardWorker` thread as one job and watches
-the clock: each card call may take ``per_call`` seconds, all of them together
-``TAP_DEADLINES * per_call`` (a tap is two APDUs), so a card that answers every GET
-RESPONSE just in time still cannot hold the reader. One hand-over per tap, not one per
-call: the watching thread sleeps until the earliest moment a deadline could pass.
+call's context waits for it. So a reader hands the card calls of one use of the card (a
+station's tap: connect, SELECT, INTERNAL AUTHENTICATE, disconnect; a kiosk's sign-in
+attempt, :mod:`cardio.signin`: connect, SELECT, VERIFY, INTERNAL AUTHENTICATE, disconnect)
+to a :class:`CardWorker` thread as one :class:`CardJob` and watches the clock: each card
+call may take ``per_call`` seconds, all of them together ``calls * per_call`` (a tap is two
+APDUs: ``TAP_DEADLINES``), so a card that answers every GET RESPONSE just in time still
+cannot hold the reader. One hand-over per job, not one per call: the watching thread
+sleeps until the earliest moment a deadline could pass.
 
 A job that overruns is given up on: its thread stays blocked until the card leaves the
 field (or pcscd gives up), then ends by itself without touching the card again; a fresh
-thread serves the next tap, and the reader must start a new PC/SC context
+thread serves the next job, and the reader must start a new PC/SC context
 (:meth:`cardio.connection.CardReader.reset`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
-from cardio.connection import CardConnection, CardSilentError
+from cardio.connection import CardConnection, CardSilentError, TransportError
 
 T = TypeVar("T")
 
@@ -40,14 +43,18 @@ class CardTooSlowError(CardSilentError):
 
 class TapClock:
     """One tap's time: each card call gets ``per_call`` seconds, all of them together
-    ``TAP_DEADLINES * per_call`` from the start of the tap."""
+    ``calls * per_call`` from the start of the tap (``calls``: the APDUs the card is
+    asked for, two for a tap)."""
 
-    def __init__(self, per_call: float = DEFAULT_APDU_DEADLINE) -> None:
+    def __init__(self, per_call: float = DEFAULT_APDU_DEADLINE, calls: int = TAP_DEADLINES) -> None:
         if per_call <= 0:
             raise ValueError("the APDU deadline must be positive")
+        if calls < 1:
+            raise ValueError("a tap has at least one card call")
         self.per_call = per_call
+        self.calls = calls
         now = time.monotonic()
-        self.ends = now + TAP_DEADLINES * per_call
+        self.ends = now + calls * per_call
         self.call_started = now
         self.given_up = False
 
@@ -68,20 +75,23 @@ class TapClock:
             return CardSilentError(f"no answer within {self.per_call * 1000:.0f} ms")
         if now >= self.ends:
             return CardTooSlowError(
-                f"the card used the tap's {TAP_DEADLINES * self.per_call * 1000:.0f} ms"
+                f"the card used the tap's {self.calls * self.per_call * 1000:.0f} ms"
             )
         return None
 
 
 class ClockedConnection:
-    """A :class:`CardConnection` that starts ``clock``'s call deadline before each call."""
+    """A :class:`CardConnection` that starts ``clock``'s call deadline before each call,
+    and counts the APDUs sent (those of a tap that failed half way too)."""
 
     def __init__(self, connection: CardConnection, clock: TapClock) -> None:
         self.connection = connection
         self.clock = clock
+        self.apdu_count = 0
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         self.clock.start_call()
+        self.apdu_count += 1
         return self.connection.transmit(apdu)
 
     def disconnect(self) -> None:
@@ -145,3 +155,48 @@ class CardWorker:
         if job.error is not None:
             raise job.error
         return cast(T, job.result)
+
+
+class CardJob(Generic[T]):
+    """One use of the card in the field, within one :class:`TapClock`: connect, ``use``
+    the connection, disconnect, all on a :class:`CardWorker`.
+
+    What ``use`` returned is kept when only the disconnect overruns (the card said all
+    that was needed); :attr:`apdu_count` is known however the job ended.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], CardConnection],
+        use: Callable[[CardConnection], T],
+        clock: TapClock,
+    ) -> None:
+        self.connect = connect
+        self.use = use
+        self.clock = clock
+        self.connection: ClockedConnection | None = None
+        self._result: tuple[T] | None = None
+
+    @property
+    def apdu_count(self) -> int:
+        return self.connection.apdu_count if self.connection is not None else 0
+
+    def _on_card(self) -> T:
+        self.clock.start_call()
+        self.connection = ClockedConnection(self.connect(), self.clock)
+        try:
+            self._result = (self.use(self.connection),)
+        finally:
+            with contextlib.suppress(TransportError):
+                self.connection.disconnect()
+        return self._result[0]
+
+    def run(self, worker: CardWorker) -> T:
+        """``use``'s result, or its exception, or the deadline's :class:`CardSilentError`
+        (:class:`CardTooSlowError`); the reader resets after a job ``worker`` gave up on."""
+        try:
+            return worker.run(self._on_card, self.clock)
+        except CardSilentError:
+            if self._result is None:
+                raise
+            return self._result[0]  # all was said; only the disconnect is blocked

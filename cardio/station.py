@@ -10,7 +10,6 @@ the station cannot decide on gets a named code (:class:`CardFault`), never a tra
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -33,13 +32,7 @@ from cardio.connection import (
     ServiceUnavailableError,
     TransportError,
 )
-from cardio.deadline import (
-    DEFAULT_APDU_DEADLINE,
-    CardTooSlowError,
-    CardWorker,
-    ClockedConnection,
-    TapClock,
-)
+from cardio.deadline import DEFAULT_APDU_DEADLINE, CardJob, CardTooSlowError, CardWorker, TapClock
 from cardio.decision import Decision, DecisionSource, Mode
 from cardio.errors import CardProtocolError, MalformedResponseError, NotAKentCardError
 from cardio.keyring import IssuerKeyring
@@ -83,6 +76,26 @@ class CardFault(Enum):
     def words(self) -> str:
         return self.value[1]
 
+    @staticmethod
+    def of(error: BaseException) -> CardFault | None:
+        """The fault a card call's error is (a deadline passed, an answer that is not a
+        response APDU, the card left, the exchange bounds), or None for any other error."""
+        for kind, fault in _FAULTS:
+            if isinstance(error, kind):
+                return fault
+        return None
+
+
+#: Most specific first: a card too slow is also silent, a protocol error also malformed.
+_FAULTS: tuple[tuple[type[Exception], CardFault], ...] = (
+    (CardTooSlowError, CardFault.CARD_TOO_SLOW),
+    (CardSilentError, CardFault.CARD_SILENT),
+    (EmptyAnswerError, CardFault.CARD_EMPTY_ANSWER),
+    (NoStatusWordError, CardFault.CARD_NO_STATUS_WORD),
+    (CardRemovedError, CardFault.CARD_REMOVED),
+    (CardProtocolError, CardFault.CARD_PROTOCOL_ERROR),
+)
+
 
 @dataclass(frozen=True)
 class TapOutcome:
@@ -123,31 +136,13 @@ class TapOutcome:
         )
 
 
-class _Counting:
-    """Counts APDUs on a connection, including those of a tap that failed half way."""
-
-    def __init__(self, connection: CardConnection) -> None:
-        self.connection = connection
-        self.count = 0
-
-    def transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        self.count += 1
-        return self.connection.transmit(apdu)
-
-    def disconnect(self) -> None:
-        self.connection.disconnect()
-
-
 #: What a tap reads from the card: the SELECT answer, the challenge and the signature.
 _Answer = tuple[SelectAnswer, bytes, bytes]
 
 
-@dataclass
-class _CardRead:
-    """What the card worker has got so far in a tap (kept when a deadline passes)."""
-
-    counting: _Counting | None = None
-    answer: _Answer | None = None
+def _read(connection: CardConnection) -> _Answer:
+    answer, challenge, signature, _ = read_tap(connection)
+    return answer, challenge, signature
 
 
 class ReaderStation:
@@ -176,27 +171,10 @@ class ReaderStation:
         self.apdu_deadline = apdu_deadline
         self.worker = CardWorker("card")
 
-    def _read_card(self, clock: TapClock, read: _CardRead) -> _Answer:
-        """On the card worker: connect, the tap's two APDUs, disconnect."""
-        clock.start_call()
-        read.counting = _Counting(ClockedConnection(self.reader.connect(), clock))
-        try:
-            answer, challenge, signature, _ = read_tap(read.counting)
-            read.answer = (answer, challenge, signature)
-        finally:
-            with contextlib.suppress(TransportError):
-                read.counting.disconnect()
-        return read.answer
-
-    def _decide(self, clock: TapClock, read: _CardRead) -> tuple[str | None, str, Decision]:
+    def _decide(self, job: CardJob[_Answer]) -> tuple[str | None, str, Decision]:
         """(card number, decision, why) for a card in the field."""
         try:
-            try:
-                answer = self.worker.run(lambda: self._read_card(clock, read), clock)
-            except CardSilentError:
-                if read.answer is None:
-                    raise
-                answer = read.answer  # all a tap needs was said; only the disconnect hangs
+            answer = job.run(self.worker)  # connect, the tap's two APDUs, disconnect
             verified = verify_tap(*answer, self.keyring, self.today())
         except TapRejected as rejected:
             code, words = rejected.reason.code, rejected.reason.words
@@ -227,27 +205,18 @@ class ReaderStation:
         loop recovers from those); anything else becomes an outcome.
         """
         started = time.perf_counter()
-        clock = TapClock(self.apdu_deadline)
+        job = CardJob(self.reader.connect, _read, TapClock(self.apdu_deadline))
         abandoned = self.worker.abandoned
-        read = _CardRead()
         fault: CardFault | None = None
         try:
-            number, verdict, decision = self._decide(clock, read)
-        except CardTooSlowError:
-            fault = CardFault.CARD_TOO_SLOW
-        except CardSilentError:
-            fault = CardFault.CARD_SILENT
-        except EmptyAnswerError:
-            fault = CardFault.CARD_EMPTY_ANSWER
-        except NoStatusWordError:
-            fault = CardFault.CARD_NO_STATUS_WORD
-        except CardRemovedError:
-            fault = CardFault.CARD_REMOVED
+            number, verdict, decision = self._decide(job)
         except (ServiceUnavailableError, ReaderUnavailableError):
             raise
-        except Exception:  # a bug we do not understand must not stop the station
-            logger.exception("tap failed")
-            fault = CardFault.ERROR
+        except Exception as exc:
+            fault = CardFault.of(exc)
+            if fault is None:  # a bug we do not understand must not stop the station
+                logger.exception("tap failed")
+                fault = CardFault.ERROR
         if self.worker.abandoned != abandoned:
             # A call is still blocked on the card: it ends on its own thread when the card
             # leaves the field; the reader starts afresh so that the next card is served.
@@ -265,7 +234,7 @@ class ReaderStation:
             code=decision.code,
             reason=decision.reason,
             entitlement=decision.entitlement if verdict == ALLOW else None,
-            apdu_count=read.counting.count if read.counting else 0,
+            apdu_count=job.apdu_count,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
             flagged=decision.flagged,
         )

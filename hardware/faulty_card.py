@@ -27,6 +27,7 @@ class Fault(StrEnum):
 #: The instructions a fault can be put on, by the name ``kentcard virtual-card run`` takes.
 FAULT_ON = {
     "select": spec.INS_SELECT,
+    "verify": spec.INS_VERIFY,  # a kiosk's sign-in (the PIN)
     "authenticate": spec.INS_INTERNAL_AUTHENTICATE,
 }
 

@@ -233,10 +233,11 @@ def virtual_card_new(
 )
 @click.option(
     "--fault-on",
-    type=click.Choice(["select", "authenticate"]),
+    type=click.Choice(["select", "verify", "authenticate"]),
     default="select",
     show_default=True,
-    help="The command the --fault is on (INTERNAL AUTHENTICATE: after a good SELECT).",
+    help="The command the --fault is on (VERIFY, a sign-in's, and INTERNAL AUTHENTICATE: "
+    "after a good SELECT).",
 )
 def virtual_card_run(
     reader_index: int, state_path: Path, removed: bool, fault: str | None, fault_on: str
@@ -402,8 +403,8 @@ _APDU_DEADLINE = click.option(
     show_default=True,
     envvar="KENTCARD_READER_APDU_DEADLINE_MS",
     help="Milliseconds the card gets to answer each command (a tap gets twice that in "
-    "all); a card that does not answer is refused as card_silent. "
-    "Also KENTCARD_READER_APDU_DEADLINE_MS.",
+    "all, a sign-in attempt three times); a card that does not answer is refused as "
+    "card_silent. Also KENTCARD_READER_APDU_DEADLINE_MS.",
 )
 _FOLDER = click.option(
     "--config",
@@ -513,17 +514,25 @@ def reader_tap(settings: _StationSettings, once: bool, timeout: float) -> None:
 
 
 @reader_group.command(
-    "sign-in", help="Card + PIN sign-in at a kiosk: sign the challenge for the code on screen."
+    "sign-in",
+    help="Card + PIN sign-in at a kiosk: sign the challenge for the code on screen; exit 0 "
+    "when the service accepted the card, 1 otherwise (the reason is said).",
 )
 @click.option("--code", required=True, help="The sign-in code the kiosk screen shows.")
 @click.option("--online", required=True, metavar="URL", help="The identity service.")
 @_CLIENT_ID
 @_SECRET_STDIN
 @_READER
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for a card.")
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for a card (and for it to be taken out after a failed tap).",
+)
 @click.option(
     "--pin-stdin", is_flag=True, help="Read the PIN from standard input (tests, PIN pads)."
 )
+@_APDU_DEADLINE
 def reader_sign_in(
     code: str,
     online: str,
@@ -532,23 +541,19 @@ def reader_sign_in(
     reader: str | None,
     timeout: float,
     pin_stdin: bool,
+    apdu_deadline_ms: int,
 ) -> None:
-    from cardio.connection import CardConnection, CardRemovedError
+    """Not signed in (exit 1): a card that did not answer properly in any of its taps, or
+    left in the reader after one; a wrong or blocked PIN; a refused card; the service,
+    pcscd or the reader unavailable."""
     from cardio.pcsc import PcscReader
-    from cardio.signin import OnlineSignIn, run_sign_in
+    from cardio.signin import KioskSignIn, OnlineSignIn
 
     if not client_id:
         raise click.UsageError("give the reader's --client-id and --client-secret-stdin")
     secret = sys.stdin.readline().strip()
     if not secret:
         raise click.UsageError("give the reader's client secret on standard input")
-    pcsc = PcscReader(reader)
-
-    def connect() -> CardConnection:
-        _event(f"put the Kent Card in {pcsc.name}")
-        if not pcsc.wait_for_card(timeout):
-            raise CardRemovedError(f"no card in {pcsc.name} within {timeout:g} s")
-        return pcsc.connect()
 
     def ask_pin() -> str:
         if pin_stdin:
@@ -558,13 +563,14 @@ def reader_sign_in(
             return pin
         return str(click.prompt("Card PIN", hide_input=True, err=True))
 
-    try:
-        accepted = run_sign_in(
-            connect, OnlineSignIn(online, client_id, secret), code, ask_pin, click.echo
-        )
-    except CardRemovedError as exc:
-        raise click.ClickException(f"{exc}: start again") from None
-    sys.exit(0 if accepted else 1)
+    kiosk = KioskSignIn(
+        PcscReader(reader),
+        OnlineSignIn(online, client_id, secret),
+        card_wait=timeout,
+        apdu_deadline=apdu_deadline_ms / 1000,
+    )
+    result = kiosk.run(code, ask_pin, click.echo, _event)
+    sys.exit(0 if result.signed_in else 1)
 
 
 @reader_group.group("snapshot", help="The reader's signed offline list.")
