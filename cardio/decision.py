@@ -43,6 +43,9 @@ class Decision:
     code: str
     reason: str
     entitlement: str | None = None
+    #: Decided without the service: a station with a tap queue keeps the tap
+    #: (:mod:`cardio.tapqueue`) for upload before showing the decision.
+    offline: bool = False
 
 
 class DecisionSource(Protocol):

@@ -1,6 +1,7 @@
 """The reader station: wait for a card, verify the tap offline, decide, log, show.
 
-Order matters: the tap is written to the durable log before the decision is shown. The
+Order matters: the tap is written to the durable log before the decision is shown (and a
+tap decided offline to the tap queue, :mod:`cardio.tapqueue`, before that). The
 loop survives what happens at a bus door or a library desk: a card pulled mid-tap, a card
 that is not a Kent Card, the reader unplugged, pcscd restarting (the PC/SC context is
 re-established with backoff).
@@ -31,7 +32,8 @@ from cardio.decision import DecisionSource, Mode
 from cardio.errors import MalformedResponseError, NotAKentCardError
 from cardio.keyring import IssuerKeyring
 from cardio.taplog import TapLog
-from cardio.verify import Reason, TapRejected, authenticate
+from cardio.tapqueue import QueuedTap, TapQueue
+from cardio.verify import Reason, TapEvidence, TapRejected, authenticate
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,19 @@ class TapOutcome:
         )
 
 
+@dataclass(frozen=True)
+class _Decided:
+    """What deciding a card in the field found (``queue``: evidence of a tap decided
+    offline, for the tap queue)."""
+
+    card_number: str | None
+    decision: str
+    code: str
+    reason: str
+    entitlement: str | None = None
+    queue: TapEvidence | None = None
+
+
 class _Counting:
     """Counts APDUs on a connection, including those of a tap that failed half way."""
 
@@ -100,6 +115,7 @@ class ReaderStation:
         mode: Mode,
         location: str = "",
         today: Callable[[], date] = date.today,
+        queue: TapQueue | None = None,
     ) -> None:
         self.reader = reader
         self.keyring = keyring
@@ -108,24 +124,55 @@ class ReaderStation:
         self.mode = mode
         self.location = location
         self.today = today
+        #: Where taps decided offline wait for upload; None: such taps are not kept.
+        self.queue = queue
 
-    def _decide(self, connection: CardConnection) -> tuple[str | None, str, str, str, str | None]:
-        """(card number, decision, code, reason, entitlement) for a card in the field."""
+    def _decide(self, connection: CardConnection) -> _Decided:
+        """The decision on a card in the field."""
         try:
             verified, _ = authenticate(connection, self.keyring, self.today())
         except TapRejected as rejected:
             code, words = rejected.reason.code, rejected.reason.words
-            return rejected.card_number, DENY, code, words, None
+            return _Decided(rejected.card_number, DENY, code, words)
         except (NotAKentCardError, MalformedResponseError):
-            return None, DENY, Reason.NOT_KENT_CARD.code, Reason.NOT_KENT_CARD.words, None
+            return _Decided(None, DENY, Reason.NOT_KENT_CARD.code, Reason.NOT_KENT_CARD.words)
         except ApduError as exc:
             words = f"card answered {sw_text(exc.sw)}: tap again, or send the card to a Gateway"
-            return None, NO_DECISION, "card_error", words, None
+            return _Decided(None, NO_DECISION, "card_error", words)
         decision = self.decisions.decide(
             verified.card_number, self.mode, self.today(), verified.evidence
         )
         verdict = ALLOW if decision.allowed else DENY
-        return verified.card_number, verdict, decision.code, decision.reason, decision.entitlement
+        keep = verified.evidence if decision.offline and self.queue is not None else None
+        return _Decided(
+            verified.card_number,
+            verdict,
+            decision.code,
+            decision.reason,
+            decision.entitlement,
+            keep,
+        )
+
+    def _enqueue(self, decided: _Decided) -> _Decided:
+        """Keep a tap decided offline in the queue (fsynced); a tap that cannot be kept is
+        not decided, since the service would never hear of it."""
+        if decided.queue is None or self.queue is None:
+            return decided
+        tap = QueuedTap.decided(
+            decided.queue,
+            str(self.mode),
+            decided.decision,
+            decided.code,
+            decided.reason,
+            decided.entitlement if decided.decision == ALLOW else None,
+        )
+        try:
+            self.queue.append(tap)
+        except OSError as exc:
+            logger.error("tap queue cannot be written: %s", exc)
+            words = "tap could not be stored on the reader: tap again, or call for help"
+            return _Decided(decided.card_number, NO_DECISION, "queue_error", words)
+        return decided
 
     def tap(self) -> TapOutcome:
         """One tap on the card in the reader; logs it durably, then returns it.
@@ -138,29 +185,30 @@ class ReaderStation:
         try:
             counting = _Counting(self.reader.connect())
             try:
-                number, verdict, code, reason, entitlement = self._decide(counting)
+                decided = self._decide(counting)
             finally:
                 with contextlib.suppress(TransportError):
                     counting.disconnect()
         except CardRemovedError:
-            number, verdict, code = None, NO_DECISION, "card_removed"
-            reason, entitlement = "card removed during the tap: tap again", None
+            decided = _Decided(
+                None, NO_DECISION, "card_removed", "card removed during the tap: tap again"
+            )
         except (ServiceUnavailableError, ReaderUnavailableError):
             raise
         except Exception:  # a card or a bug we do not understand must not stop the station
             logger.exception("tap failed")
-            number, verdict, code = None, NO_DECISION, "error"
-            reason, entitlement = "card not understood: tap again", None
+            decided = _Decided(None, NO_DECISION, "error", "card not understood: tap again")
+        decided = self._enqueue(decided)  # queued and fsynced before the log and the screen
         outcome = TapOutcome(
             time=datetime.now(UTC).isoformat(timespec="milliseconds"),
             reader=self.reader.name,
             location=self.location,
             mode=str(self.mode),
-            card_number=number,
-            decision=verdict,
-            code=code,
-            reason=reason,
-            entitlement=entitlement if verdict == ALLOW else None,
+            card_number=decided.card_number,
+            decision=decided.decision,
+            code=decided.code,
+            reason=decided.reason,
+            entitlement=decided.entitlement if decided.decision == ALLOW else None,
             apdu_count=counting.count if counting else 0,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         )

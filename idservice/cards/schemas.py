@@ -132,3 +132,154 @@ class SignInChallengeSchema(SignInMessageSchema):
 #: Serialise the sign-in answers (built once).
 SIGN_IN_MESSAGE_SCHEMA = SignInMessageSchema()
 SIGN_IN_CHALLENGE_SCHEMA = SignInChallengeSchema()
+
+
+# -- offline taps and the reader fleet (docs/readers.md) ------------------------------------
+
+#: Most taps one batch carries (:data:`idservice.cards.offline.MAX_BATCH_TAPS`).
+MAX_BATCH_TAPS = 1000
+TAP_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class ReaderStatusSchema(ma.Schema):
+    """What a reader says of itself at every contact."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    snapshot_version = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={"description": "The offline snapshot the reader decides from; null: none"},
+    )
+    queued = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=10**9),
+        metadata={"description": "Taps waiting on the reader for upload (this batch counts)"},
+    )
+    clock = fields.AwareDateTime(
+        required=True,
+        metadata={"description": "The reader's clock as it sends this, ISO 8601 with offset"},
+    )
+
+
+class OfflineTapSchema(ma.Schema):
+    """One tap the reader decided offline, as it kept it."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    id = fields.String(
+        required=True,
+        validate=validate.Regexp(TAP_ID_PATTERN, error="1 to 64 letters, digits, - or _"),
+        metadata={"description": "The reader's own id for the tap, unique on that reader"},
+    )
+    select_answer = _hex("The card's answer to SELECT (its data and certificate), hex")
+    challenge = _hex(
+        f"The reader's {spec.CHALLENGE_LENGTH}-byte challenge, hex; its first "
+        f"{CHALLENGE_TIME_BYTES} bytes (big-endian milliseconds since the epoch) are when "
+        "the tap happened. No window applies, but a time ahead of the service's clock by "
+        "more than its drift allowance is refused (`future_tap`)",
+        length=spec.CHALLENGE_LENGTH,
+    )
+    signature = _hex("The card's DER signature over the challenge (INTERNAL AUTHENTICATE), hex")
+    mode = fields.String(
+        required=True,
+        validate=validate.OneOf(list(MODE_SERVICES)),
+        metadata={"description": "The reader's mode when it decided"},
+    )
+    decision = fields.String(
+        required=True,
+        validate=validate.OneOf(["allow", "deny"]),
+        metadata={"description": "What the reader decided"},
+    )
+    code = fields.String(
+        required=True,
+        metadata={"description": "Why the reader decided so, as a code (first 32 characters kept)"},
+    )
+    reason = fields.String(
+        required=True,
+        metadata={"description": "Why, in words (first 200 characters kept)"},
+    )
+
+
+class TapBatchRequestSchema(ma.Schema):
+    reader = fields.Nested(ReaderStatusSchema, required=True)
+    taps = fields.List(
+        fields.Nested(OfflineTapSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH_TAPS),
+        metadata={"description": f"1 to {MAX_BATCH_TAPS} taps, oldest first"},
+    )
+
+
+class TapResultSchema(ma.Schema):
+    """The service's answer for one tap of a batch."""
+
+    id = fields.String(required=True, metadata={"description": "The tap's id, as sent"})
+    result = fields.String(
+        required=True,
+        metadata={
+            "enum": ["recorded", "duplicate", "refused"],
+            "description": "recorded now; duplicate: recorded before (the first recording's "
+            "decision follows); refused: not recorded, `code` says why",
+        },
+    )
+    decision = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "enum": ["allow", "deny", None],
+            "description": "The service's own decision on the tap; null when refused",
+        },
+    )
+    code = fields.String(
+        required=True,
+        metadata={
+            "description": "The service's decision code (as `POST /api/v1/taps` answers), or "
+            "the refusal: unprocessable_tap, future_tap, replayed_tap"
+        },
+    )
+    reason = fields.String(required=True, metadata={"description": "Why, in words"})
+    follow_up = fields.Boolean(
+        required=True,
+        metadata={"description": "The reader allowed a tap the service refuses: flagged"},
+    )
+
+
+class TapBatchAnswerSchema(ma.Schema):
+    results = fields.List(
+        fields.Nested(TapResultSchema),
+        required=True,
+        metadata={"description": "One per tap sent, in the same order"},
+    )
+    recorded = fields.Integer(required=True)
+    duplicates = fields.Integer(required=True)
+    refused = fields.Integer(required=True)
+    flagged = fields.Integer(
+        required=True, metadata={"description": "Recorded taps flagged for follow-up"}
+    )
+    service_time = fields.DateTime(
+        required=True, metadata={"description": "The service's clock when the batch arrived"}
+    )
+    clock_drift_ms = fields.Integer(
+        required=True, metadata={"description": "The reader's clock less the service's, in ms"}
+    )
+
+
+class ReaderStatusAnswerSchema(ma.Schema):
+    service_time = fields.DateTime(
+        required=True, metadata={"description": "The service's clock when the report arrived"}
+    )
+    clock_drift_ms = fields.Integer(
+        required=True, metadata={"description": "The reader's clock less the service's, in ms"}
+    )
+
+
+#: Load the bodies and dump the answers of the fleet operations (built once).
+TAP_BATCH_REQUEST_SCHEMA = TapBatchRequestSchema()
+READER_STATUS_SCHEMA = ReaderStatusSchema()
+TAP_BATCH_ANSWER_SCHEMA = TapBatchAnswerSchema()
+READER_STATUS_ANSWER_SCHEMA = ReaderStatusAnswerSchema()

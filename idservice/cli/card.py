@@ -1,7 +1,8 @@
 """``kentcard issuer``, ``kentcard virtual-card`` and ``kentcard reader``.
 
 Folders under the instance path: ``issuer/`` (private keys, 0600, issuer machine only) and
-``reader/`` (what a reader needs: ``issuer-keys.json``, ``decisions.json``, ``taps.jsonl``).
+``reader/`` (what a reader needs: ``issuer-keys.json``, ``decisions.json``, ``taps.jsonl``,
+and ``queue/``, the taps decided offline waiting for ``kentcard reader sync``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from cardio.keyring import IssuerKeyring, KeyringError
 from cardio.online import OnlineDecisionError, OnlineDecisionSource
 from cardio.personalise import issue
 from cardio.station import ReaderStation, TapOutcome
+from cardio.sync import DEFAULT_BATCH_SIZE, SnapshotHook, sync
 from cardio.taplog import TapLog
+from cardio.tapqueue import QueueBusy, open_queue
 from cardio.verify import TapRejected
 from idservice.config import instance_path
 
@@ -449,6 +452,62 @@ def reader_sign_in(
     except CardRemovedError as exc:
         raise click.ClickException(f"{exc}: start again") from None
     sys.exit(0 if accepted else 1)
+
+
+def _snapshot_hook(folder: Path) -> SnapshotHook | None:
+    """What ``reader sync`` runs before uploading: fetch the signed offline snapshot's
+    deltas and return the version the reader then holds. None until signed snapshots
+    exist; the snapshot work plugs its fetch in here (and ``reader watch`` calls the same
+    :func:`cardio.sync.sync` in the background)."""
+    return None
+
+
+@reader_group.command(
+    "sync", help="Upload the taps decided offline (and tell the service the reader's state)."
+)
+@click.option("--online", required=True, metavar="URL", help="The identity service.")
+@_CLIENT_ID
+@_SECRET_STDIN
+@_FOLDER
+@click.option(
+    "--batch-size",
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Taps per request.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def reader_sync(
+    online: str,
+    client_id: str | None,
+    client_secret_stdin: bool,
+    folder: Path | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    if not client_id:
+        raise click.UsageError("give the reader's --client-id and --client-secret-stdin")
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise click.UsageError("give the reader's client secret on standard input")
+    folder = folder or reader_folder()
+    queue = open_queue(folder)
+    link = OnlineDecisionSource(online, client_id, secret)
+    try:
+        report = sync(queue, link, snapshot=_snapshot_hook(folder), batch_size=batch_size)
+    except QueueBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        click.echo(
+            f"{report.recorded} taps recorded, {report.duplicates} already there, "
+            f"{report.refused} refused (kept in {queue.folder / 'refused.jsonl'}), "
+            f"{report.flagged} flagged for follow-up; {report.remaining} still queued"
+        )
+    if report.error:
+        _event(f"stopped: {report.error}; the next sync goes on from here")
+        sys.exit(1)
 
 
 @reader_group.command("grant", help="Add an entitlement to the local decision file.")
