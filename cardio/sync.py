@@ -63,9 +63,13 @@ class ReaderStatus:
     clock: str  # the reader's clock now, ISO 8601 with the offset
 
     @classmethod
-    def now(cls, queue: TapQueue, snapshot_version: str | None) -> ReaderStatus:
+    def now(
+        cls, queue: TapQueue, snapshot_version: str | None, sending: int = 0
+    ) -> ReaderStatus:
+        """The state now; ``sending`` taps (the batch this goes with) do not count as
+        queued, so the service's figure is right once it has recorded them."""
         clock = datetime.now(UTC).isoformat(timespec="milliseconds")
-        return cls(snapshot_version, queue.pending_count(), clock)
+        return cls(snapshot_version, max(0, queue.pending_count() - sending), clock)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +114,7 @@ def upload_batch(
     """Send one batch, keep what was refused, then move the cursor past it."""
     answer: dict[str, Any] = {"results": []}
     if batch.taps:
-        status = ReaderStatus.now(queue, snapshot_version)
+        status = ReaderStatus.now(queue, snapshot_version, sending=len(batch.taps))
         document = {
             "reader": status.as_json(),
             "taps": [tap.upload_record() for tap in batch.taps],

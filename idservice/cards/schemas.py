@@ -157,7 +157,7 @@ class ReaderStatusSchema(ma.Schema):
         required=True,
         strict=True,
         validate=validate.Range(min=0, max=10**9),
-        metadata={"description": "Taps waiting on the reader for upload (this batch counts)"},
+        metadata={"description": "Taps waiting on the reader for upload, besides this batch"},
     )
     clock = fields.AwareDateTime(
         required=True,
