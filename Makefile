@@ -57,3 +57,9 @@ bench-sweep: setup
 .PHONY: bench-reevaluation
 bench-reevaluation: setup
 	$(BIN)/python benchmarks/reevaluation/run.py
+
+# Issue 13: 100,000 queued offline taps uploaded by `kentcard reader sync`, on a copy of
+# the Kent-scale database (`make bench-taps` builds it).
+.PHONY: bench-upload
+bench-upload: setup
+	$(BIN)/python benchmarks/tap_upload/run.py

@@ -8,29 +8,34 @@ holds), then :func:`upload_queue`, then, if no batch went up, ``POST
 its queued taps and its clock.
 
 The upload protocol (docs/readers.md, "Offline taps and the batch upload"): batches of
-taps in queue order to ``POST /api/v1/taps/batch``; the service answers for every tap
-(``recorded``, ``duplicate`` or ``refused`` with a code), and only then are the refused
-ones kept in ``refused.jsonl`` and the cursor moved past the batch, durably. A reader
-killed before the cursor moved sends the same batch again and the service answers
-``duplicate`` for the taps it already has: nothing lost, nothing recorded twice. An
-answer that does not account for every tap of the batch moves nothing.
+taps in queue order to ``POST /api/v1/taps/batch`` (two in flight by default); the
+service answers for every tap (``recorded``, ``duplicate`` or ``refused`` with a code),
+and only then, batch by batch in queue order, are the refused ones kept in
+``refused.jsonl`` and the cursor moved past the batch, durably. A reader killed before
+the cursor moved sends the same batches again and the service answers ``duplicate`` for
+the taps it already has: nothing lost, nothing recorded twice. An answer that does not
+account for every tap of its batch moves nothing.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cardio.online import OnlineDecisionError
-from cardio.tapqueue import Batch, TapQueue
+from cardio.tapqueue import Batch, Cursor, TapQueue
 
 BATCH_PATH = "/api/v1/taps/batch"
 STATUS_PATH = "/api/v1/readers/status"
 #: Taps per request; the service takes at most 1,000 (its ``tap_batch_max_taps``).
 DEFAULT_BATCH_SIZE = 500
+#: Batches sent before the first is answered: the service verifies each on its own core.
+DEFAULT_IN_FLIGHT = 2
 #: Seconds to wait for the answer to one batch (the service verifies every signature).
 UPLOAD_TIMEOUT = 60.0
 RESULTS = ("recorded", "duplicate", "refused")
@@ -64,12 +69,13 @@ class ReaderStatus:
 
     @classmethod
     def now(
-        cls, queue: TapQueue, snapshot_version: str | None, sending: int = 0
+        cls, queue: TapQueue, snapshot_version: str | None, after: Cursor | None = None
     ) -> ReaderStatus:
-        """The state now; ``sending`` taps (the batch this goes with) do not count as
-        queued, so the service's figure is right once it has recorded them."""
+        """The state now; with ``after`` (the end of the batch this goes with) the taps up
+        to there do not count as queued, so the service's figure is right once it has
+        them."""
         clock = datetime.now(UTC).isoformat(timespec="milliseconds")
-        return cls(snapshot_version, max(0, queue.pending_count() - sending), clock)
+        return cls(snapshot_version, queue.pending_count(after), clock)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,19 +114,22 @@ def check_answer(batch: Batch, answer: dict[str, Any]) -> list[dict[str, Any]]:
     return results
 
 
-def upload_batch(
+def send_batch(
     queue: TapQueue, link: ServiceLink, batch: Batch, snapshot_version: str | None
 ) -> dict[str, Any]:
-    """Send one batch, keep what was refused, then move the cursor past it."""
-    answer: dict[str, Any] = {"results": []}
-    if batch.taps:
-        status = ReaderStatus.now(queue, snapshot_version, sending=len(batch.taps))
-        document = {
-            "reader": status.as_json(),
-            "taps": [tap.upload_record() for tap in batch.taps],
-        }
-        answer = link.post_json(BATCH_PATH, document, timeout=UPLOAD_TIMEOUT)
-    results = check_answer(batch, answer)
+    """``POST /api/v1/taps/batch`` for ``batch``: the service's answer, checked."""
+    if not batch.taps:  # only damaged lines: nothing to send
+        return {"results": []}
+    status = ReaderStatus.now(queue, snapshot_version, after=batch.end)
+    document = {"reader": status.as_json(), "taps": [tap.upload_record() for tap in batch.taps]}
+    answer = link.post_json(BATCH_PATH, document, timeout=UPLOAD_TIMEOUT)
+    check_answer(batch, answer)
+    return answer
+
+
+def settle_batch(queue: TapQueue, batch: Batch, answer: dict[str, Any]) -> None:
+    """The service answered for every tap of ``batch`` (the batches before it settled):
+    keep what it refused (fsynced), then move the cursor past the batch (fsynced)."""
     refused = [
         {
             **tap.upload_record(),
@@ -128,13 +137,12 @@ def upload_batch(
             "refused": result.get("code"),
             "message": result.get("reason"),
         }
-        for tap, result in zip(batch.taps, results, strict=True)
+        for tap, result in zip(batch.taps, answer["results"], strict=True)
         if result["result"] == "refused"
     ]
     refused += [{"line": line, "refused": "unreadable"} for line in batch.unreadable]
-    queue.record_refused(refused)  # fsynced before the cursor moves past them
+    queue.record_refused(refused)
     queue.acknowledge(batch)
-    return answer
 
 
 def _count(report: UploadReport, answer: dict[str, Any]) -> None:
@@ -158,25 +166,44 @@ def upload_queue(
     link: ServiceLink,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    in_flight: int = DEFAULT_IN_FLIGHT,
     snapshot_version: str | None = None,
     stop: threading.Event | None = None,
 ) -> UploadReport:
-    """Upload every queued tap, batch by batch, in order, until none is left (or ``stop``
-    is set, or the service cannot be reached: ``error`` says so, and the next round goes
-    on from the last batch the service answered for). Raises
-    :class:`cardio.tapqueue.QueueBusy` when another process is uploading."""
+    """Upload every queued tap until none is left (or ``stop`` is set, or the service
+    cannot be reached: ``error`` says so, and the next round goes on from the last batch
+    settled). Raises :class:`cardio.tapqueue.QueueBusy` when another process uploads.
+
+    Batches are read and sent in queue order, up to ``in_flight`` at once (the service
+    verifies each batch on a core of its own); each is settled (refused taps kept, cursor
+    moved) only after every batch before it, so the cursor never passes a tap the service
+    has not answered for. A batch after a failed one may have been recorded: sent again
+    next time, it is answered ``duplicate``.
+    """
     report = UploadReport(snapshot_version=snapshot_version)
-    with queue.uploading():
-        while stop is None or not stop.is_set():
-            batch = queue.next_batch(batch_size)
-            if batch is None:
+    with (
+        queue.uploading(),
+        ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="upload") as pool,
+    ):
+        sent: deque[tuple[Batch, Future[dict[str, Any]]]] = deque()
+        position = queue.cursor()
+        while True:
+            while len(sent) < in_flight and (stop is None or not stop.is_set()):
+                batch = queue.next_batch(batch_size, after=position)
+                if batch is None:
+                    break
+                position = batch.end
+                sent.append((batch, pool.submit(send_batch, queue, link, batch, snapshot_version)))
+            if not sent:
                 break
+            batch, answer = sent.popleft()
             try:
-                answer = upload_batch(queue, link, batch, snapshot_version)
+                result = answer.result()
             except (OnlineDecisionError, UploadError) as exc:
                 report.error = str(exc)
-                break
-            _count(report, answer)
+                break  # leaving the pool waits for the batches still in flight
+            settle_batch(queue, batch, result)
+            _count(report, result)
     report.remaining = queue.pending_count()
     return report
 
@@ -194,11 +221,19 @@ def sync(
     *,
     snapshot: SnapshotHook | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    in_flight: int = DEFAULT_IN_FLIGHT,
     stop: threading.Event | None = None,
 ) -> UploadReport:
     """One round: the snapshot hook, the queued taps, and the reader's state told."""
     version = snapshot() if snapshot is not None else None
-    report = upload_queue(queue, link, batch_size=batch_size, snapshot_version=version, stop=stop)
+    report = upload_queue(
+        queue,
+        link,
+        batch_size=batch_size,
+        in_flight=in_flight,
+        snapshot_version=version,
+        stop=stop,
+    )
     if report.batches == 0 and report.error is None:
         try:
             answer = report_status(queue, link, version)

@@ -287,13 +287,14 @@ class TapQueue:
         os.replace(tmp, path)
         _fsync_folder(self.folder)
 
-    def next_batch(self, limit: int) -> Batch | None:
-        """Up to ``limit`` taps after the cursor, oldest first; None when none are queued.
+    def next_batch(self, limit: int, after: Cursor | None = None) -> Batch | None:
+        """Up to ``limit`` taps after the cursor (or after ``after``, the end of a batch
+        still in flight), oldest first; None when none are queued.
 
         Reads only complete lines, so a tap being appended at this moment waits for the
         next batch.
         """
-        cursor = self.cursor()
+        cursor = after if after is not None else self.cursor()
         taps: list[QueuedTap] = []
         unreadable: list[str] = []
         end = cursor
@@ -360,13 +361,18 @@ class TapQueue:
                 return seq
         return 0
 
-    def pending_count(self) -> int:
-        """How many taps wait for upload (the newest ``seq`` less the cursor's)."""
+    def newest_seq(self) -> int:
+        """The ``seq`` of the newest tap queued (0: none yet)."""
         with self._lock:
-            newest = self._seq if self._fd is not None else None
-        if newest is None:
-            newest = self._newest_seq(self.segments())
-        return max(0, newest - self.cursor().seq)
+            if self._fd is not None:
+                return self._seq
+        return max(self._newest_seq(self.segments()), self.cursor().seq)
+
+    def pending_count(self, after: Cursor | None = None) -> int:
+        """How many taps wait for upload: the newest ``seq`` less the cursor's (or less
+        ``after``'s, the end of a batch in flight)."""
+        done = (after if after is not None else self.cursor()).seq
+        return max(0, self.newest_seq() - done)
 
     @contextlib.contextmanager
     def uploading(self) -> Iterator[TapQueue]:

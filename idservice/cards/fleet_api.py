@@ -16,6 +16,7 @@ merits is answered in the batch's results, never by failing the batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -29,9 +30,9 @@ from idservice.cards.schemas import (
     READER_STATUS_ANSWER_SCHEMA,
     READER_STATUS_SCHEMA,
     TAP_BATCH_ANSWER_SCHEMA,
-    TAP_BATCH_REQUEST_SCHEMA,
     ReaderStatusSchema,
     TapBatchRequestSchema,
+    load_tap_batch,
 )
 from idservice.cards.taps import TAPS_SCOPE
 from idservice.oauth.bearer import bearer_token, require_scope
@@ -81,8 +82,8 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "body": [str(messages)]}
 
 
-def _body(schema: ma.Schema, max_bytes: int) -> dict[str, Any]:
-    """The request's JSON object within ``max_bytes``, loaded by ``schema``."""
+def _body(load: Callable[[dict[str, Any]], dict[str, Any]], max_bytes: int) -> dict[str, Any]:
+    """The request's JSON object within ``max_bytes``, loaded by ``load`` (a schema's)."""
     settings = current_app.config["KENTCARD"]
     request.max_content_length = max_bytes
     limits = JsonLimits(max_depth=settings.json_max_depth, max_bytes=max_bytes)
@@ -93,7 +94,7 @@ def _body(schema: ma.Schema, max_bytes: int) -> dict[str, Any]:
     if not isinstance(sent, dict):
         raise InvalidRequest("Send a JSON object")
     try:
-        loaded: dict[str, Any] = schema.load(sent)
+        loaded = load(sent)
     except ma.ValidationError as exc:
         raise InvalidFields(errors=_flatten(exc.messages)) from None
     return loaded
@@ -118,7 +119,7 @@ def taps_batch() -> offline.BatchAnswer:
     """
     client_id = _reader_client_id()
     settings = current_app.config["KENTCARD"]
-    batch = _body(TAP_BATCH_REQUEST_SCHEMA, settings.tap_batch_max_bytes)
+    batch = _body(load_tap_batch, settings.tap_batch_max_bytes)
     return offline.upload(client_id, batch, clock_drift=settings.tap_clock_drift)
 
 
@@ -138,5 +139,5 @@ def reader_status() -> offline.StatusAnswer:
     """
     client_id = _reader_client_id()
     settings = current_app.config["KENTCARD"]
-    report = _body(READER_STATUS_SCHEMA, settings.json_max_bytes)
+    report = _body(READER_STATUS_SCHEMA.load, settings.json_max_bytes)
     return offline.report_status(client_id, report)

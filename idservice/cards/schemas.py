@@ -11,6 +11,7 @@ tests/cards/test_reader_schemas.py holds the two to the same verdicts.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
@@ -168,6 +169,9 @@ class ReaderStatusSchema(ma.Schema):
 class OfflineTapSchema(ma.Schema):
     """One tap the reader decided offline, as it kept it."""
 
+    #: Its fields, in order (what :func:`load_tap_batch` keeps of each tap).
+    FIELDS = ("id", "select_answer", "challenge", "signature", "mode", "decision", "code", "reason")
+
     class Meta:
         unknown = ma.EXCLUDE
 
@@ -283,3 +287,84 @@ TAP_BATCH_REQUEST_SCHEMA = TapBatchRequestSchema()
 READER_STATUS_SCHEMA = ReaderStatusSchema()
 TAP_BATCH_ANSWER_SCHEMA = TapBatchAnswerSchema()
 READER_STATUS_ANSWER_SCHEMA = ReaderStatusAnswerSchema()
+
+
+_HEX = re.compile(HEX_PATTERN)
+_CHALLENGE_HEX = re.compile(rf"^[0-9A-Fa-f]{{{2 * spec.CHALLENGE_LENGTH}}}$")
+_TAP_ID = re.compile(TAP_ID_PATTERN)
+_MODES = frozenset(MODE_SERVICES)
+_DECISIONS = frozenset(("allow", "deny"))
+
+
+def _tap_errors(tap: Any) -> dict[str, list[str]]:
+    """What :class:`OfflineTapSchema` would refuse in ``tap``, field by field."""
+    if not isinstance(tap, dict):
+        return {"_schema": ["Invalid input type."]}
+    errors: dict[str, list[str]] = {}
+    checks: tuple[tuple[str, re.Pattern[str] | frozenset[str] | None], ...] = (
+        ("id", _TAP_ID),
+        ("select_answer", _HEX),
+        ("challenge", _CHALLENGE_HEX),
+        ("signature", _HEX),
+        ("mode", _MODES),
+        ("decision", _DECISIONS),
+        ("code", None),
+        ("reason", None),
+    )
+    for name, rule in checks:
+        value = tap.get(name)
+        if name not in tap:
+            errors[name] = ["Missing data for required field."]
+        elif value is None:
+            errors[name] = ["Field may not be null."]
+        elif not isinstance(value, str):
+            errors[name] = ["Not a valid string."]
+        elif isinstance(rule, re.Pattern) and rule.match(value) is None:
+            errors[name] = [
+                "Send hex" if rule is not _TAP_ID else "1 to 64 letters, digits, - or _"
+            ]
+        elif isinstance(rule, frozenset) and value not in rule:
+            errors[name] = [f"Must be one of: {', '.join(sorted(rule))}."]
+    return errors
+
+
+def load_tap_batch(sent: dict[str, Any]) -> dict[str, Any]:
+    """``sent`` as :data:`TAP_BATCH_REQUEST_SCHEMA` loads it, with the same verdicts, at a
+    fraction of the cost for the taps (up to 1,000 a request; marshmallow spends about
+    0.1 ms on each): ``reader`` through the schema, each tap by :func:`_tap_errors`. Raises
+    ``marshmallow.ValidationError`` with marshmallow's nesting of messages.
+    tests/cards/test_offline_taps.py holds the two to the same verdicts."""
+    errors: dict[str, Any] = {}
+    reader: Any = None
+    if "reader" not in sent:
+        errors["reader"] = ["Missing data for required field."]
+    elif sent["reader"] is None:
+        errors["reader"] = ["Field may not be null."]
+    else:
+        try:
+            reader = READER_STATUS_SCHEMA.load(sent["reader"])
+        except ma.ValidationError as exc:
+            errors["reader"] = exc.messages
+    taps = sent.get("taps")
+    kept: list[dict[str, Any]] = []
+    if "taps" not in sent:
+        errors["taps"] = ["Missing data for required field."]
+    elif taps is None:
+        errors["taps"] = ["Field may not be null."]
+    elif not isinstance(taps, list):
+        errors["taps"] = ["Not a valid list."]
+    else:
+        failed: dict[int, Any] = {}
+        for index, tap in enumerate(taps):
+            problems: Any = ["Field may not be null."] if tap is None else _tap_errors(tap)
+            if problems:
+                failed[index] = problems
+            else:
+                kept.append({name: tap[name] for name in OfflineTapSchema.FIELDS})
+        if failed:
+            errors["taps"] = failed
+        elif not 1 <= len(taps) <= MAX_BATCH_TAPS:
+            errors["taps"] = [f"Length must be between 1 and {MAX_BATCH_TAPS}."]
+    if errors:
+        raise ma.ValidationError(errors)
+    return {"reader": reader, "taps": kept}

@@ -31,7 +31,7 @@ from cardio.keyring import IssuerKeyring, KeyringError
 from cardio.online import OnlineDecisionError, OnlineDecisionSource
 from cardio.personalise import issue
 from cardio.station import ReaderStation, TapOutcome
-from cardio.sync import DEFAULT_BATCH_SIZE, SnapshotHook, sync
+from cardio.sync import DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT, SnapshotHook, sync
 from cardio.taplog import TapLog
 from cardio.tapqueue import QueueBusy, open_queue
 from cardio.verify import TapRejected
@@ -476,6 +476,13 @@ def _snapshot_hook(folder: Path) -> SnapshotHook | None:
     type=click.IntRange(1, 1000),
     help="Taps per request.",
 )
+@click.option(
+    "--in-flight",
+    default=DEFAULT_IN_FLIGHT,
+    show_default=True,
+    type=click.IntRange(1, 8),
+    help="Requests sent before the first is answered.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def reader_sync(
     online: str,
@@ -483,6 +490,7 @@ def reader_sync(
     client_secret_stdin: bool,
     folder: Path | None,
     batch_size: int,
+    in_flight: int,
     as_json: bool,
 ) -> None:
     if not client_id:
@@ -494,7 +502,13 @@ def reader_sync(
     queue = open_queue(folder)
     link = OnlineDecisionSource(online, client_id, secret)
     try:
-        report = sync(queue, link, snapshot=_snapshot_hook(folder), batch_size=batch_size)
+        report = sync(
+            queue,
+            link,
+            snapshot=_snapshot_hook(folder),
+            batch_size=batch_size,
+            in_flight=in_flight,
+        )
     except QueueBusy as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -278,7 +278,9 @@ def test_reader_status_counts_what_waits_besides_the_batch(queue: TapQueue) -> N
     queue.append(queued(0))
     queue.append(queued(1))
     assert ReaderStatus.now(queue, None).queued == 2
-    status = ReaderStatus.now(queue, None, sending=2)
+    batch = queue.next_batch(2)
+    assert batch is not None
+    status = ReaderStatus.now(queue, None, after=batch.end)
     assert status.queued == 0 and status.clock.endswith("+00:00")
 
 

@@ -407,3 +407,123 @@ def test_the_same_batch_uploaded_twice_at_once_is_recorded_once(
     rows = _taps(app)
     assert len(rows) == 60 and len({t.reader_tap_id for t in rows}) == 60
     assert _reader_row(app, reader.client_id).taps_recorded == 60
+
+
+FLEET_OPERATIONS = {
+    "/api/v1/taps/batch": (
+        "TapBatchRequest",
+        "TapBatchAnswer",
+        {"400", "401", "403", "413", "422", "503"},
+    ),
+    "/api/v1/readers/status": ("ReaderStatus", "ReaderStatusAnswer", {"400", "401", "403", "422"}),
+}
+
+
+def test_the_fleet_operations_are_in_the_openapi_document(client: FlaskClient) -> None:
+    document = json.loads(client.get("/api/v1/openapi.json").data)
+    for path, (body, answer, failures) in FLEET_OPERATIONS.items():
+        operation = document["paths"][path]["post"]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": f"#/components/schemas/{body}"}
+        responses = operation["responses"]
+        assert responses["200"]["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{answer}"
+        }
+        assert set(responses) == {"200", "default", *failures}, path
+        assert operation["security"] == [{"reader": ["taps:write"]}]
+    result = document["components"]["schemas"]["TapResult"]["properties"]["result"]
+    assert result["enum"] == ["recorded", "duplicate", "refused"]
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_the_fleet_operations_answer_as_documented(
+    app: Flask, client: FlaskClient, reader: RP, mode: str
+) -> None:
+    import schemathesis
+    from schemathesis import GenerationMode
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    from tests.partner_api.test_openapi import run_operation
+
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())
+        if op.path in FLEET_OPERATIONS
+    ]
+    assert len(operations) == 2
+    generation = GenerationMode.POSITIVE if mode == "positive" else GenerationMode.NEGATIVE
+    seen: set[int] = set()
+    for operation in operations:
+        seen |= run_operation(
+            operation,
+            generation,
+            bearer(client, reader),
+            max_examples=20,
+            excluded_checks=[positive_data_acceptance],
+        )
+    assert (200 in seen) if mode == "positive" else ({400, 422} & seen), seen
+
+
+def _verdict(load: Any, body: dict[str, Any]) -> tuple[bool, set[str], Any]:
+    import marshmallow as ma
+
+    from idservice.cards.fleet_api import _flatten
+
+    try:
+        loaded = load(body)
+    except ma.ValidationError as exc:
+        return False, set(_flatten(exc.messages)), None
+    return True, set(), loaded
+
+
+def test_the_fast_batch_loader_holds_the_schema_s_verdicts() -> None:
+    """The view loads a batch with ``load_tap_batch`` (marshmallow costs about 0.1 ms a
+    tap); the documented schema must say the same of every body."""
+    from idservice.cards.schemas import TAP_BATCH_REQUEST_SCHEMA, load_tap_batch
+
+    tap = {
+        "id": "a" * 32,
+        "select_answer": "6f00",
+        "challenge": "0A" * 16,
+        "signature": "3045",
+        "mode": "library",
+        "decision": "deny",
+        "code": "c",
+        "reason": "r",
+        "extra": "ignored",
+    }
+    reader = status()
+    bodies: list[dict[str, Any]] = [
+        {"reader": reader, "taps": [tap]},
+        {"reader": reader, "taps": [tap] * 1000},
+        {"reader": reader, "taps": [tap] * 1001},
+        {"reader": reader, "taps": []},
+        {"reader": reader},
+        {"taps": [tap]},
+        {"reader": None, "taps": [tap]},
+        {"reader": "x", "taps": [tap]},
+        {"reader": reader, "taps": None},
+        {"reader": reader, "taps": "x"},
+        {"reader": reader, "taps": {"0": tap}},
+        {"reader": {**reader, "queued": "3"}, "taps": [tap, 3, None]},
+        {"reader": {**reader, "snapshot_version": None, "extra": 1}, "taps": [tap]},
+        {"reader": {**reader, "snapshot_version": "v" * 65}, "taps": [tap]},
+        {"reader": {**reader, "clock": "2026-12-07T10:00:00"}, "taps": [tap]},
+        {"reader": reader, "taps": [tap] * 1001 + [{}]},
+    ]
+    for name in ("id", "select_answer", "challenge", "signature", "mode", "decision", "code"):
+        for value in (None, 7, "", "zz", "ab\n", "0" * 33, "a b", "x" * 65, "ABCD", "allow"):
+            bodies.append({"reader": reader, "taps": [tap, {**tap, name: value}]})
+        bodies.append({"reader": reader, "taps": [{k: v for k, v in tap.items() if k != name}]})
+    for body in bodies:
+        schema = _verdict(TAP_BATCH_REQUEST_SCHEMA.load, body)
+        fast = _verdict(load_tap_batch, body)
+        assert schema[:2] == fast[:2], (
+            body if len(str(body)) < 800 else "long body",
+            schema[:2],
+            fast[:2],
+        )
+        if schema[0]:
+            assert schema[2] == fast[2]
+    assert sum(1 for body in bodies if _verdict(load_tap_batch, body)[0]) >= 10

@@ -86,9 +86,10 @@ def sync_process(url: str, reader: RP, folder: Path, *more: str) -> subprocess.P
 
 
 def recorded_ids(app: Flask, client_id: str) -> list[str]:
+    """The reader's tap ids as recorded, in the order the taps happened."""
     with in_app(app):
         rows = db_session.scalars(
-            select(Tap.reader_tap_id).where(Tap.reader_client_id == client_id).order_by(Tap.id)
+            select(Tap.reader_tap_id).where(Tap.reader_client_id == client_id).order_by(Tap.at)
         )
         return [r for r in rows if r is not None]
 
@@ -138,7 +139,8 @@ def test_a_reader_killed_mid_upload_loses_no_tap_and_duplicates_none(
     report = json.loads(out)
     assert report["remaining"] == 0 and report["error"] is None
     ids = recorded_ids(app, reader.client_id)
-    assert ids == [t.id for t in taps]  # every tap once, in the order it was queued
+    # Every tap once; each with the time it happened, so in the order it was queued.
+    assert ids == [t.id for t in taps]
     assert open_queue(tmp_path).pending_count() == 0
     with in_app(app):
         state = db_session.get(Reader, reader.client_id)
