@@ -8,7 +8,7 @@ holds), then :func:`upload_queue`, then, if no batch went up, ``POST
 its queued taps and its clock.
 
 The upload protocol (docs/readers.md, "Offline taps and the batch upload"): batches of
-taps in queue order to ``POST /api/v1/taps/batch`` (two in flight by default); the
+taps in queue order to ``POST /api/v1/taps/batch`` (four in flight by default); the
 service answers for every tap (``recorded``, ``duplicate`` or ``refused`` with a code),
 and only then, batch by batch in queue order, are the refused ones kept in
 ``refused.jsonl`` and the cursor moved past the batch, durably. A reader killed before
@@ -34,8 +34,10 @@ BATCH_PATH = "/api/v1/taps/batch"
 STATUS_PATH = "/api/v1/readers/status"
 #: Taps per request; the service takes at most 1,000 (its ``tap_batch_max_taps``).
 DEFAULT_BATCH_SIZE = 500
-#: Batches sent before the first is answered: the service verifies each on its own core.
-DEFAULT_IN_FLIGHT = 2
+#: Batches sent before the first is answered: the service verifies batches in parallel,
+#: one per worker process; with a new connection per request two can land on one worker,
+#: so four keep both of two workers busy (benchmarks/README.md, "Offline tap upload").
+DEFAULT_IN_FLIGHT = 4
 #: Seconds to wait for the answer to one batch (the service verifies every signature).
 UPLOAD_TIMEOUT = 60.0
 RESULTS = ("recorded", "duplicate", "refused")

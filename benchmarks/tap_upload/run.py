@@ -24,7 +24,7 @@ allowed must come back flagged for follow-up. The run checks that every tap is r
 once, the flagged count, and the reader's row.
 
     .venv/bin/python benchmarks/tap_upload/run.py [--taps 100000] [--batch-size 500] \
-        [--in-flight 2] [--keep]
+        [--in-flight 4] [--keep]
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ def main() -> int:
     add = parser.add_argument
     add("--taps", type=int, default=100_000)
     add("--batch-size", type=int, default=500)
-    add("--in-flight", type=int, default=2)
+    add("--in-flight", type=int, default=4)
     add("--hotlisted", type=int, default=200, help="cards reported stolen after the snapshot")
     add("--warmup", type=int, default=5000, help="taps another reader uploads first")
     add("--workers", type=int, default=2)

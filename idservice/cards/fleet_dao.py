@@ -88,12 +88,16 @@ OFFLINE_TAP_COLUMNS = (
     "uploaded_at",
     "follow_up",
 )
-_ARRAYS = func.unnest(
-    *(
-        sql_cast(bindparam(name), postgresql.ARRAY(_TAPS.c[name].type))
-        for name in OFFLINE_TAP_COLUMNS
+_ARRAYS = (
+    func.unnest(
+        *(
+            sql_cast(bindparam(name), postgresql.ARRAY(_TAPS.c[name].type))
+            for name in OFFLINE_TAP_COLUMNS
+        )
     )
-).table_valued(*OFFLINE_TAP_COLUMNS).render_derived(name="arrays")
+    .table_valued(*OFFLINE_TAP_COLUMNS)
+    .render_derived(name="arrays")
+)
 _INSERT_UNNEST = (
     postgresql.insert(_TAPS)
     .from_select(list(OFFLINE_TAP_COLUMNS), select(*_ARRAYS.c))

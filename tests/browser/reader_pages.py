@@ -34,11 +34,9 @@ def some_readers(site: Site) -> None:
             fleet.register_reader(
                 name="Maidstone library desk 1", mode="library", location="Maidstone library"
             )
-            now = utcnow()
-            report = fleet.ReaderReport("2026-12-07T06:00:00Z/41", 3, now + timedelta(minutes=3))
-            fleet.record_contact(
-                bus.state.client_id, report, now - timedelta(hours=1), recorded=120, flagged=1
-            )
+            heard = utcnow() - timedelta(hours=1)
+            report = fleet.ReaderReport("2026-12-07T06:00:00Z/41", 3, heard + timedelta(minutes=3))
+            fleet.record_contact(bus.state.client_id, report, heard, recorded=120, flagged=1)
             db_session.commit()
         finally:
             db_session.remove()

@@ -382,3 +382,32 @@ def test_a_tap_that_cannot_be_queued_is_not_decided(
     outcome = station.tap()
     assert (outcome.decision, outcome.code) == ("none", "queue_error")
     assert read_log(tmp_path / "taps.jsonl")[0]["code"] == "queue_error"
+
+
+def test_batches_in_flight_settle_in_order(queue: TapQueue) -> None:
+    """Two batches in flight: the second is recorded but the first fails, so neither is
+    settled; the next upload sends both, and the second comes back as duplicates."""
+    taps = [queue.append(queued(i)) for i in range(4)]
+
+    class FirstFails(Service):
+        failing = True
+
+        def post_json(
+            self, path: str, document: dict[str, Any], timeout: float = 5
+        ) -> dict[str, Any]:
+            if self.failing and document["taps"][0]["id"] == taps[0].id:
+                raise OnlineDecisionError("decision service unreachable: reset")
+            return Service.post_json(self, path, document, timeout)
+
+    service = FirstFails()
+    report = upload_queue(queue, service, batch_size=2, in_flight=2)
+    assert report.error is not None and report.remaining == 4
+    assert service.recorded == [taps[2].id, taps[3].id]  # sent, recorded, not settled
+    assert queue.cursor() == tapqueue.Cursor()
+    service.failing = False
+    report = upload_queue(queue, service, batch_size=2, in_flight=2)
+    assert (report.recorded, report.duplicates, report.remaining) == (2, 2, 0)
+    assert sorted(service.recorded) == sorted(t.id for t in taps)
+    # The status sent with each batch counts what waits besides it and those before it.
+    queued_reported = [call[1]["reader"]["queued"] for call in service.calls[-2:]]
+    assert sorted(queued_reported) == [0, 2]
