@@ -280,6 +280,8 @@ def _station(
         log=TapLog(folder / TAPLOG_FILE),
         mode=Mode(mode),
         location=location,
+        # Taps a source decides offline (Decision.offline) wait here for `reader sync`.
+        queue=open_queue(folder),
     )
 
 
