@@ -67,3 +67,9 @@ bench-snapshots: setup
 .PHONY: bench-sip2
 bench-sip2: setup
 	$(BIN)/python benchmarks/sip2/run.py
+
+# Issue 13: 100,000 queued offline taps uploaded by `kentcard reader sync`, on a copy of
+# the Kent-scale database (`make bench-taps` builds it).
+.PHONY: bench-upload
+bench-upload: setup
+	$(BIN)/python benchmarks/tap_upload/run.py

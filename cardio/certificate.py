@@ -12,6 +12,7 @@ exactly the bytes the card sent and never re-encodes them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 
@@ -69,9 +70,17 @@ def public_key_from_point(point: bytes) -> ec.EllipticCurvePublicKey:
     if len(point) != spec.EC_POINT_LENGTH or point[0] != 0x04:
         raise CertificateError("public key is not an uncompressed P-256 point")
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+        return _point_key(bytes(point))
     except ValueError as exc:
         raise CertificateError("public key is not a point on P-256") from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def _point_key(point: bytes) -> ec.EllipticCurvePublicKey:
+    """Decoding a point costs a field square root: a tap decodes its card's key twice
+    (checking the certificate, then verifying with it), and a busy service sees the same
+    cards again. Keys are immutable; a point that is not on the curve is never cached."""
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
 
 
 def point_of(key: ec.EllipticCurvePublicKey) -> bytes:

@@ -32,6 +32,9 @@ class Decision:
     entitlement: str | None = None
     #: Decided under the offline policy for a list too old (or none): check it later.
     flagged: bool = False
+    #: Decided without the service: a station with a tap queue keeps the tap
+    #: (:mod:`cardio.tapqueue`) for upload before showing the decision.
+    offline: bool = False
 
 
 class DecisionSource(Protocol):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,10 +211,11 @@ class SnapshotDecisionSource:
         if public_point is None and evidence is not None:
             public_point = _point_from(evidence)
         if public_point is None:
-            return Decision(False, "not_entitled", "the card's key is unknown: tap again")
+            unknown = Decision(False, "not_entitled", "the card's key is unknown: tap again")
+            return replace(unknown, offline=True)
         self.store.reload_if_changed()
         held = self.store.current if self.store.mode == str(mode) else None
-        return decide_offline(
+        decided = decide_offline(
             held,
             fingerprint(public_point),
             str(mode),
@@ -222,6 +223,7 @@ class SnapshotDecisionSource:
             self.now(),
             self.policy.for_mode(str(mode)),
         )
+        return replace(decided, offline=True)  # the service is told of it at the next sync
 
 
 def _point_from(evidence: TapEvidence) -> bytes | None:

@@ -51,12 +51,14 @@ class OnlineDecisionSource:
         self._token: str | None = None
         self._expires = 0.0
 
-    def _post(self, path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    def _post(
+        self, path: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT
+    ) -> dict[str, Any]:
         request = urllib.request.Request(  # noqa: S310 - the URL is the configured service
             self.base_url + path, data=body, headers=headers, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             error = None
@@ -95,6 +97,24 @@ class OnlineDecisionSource:
         self._token = str(answer["access_token"])
         self._expires = time.monotonic() + float(answer.get("expires_in", 60)) - TOKEN_MARGIN
         return self._token
+
+    def post_json(
+        self, path: str, document: dict[str, Any], timeout: float = TIMEOUT
+    ) -> dict[str, Any]:
+        """POST ``document`` to ``path`` with the reader's token; a token the service no
+        longer takes (``invalid_token``) is fetched afresh and the request sent once more.
+        Raises :class:`OnlineDecisionError`."""
+        body = json.dumps(document, separators=(",", ":")).encode()
+        try:
+            return self._post(path, body, self._bearer_headers(), timeout)
+        except OnlineDecisionError as exc:
+            if exc.error != "invalid_token":
+                raise
+        self._token = None  # revoked or expired early: one more try with a new token
+        return self._post(path, body, self._bearer_headers(), timeout)
+
+    def _bearer_headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "Authorization": f"Bearer {self.token()}"}
 
     def decide(
         self,

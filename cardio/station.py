@@ -1,6 +1,7 @@
 """The reader station: wait for a card, verify the tap offline, decide, log, show.
 
-Order matters: the tap is written to the durable log before the decision is shown. The
+Order matters: the tap is written to the durable log before the decision is shown (and a
+tap decided offline to the tap queue, :mod:`cardio.tapqueue`, before that). The
 loop survives what happens at a bus door or a library desk: a card pulled mid-tap, a card
 that is not a Kent Card, a card that stops answering (every card call has the station's
 own deadline, :mod:`cardio.deadline`), an answer that is not a response APDU, the reader
@@ -38,7 +39,8 @@ from cardio.errors import CardProtocolError, MalformedResponseError, NotAKentCar
 from cardio.keyring import IssuerKeyring
 from cardio.session import SelectAnswer
 from cardio.taplog import TapLog
-from cardio.verify import Reason, TapRejected, read_tap, verify_tap
+from cardio.tapqueue import QueuedTap, TapQueue
+from cardio.verify import Reason, TapEvidence, TapRejected, read_tap, verify_tap
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +158,7 @@ class ReaderStation:
         location: str = "",
         today: Callable[[], date] = date.today,
         apdu_deadline: float = DEFAULT_APDU_DEADLINE,
+        queue: TapQueue | None = None,
     ) -> None:
         """``apdu_deadline``: seconds the card gets for each call (connect, every APDU);
         a tap's calls together get twice that (:mod:`cardio.deadline`)."""
@@ -170,25 +173,30 @@ class ReaderStation:
         self.today = today
         self.apdu_deadline = apdu_deadline
         self.worker = CardWorker("card")
+        #: Where taps decided offline wait for upload; None: such taps are not kept.
+        self.queue = queue
 
-    def _decide(self, job: CardJob[_Answer]) -> tuple[str | None, str, Decision]:
-        """(card number, decision, why) for a card in the field."""
+    def _decide(
+        self, job: CardJob[_Answer]
+    ) -> tuple[str | None, str, Decision, TapEvidence | None]:
+        """(card number, decision, why, the tap to keep for upload when it was decided
+        offline and the station has a queue) for a card in the field."""
         try:
             answer = job.run(self.worker)  # connect, the tap's two APDUs, disconnect
             verified = verify_tap(*answer, self.keyring, self.today())
         except TapRejected as rejected:
             code, words = rejected.reason.code, rejected.reason.words
-            return rejected.card_number, DENY, Decision(False, code, words)
+            return rejected.card_number, DENY, Decision(False, code, words), None
         except CardProtocolError as exc:
             logger.info("card broke the protocol: %s", exc)
             fault = CardFault.CARD_PROTOCOL_ERROR
-            return None, NO_DECISION, Decision(False, fault.code, fault.words)
+            return None, NO_DECISION, Decision(False, fault.code, fault.words), None
         except (NotAKentCardError, MalformedResponseError):
             not_kent = Reason.NOT_KENT_CARD
-            return None, DENY, Decision(False, not_kent.code, not_kent.words)
+            return None, DENY, Decision(False, not_kent.code, not_kent.words), None
         except ApduError as exc:
             words = CardFault.CARD_ERROR.words.format(sw=sw_text(exc.sw))
-            return None, NO_DECISION, Decision(False, CardFault.CARD_ERROR.code, words)
+            return None, NO_DECISION, Decision(False, CardFault.CARD_ERROR.code, words), None
         decision = self.decisions.decide(
             verified.card_number,
             self.mode,
@@ -196,7 +204,32 @@ class ReaderStation:
             verified.evidence,
             public_point=verified.public_point,
         )
-        return verified.card_number, ALLOW if decision.allowed else DENY, decision
+        verdict = ALLOW if decision.allowed else DENY
+        keep = verified.evidence if decision.offline and self.queue is not None else None
+        return verified.card_number, verdict, decision, keep
+
+    def _enqueue(
+        self, verdict: str, decision: Decision, keep: TapEvidence | None
+    ) -> tuple[str, Decision]:
+        """Keep a tap decided offline in the queue (fsynced); a tap that cannot be kept is
+        not decided, since the service would never hear of it."""
+        if keep is None or self.queue is None:
+            return verdict, decision
+        tap = QueuedTap.decided(
+            keep,
+            str(self.mode),
+            verdict,
+            decision.code,
+            decision.reason,
+            decision.entitlement if verdict == ALLOW else None,
+        )
+        try:
+            self.queue.append(tap)
+        except OSError as exc:
+            logger.error("tap queue cannot be written: %s", exc)
+            words = "tap could not be stored on the reader: tap again, or call for help"
+            return NO_DECISION, Decision(False, "queue_error", words)
+        return verdict, decision
 
     def tap(self) -> TapOutcome:
         """One tap on the card in the reader; logs it durably, then returns it.
@@ -209,7 +242,7 @@ class ReaderStation:
         abandoned = self.worker.abandoned
         fault: CardFault | None = None
         try:
-            number, verdict, decision = self._decide(job)
+            number, verdict, decision, keep = self._decide(job)
         except (ServiceUnavailableError, ReaderUnavailableError):
             raise
         except Exception as exc:
@@ -222,8 +255,10 @@ class ReaderStation:
             # leaves the field; the reader starts afresh so that the next card is served.
             self.reader.reset()
         if fault is not None:
-            number, verdict = None, NO_DECISION
+            number, verdict, keep = None, NO_DECISION, None
             decision = Decision(False, fault.code, fault.words)
+        # Queued and fsynced before the log and the screen.
+        verdict, decision = self._enqueue(verdict, decision, keep)
         outcome = TapOutcome(
             time=datetime.now(UTC).isoformat(timespec="milliseconds"),
             reader=self.reader.name,

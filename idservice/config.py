@@ -111,6 +111,11 @@ class Settings:
     # Online taps: a reader's challenge carries its clock; one more than this many seconds
     # away from ours is refused as stale (docs/card-protocol.md, "Replayed taps").
     tap_challenge_window: int = 30
+    # Offline taps uploaded in batches (docs/readers.md): the challenge's time is when the
+    # tap happened, so no window applies, but a tap more than this many seconds ahead of
+    # our clock is refused (``future_tap``); and the largest batch body accepted.
+    tap_clock_drift: int = 300
+    tap_batch_max_bytes: int = 2 * 1024 * 1024
     # A new signing key is published this long before it signs, so relying parties that
     # cache the JWKS see it first.
     key_publish_lead: int = 3600
@@ -197,6 +202,8 @@ class Settings:
             "key_publish_lead": _env_int("KENTCARD_KEY_PUBLISH_LEAD", 3600),
             "client_cache_seconds": _env_int("KENTCARD_CLIENT_CACHE_SECONDS", 10),
             "tap_challenge_window": _env_int("KENTCARD_TAP_CHALLENGE_WINDOW", 30),
+            "tap_clock_drift": _env_int("KENTCARD_TAP_CLOCK_DRIFT", 300),
+            "tap_batch_max_bytes": _env_int("KENTCARD_TAP_BATCH_MAX_BYTES", 2 * 1024 * 1024),
             "reauth_window": _env_int("KENTCARD_REAUTH_WINDOW", 5 * 60),
             "sign_in_free_attempts": _env_int("KENTCARD_SIGN_IN_FREE_ATTEMPTS", 5),
             "sign_in_base_delay": _env_int("KENTCARD_SIGN_IN_BASE_DELAY", 30),

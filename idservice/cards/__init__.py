@@ -1,8 +1,11 @@
 """Kent Cards: issuing at the counter, the card register and online tap decisions.
 
-Owns the ``cards``, ``card_number_counters`` and ``taps`` tables. Staff views and the
-command line call :mod:`idservice.cards.issuance`; readers call ``POST /api/v1/taps``
-(:mod:`idservice.cards.api`). Must not import the staff console or the web pages.
+Owns the ``cards``, ``card_number_counters``, ``taps`` and ``readers`` tables. Staff views
+and the command line call :mod:`idservice.cards.issuance`; readers call ``POST
+/api/v1/taps`` (:mod:`idservice.cards.api`) and, for taps decided offline and their own
+state, ``POST /api/v1/taps/batch`` and ``POST /api/v1/readers/status``
+(:mod:`idservice.cards.fleet_api`, :mod:`idservice.cards.offline`,
+:mod:`idservice.cards.fleet`). Must not import the staff console or the web pages.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def _reader_scheme(issuer: str) -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     from idservice.cards.api import bp
+    from idservice.cards.fleet_api import bp as fleet_bp
     from idservice.cards.signin_api import bp as sign_in_bp
     from idservice.openapi import api_for
 
@@ -69,6 +73,7 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme("reader", _reader_scheme(settings.issuer))
     api.register_blueprint(bp)
     api.register_blueprint(sign_in_bp)
+    api.register_blueprint(fleet_bp)
     from idservice.cards.lean import install as install_lean_tap_path
 
     install_lean_tap_path(app)

@@ -14,6 +14,7 @@ from idservice.cli.maintenance import maintenance_group
 from idservice.cli.notices import notices_group
 from idservice.cli.oauth import register as register_oauth
 from idservice.cli.partners import register as register_partners
+from idservice.cli.readers import readers_group
 from idservice.cli.residents import residents_group
 from idservice.cli.sip2 import sip2_group
 from idservice.cli.snapshots import snapshots_group
@@ -38,7 +39,14 @@ main.add_command(entitlements_group)
 main.add_command(ledger_group)
 main.add_command(staff_group)
 main.add_command(sip2_group)
-for _group in (issuer_group, virtual_card_group, reader_group, cards_group, snapshots_group):
+for _group in (
+    issuer_group,
+    virtual_card_group,
+    reader_group,
+    cards_group,
+    snapshots_group,
+    readers_group,
+):
     main.add_command(_group)
 register_oauth(main)
 register_partners(main)

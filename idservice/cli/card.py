@@ -3,7 +3,8 @@
 Folders under the instance path: ``issuer/`` (private keys, 0600, issuer machine only) and
 ``reader/`` (what a reader needs: ``issuer-keys.json``, the public keys of the card
 certificates and of the offline lists; ``offline-<mode>.kcstate``, the signed offline list
-it holds; optionally ``offline-policy.json``; and ``taps.jsonl``).
+it holds; optionally ``offline-policy.json``; ``taps.jsonl``; and ``queue/``, the taps
+decided offline waiting for ``kentcard reader sync``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from cardio.online import OnlineDecisionError, OnlineDecisionSource
 from cardio.personalise import issue
 from cardio.snapshot import SnapshotKeyring, SnapshotKeyringError, SnapshotRefused, SnapshotStore
 from cardio.station import ReaderStation, TapOutcome
+from cardio.sync import DEFAULT_BATCH_SIZE, DEFAULT_IN_FLIGHT, SnapshotHook, sync
 from cardio.taplog import TapLog
+from cardio.tapqueue import QueueBusy, open_queue
 from cardio.verify import TapRejected
 from idservice.config import instance_path
 
@@ -368,6 +371,8 @@ def _station(
         mode=Mode(mode),
         location=location,
         apdu_deadline=apdu_deadline_ms / 1000,
+        # Taps a source decides offline (Decision.offline) wait here for `reader sync`.
+        queue=open_queue(folder),
     )
 
 
@@ -571,6 +576,76 @@ def reader_sign_in(
     )
     result = kiosk.run(code, ask_pin, click.echo, _event)
     sys.exit(0 if result.signed_in else 1)
+
+
+def _snapshot_hook(folder: Path) -> SnapshotHook | None:
+    """What ``reader sync`` runs before uploading: fetch the signed offline snapshot's
+    deltas and return the version the reader then holds. None until signed snapshots
+    exist; the snapshot work plugs its fetch in here (and ``reader watch`` calls the same
+    :func:`cardio.sync.sync` in the background)."""
+    return None
+
+
+@reader_group.command(
+    "sync", help="Upload the taps decided offline (and tell the service the reader's state)."
+)
+@click.option("--online", required=True, metavar="URL", help="The identity service.")
+@_CLIENT_ID
+@_SECRET_STDIN
+@_FOLDER
+@click.option(
+    "--batch-size",
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Taps per request.",
+)
+@click.option(
+    "--in-flight",
+    default=DEFAULT_IN_FLIGHT,
+    show_default=True,
+    type=click.IntRange(1, 8),
+    help="Requests sent before the first is answered.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def reader_sync(
+    online: str,
+    client_id: str | None,
+    client_secret_stdin: bool,
+    folder: Path | None,
+    batch_size: int,
+    in_flight: int,
+    as_json: bool,
+) -> None:
+    if not client_id:
+        raise click.UsageError("give the reader's --client-id and --client-secret-stdin")
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise click.UsageError("give the reader's client secret on standard input")
+    folder = folder or reader_folder()
+    queue = open_queue(folder)
+    link = OnlineDecisionSource(online, client_id, secret)
+    try:
+        report = sync(
+            queue,
+            link,
+            snapshot=_snapshot_hook(folder),
+            batch_size=batch_size,
+            in_flight=in_flight,
+        )
+    except QueueBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        click.echo(
+            f"{report.recorded} taps recorded, {report.duplicates} already there, "
+            f"{report.refused} refused (kept in {queue.folder / 'refused.jsonl'}), "
+            f"{report.flagged} flagged for follow-up; {report.remaining} still queued"
+        )
+    if report.error:
+        _event(f"stopped: {report.error}; the next sync goes on from here")
+        sys.exit(1)
 
 
 @reader_group.group("snapshot", help="The reader's signed offline list.")

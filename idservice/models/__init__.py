@@ -12,6 +12,7 @@ from idservice.models.notices import Notice, ServiceOffer
 from idservice.models.oauth import AuthorizationCode, Consent, OAuthClient, OAuthToken, SigningKey
 from idservice.models.partner_api import PairwiseSubject, PartnerQuery
 from idservice.models.partners import LifeEvent, Partner, PartnerEvent
+from idservice.models.readers import Reader
 from idservice.models.residents import PasskeyCredential, Resident, ResidentSession, SignInFailure
 from idservice.models.service_requests import ServiceRequest
 from idservice.models.sip2 import Sip2Kiosk, Sip2LoginFailure, Sip2PinProof
@@ -41,6 +42,7 @@ __all__ = [
     "PartnerQuery",
     "PasskeyCredential",
     "PossibleDuplicate",
+    "Reader",
     "Resident",
     "ResidentFact",
     "ResidentMerge",

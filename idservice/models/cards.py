@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,16 +106,30 @@ class Card(Base):
 
 
 class Tap(Base):
-    """One online tap decision: which reader, which card, what was decided. No names.
+    """One tap decision: which reader, which card, what was decided. No names.
 
     ``challenge`` is kept for taps whose card signature verified: the unique index on
     (card number, challenge) refuses the same signed answer a second time (replay), and
     also serves the look-up of a card's recent taps.
+
+    A tap the reader decided offline and uploaded later (``POST /api/v1/taps/batch``) has
+    the reader's own id for it (``reader_tap_id``, unique per reader, so an upload sent
+    twice is recorded once), the reader's decision beside the service's (``reader_*``),
+    ``at`` taken from the challenge (when the tap happened, by the reader's clock) and
+    ``uploaded_at``. ``follow_up`` marks a tap the reader allowed that the service refuses
+    (a card hotlisted after the reader's snapshot): someone has to look at it.
     """
 
     __tablename__ = "taps"
     __table_args__ = (
         Index("uq_taps_card_number_challenge", "card_number", "challenge", unique=True),
+        Index("uq_taps_reader_tap_id", "reader_client_id", "reader_tap_id", unique=True),
+        Index(
+            "ix_taps_follow_up",
+            "reader_client_id",
+            sqlite_where=text("follow_up"),
+            postgresql_where=text("follow_up"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -127,6 +143,14 @@ class Tap(Base):
     decision: Mapped[str] = mapped_column(String(8))
     code: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(200))
+    # Offline taps only (None for a tap decided online).
+    reader_tap_id: Mapped[str | None] = mapped_column(String(64))
+    reader_decision: Mapped[str | None] = mapped_column(String(8))
+    reader_code: Mapped[str | None] = mapped_column(String(32))
+    reader_reason: Mapped[str | None] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # No Python-side default: the lean path's insert leaves the column to the server.
+    follow_up: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 SIGN_IN_PENDING = "pending"  # waiting for the reader

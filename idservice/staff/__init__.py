@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
         fact_views,
         life_event_views,
         merge_views,
+        reader_views,
         service_views,
         views,
     )

@@ -46,6 +46,7 @@ class Action(StrEnum):
     DECIDE_REQUEST = "decide-request"
     RESOLVE_DUPLICATES = "resolve-duplicates"
     MERGE_RECORDS = "merge-records"
+    VIEW_READERS = "view-readers"
 
 
 @dataclass(frozen=True)
@@ -128,18 +129,21 @@ POLICIES: dict[Role, RolePolicy] = {
         reason_required=True,
     ),
     # Looks a passholder up to answer a question at a travel desk (including why a card
-    # was refused at a bus); changes nothing.
+    # was refused at a bus), and watches the readers on buses; changes nothing.
     Role.TRANSPORT_OFFICER: RolePolicy(
         "Transport officer",
         "A transport officer",
-        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.VIEW_CARDS}),
+        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.VIEW_CARDS, _A.VIEW_READERS}),
         reason_required=False,
     ),
-    # Runs the service and investigates problems; does not act for residents.
+    # Runs the service and investigates problems (the reader fleet among them); does not
+    # act for residents.
     Role.ADMINISTRATOR: RolePolicy(
         "Administrator",
         "An administrator",
-        frozenset({_A.SEARCH, _A.VIEW_RECORD, _A.READ_AUDIT, _A.VIEW_PARTNER_EVENTS}),
+        frozenset(
+            {_A.SEARCH, _A.VIEW_RECORD, _A.READ_AUDIT, _A.VIEW_PARTNER_EVENTS, _A.VIEW_READERS}
+        ),
         reason_required=True,
     ),
     # Reads the audit trail only: never a resident's details, never a change.
@@ -170,6 +174,7 @@ ACTION_PHRASES = {
     Action.DECIDE_REQUEST: "approve or refuse a request for a service",
     Action.RESOLVE_DUPLICATES: "check records that may belong to the same person",
     Action.MERGE_RECORDS: "merge two records of one person, or undo a merge",
+    Action.VIEW_READERS: "see the card readers on buses and at library desks",
 }
 
 

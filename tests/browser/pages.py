@@ -973,5 +973,6 @@ from tests.browser import (  # noqa: E402
     life_event_pages,  # noqa: F401
     merge_pages,  # noqa: F401
     partner_pages,  # noqa: F401
+    reader_pages,  # noqa: F401
     staff_pages,  # noqa: F401
 )

@@ -44,6 +44,8 @@ ALLOWED = {
     "resolve-duplicates": {G, GL},
     # One person's two records: moves services, cards and partners' identifiers.
     "merge-records": {GL},
+    # The reader fleet: readers' state, no resident's data.
+    "view-readers": {T, AD},
 }
 REASON_REQUIRED = {G, GL, L, C, AD}
 ROLES = [G, GL, L, C, T, AD, AU]
@@ -64,6 +66,7 @@ PAGES = {
     "decide-request": "/staff/requests",
     "resolve-duplicates": "/staff/duplicates",
     "merge-records": "/staff/residents/{rid}/merge",
+    "view-readers": "/staff/readers",
     # view-cards is a section of the record, not a page: tests/staff/test_cards_console.py
 }
 
