@@ -190,6 +190,29 @@ class AppBackend:
         self.database.close()
 
 
+#: How long a closing connection reads what the kiosk still sends, at most.
+DRAIN_S = 1.0
+
+
+def close_gracefully(conn: socket.socket, drain_s: float = DRAIN_S) -> None:
+    """Close a kiosk's connection so that our last answer reaches it.
+
+    Closing a socket with unread input sends a reset, and a reset can make the kiosk's
+    system drop the answer it had not read yet (the ``96`` before a hang-up). So: no more
+    writes (a FIN after the last answer), then what the kiosk still sends is read and
+    dropped until it closes too or ``drain_s`` passes, then the socket is closed.
+    """
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + drain_s
+        while (left := deadline - time.monotonic()) > 0:
+            conn.settimeout(left)
+            if not conn.recv(4096):
+                break
+    with contextlib.suppress(OSError):
+        conn.close()
+
+
 class Sip2Server:
     """Listens, accepts and serves kiosk connections until :meth:`shutdown`."""
 
@@ -276,8 +299,7 @@ class Sip2Server:
         finally:
             with self._lock:
                 self._connections.discard(conn)
-            with contextlib.suppress(OSError):
-                conn.close()
+            close_gracefully(conn)
 
     def _converse(self, conn: socket.socket, peer: str) -> None:
         options = self.options

@@ -299,3 +299,25 @@ def test_a_database_that_does_not_answer_gets_a_sip2_answer(monkeypatch) -> None
     assert b"AFKent Card checks are unavailable: try again shortly|" in answer
     assert not conversation.closing
     is_sip2(answer)
+
+
+def test_a_kiosk_hung_up_on_reads_the_end_not_a_reset(bridge: Sip2Server) -> None:
+    """After too many unreadable frames the bridge hangs up. It used to close the socket
+    outright, with the kiosk's last frame not all read: that sends a reset, and the kiosk
+    read "connection reset" (a fuzz run failed on it) instead of the answers it had not
+    read yet. Now the bridge stops writing and reads what still comes, for a moment."""
+    from idservice.sip2.protocol import MAX_ERRORS_IN_A_ROW
+
+    with (
+        socket.create_connection(bridge.address, timeout=5) as conn,
+        conn.makefile("rb") as reader,
+    ):
+        for _ in range(MAX_ERRORS_IN_A_ROW - 1):
+            conn.sendall(b"\x01junk\r")
+            assert read_answer(reader) == codec.resend_request()
+        # The last straw is longer than the bridge reads: most of it is still unread when
+        # the bridge hangs up.
+        conn.sendall(b"\x01" * 20_000 + b"\r")
+        time.sleep(0.3)
+        assert read_answer(reader) == codec.resend_request()  # not lost to a reset
+        assert read_answer(reader) == b""  # then the end
